@@ -1,0 +1,92 @@
+// Package wire is the toyhub message protocol: the MQTT topics, the JSON
+// control messages and the binary chunk frame that toys, family devices and
+// the hub exchange. Both the hub and the devices import it; it imports
+// nothing of either. Everything here is pure and safe for concurrent use.
+//
+// # Transport
+//
+// MQTT 3.1.1 or 5 over TLS 1.2+ (1.3 preferred) with a client certificate
+// issued by the household CA. The MQTT client ID must equal the device ID
+// in that certificate. A device may publish only under its own upload
+// prefix and subscribe only under its own delivery prefix:
+//
+//	toyhub/v1/<device-id>/up/<kind>     device → hub
+//	toyhub/v1/<device-id>/down/<kind>   hub → device
+//
+// A device subscribes to toyhub/v1/<device-id>/down/# and publishes with
+// QoS 1. The hub publishes with QoS 0: every exchange below is a request
+// that the device repeats if no answer arrives, so nothing depends on the
+// broker keeping a queue, and a device that is offline for a week loses
+// nothing because the hub's store, not the broker, holds its messages.
+//
+// # Identifiers
+//
+// Device IDs are 26 lower-case base32 characters (128 random bits) chosen
+// by the hub. Message IDs are 32 lower-case hex characters (128 bits) chosen
+// by the sender, so that a retried upload is recognised and never stored
+// twice.
+//
+// # Upload
+//
+//  1. The sender publishes a [Header] to up/header: message ID, recipients
+//     (names or device IDs; empty means every linked device), format "wav",
+//     total size, SHA-256 of the whole message, and the chunk size (at most
+//     [MaxChunk], and at most the hub's configured limit).
+//  2. The hub answers on down/ack with an [Ack] for op "header": "accepted"
+//     with Next, the sequence number of the first chunk it does not yet
+//     hold (0 for a new message, more when resuming); "committed" if the
+//     message is already stored; or "rejected" with an [Error].
+//  3. The sender publishes chunks to up/chunk as binary [Chunk] frames,
+//     in order, starting at Next. It may have several chunks in flight.
+//     Chunk n carries bytes [n*chunk, min((n+1)*chunk, size)).
+//  4. The hub acknowledges each chunk on down/ack ("stored", with Next)
+//     only after it is durably written; after the last chunk, once the
+//     whole message is verified (size, SHA-256, WAV header) and committed,
+//     the ack says "committed". A chunk the hub already holds is
+//     acknowledged again without being stored twice. A chunk out of order
+//     is "rejected" with code "out_of_order" and Next says where to resume.
+//
+// After a disconnect the sender publishes the same header again and
+// continues from Next.
+//
+// # Delivery
+//
+//  1. When a message for a device is committed, and whenever the device
+//     publishes to up/sync, the hub publishes a [Notify] on down/notify for
+//     every message waiting for it. After a sync the hub also publishes
+//     pending [Status] updates for the device's own sent messages, then an
+//     [Ack] for op "sync" with status "done".
+//  2. The recipient pulls the bytes at its own pace: it publishes a [Fetch]
+//     (message ID and offset) to up/fetch and receives one [Chunk] frame on
+//     down/data holding the bytes from that offset to the end of the stored
+//     chunk that contains it. It may have several fetches in flight.
+//  3. The recipient verifies the SHA-256 and publishes a [Played] to
+//     up/played once the message has played. The hub records the delivery
+//     as played, answers with an [Ack] ("played") and publishes a [Status]
+//     to the sender on down/status. A played message is not notified again.
+//
+// # Chunk frame
+//
+// Used for upload chunks (up/chunk) and delivered data (down/data). All
+// integers are big-endian.
+//
+//	offset size field
+//	0      1    version, always 1
+//	1      1    flags, always 0 (reserved)
+//	2      16   message ID (the 128 bits of the hex ID)
+//	18     4    sequence number of the stored chunk
+//	22     4    byte offset of Data within the message
+//	26     n    data, 1 ≤ n ≤ MaxChunk
+//
+// # Audio
+//
+// The only format is WAV: RIFF/WAVE, PCM (format 1), 16-bit, mono, 8,000 to
+// 48,000 samples per second, with the "fmt " and "data" chunk headers in
+// the first upload chunk. The hub checks the header, that the data chunk
+// fits the declared size, and the duration against its limit.
+//
+// # Errors
+//
+// A refusal is an [Ack] with status "rejected" and an [Error] whose Code is
+// one of the Code* constants and whose Message is a sentence for people.
+package wire
