@@ -1,0 +1,229 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Kind is what a device is.
+type Kind string
+
+// Device kinds.
+const (
+	KindToy    Kind = "toy"
+	KindFamily Kind = "family" // a phone, tablet or computer of a relative
+)
+
+// ParseKind checks a kind given on the command line.
+func ParseKind(s string) (Kind, error) {
+	switch k := Kind(s); k {
+	case KindToy, KindFamily:
+		return k, nil
+	}
+	return "", fmt.Errorf("kind %q: want toy or family", s)
+}
+
+// Device is an enrolled toy or family device.
+type Device struct {
+	ID        string
+	Kind      Kind
+	Name      string
+	CreatedAt time.Time
+	LastSeen  time.Time
+	RevokedAt time.Time
+}
+
+// Revoked reports whether the device was revoked.
+func (d Device) Revoked() bool { return !d.RevokedAt.IsZero() }
+
+// NewDevice describes a device to enroll together with its first
+// certificate.
+type NewDevice struct {
+	ID         string
+	Name       string
+	Kind       Kind
+	CertSerial string
+	CertExpiry time.Time
+}
+
+// AddDevice enrolls a device and records its certificate, in one
+// transaction. A name already in use gives ErrExists.
+func (s *Store) AddDevice(ctx context.Context, nd NewDevice) (Device, error) {
+	if err := CheckName(nd.Name); err != nil {
+		return Device{}, fmt.Errorf("store: device name: %w", err)
+	}
+	if _, err := ParseKind(string(nd.Kind)); err != nil {
+		return Device{}, fmt.Errorf("store: %w", err)
+	}
+	wrapped, aead, err := s.keys.newDataKey("devices", nd.ID)
+	if err != nil {
+		return Device{}, err
+	}
+	name := strings.TrimSpace(nd.Name)
+	sealedName := seal(aead, []byte(name), ad("devices", nd.ID, "name"))
+	hash := s.keys.nameHash("device", name)
+	now := s.now()
+	err = s.w.do(ctx, func(tx *Tx) error {
+		var n int
+		if err := tx.QueryRow("SELECT count(*) FROM devices WHERE name_hash = ?", hash).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: a device with that name", ErrExists)
+		}
+		if _, err := tx.Exec(`INSERT INTO devices (id, kind, name_hash, name, dek, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			nd.ID, string(nd.Kind), hash, sealedName, wrapped, now); err != nil {
+			return err
+		}
+		_, err := tx.Exec(`INSERT INTO certificates (serial, device_id, issued_at, not_after) VALUES (?, ?, ?, ?)`,
+			nd.CertSerial, nd.ID, now, nd.CertExpiry.Unix())
+		return err
+	}, nil)
+	if err != nil {
+		return Device{}, fmt.Errorf("store: add device: %w", err)
+	}
+	return Device{ID: nd.ID, Kind: nd.Kind, Name: name, CreatedAt: time.Unix(now, 0)}, nil
+}
+
+const deviceColumns = "id, kind, name, dek, created_at, last_seen, revoked_at"
+
+func (s *Store) scanDevice(row interface{ Scan(...any) error }) (Device, error) {
+	var (
+		d                 Device
+		kind              string
+		name, dek         []byte
+		created           int64
+		lastSeen, revoked sql.NullInt64
+	)
+	if err := row.Scan(&d.ID, &kind, &name, &dek, &created, &lastSeen, &revoked); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return Device{}, ErrNotFound
+		}
+		return Device{}, err
+	}
+	aead, err := s.keys.dataKey("devices", d.ID, dek)
+	if err != nil {
+		return Device{}, err
+	}
+	plain, err := open(aead, name, ad("devices", d.ID, "name"))
+	if err != nil {
+		return Device{}, fmt.Errorf("store: name of device %s: %w", d.ID, err)
+	}
+	d.Kind, d.Name = Kind(kind), string(plain)
+	d.CreatedAt, d.LastSeen, d.RevokedAt = time.Unix(created, 0), unixOrZero(lastSeen), unixOrZero(revoked)
+	return d, nil
+}
+
+// Device returns the device with the given ID.
+func (s *Store) Device(ctx context.Context, id string) (Device, error) {
+	d, err := s.scanDevice(s.db.QueryRowContext(ctx, "SELECT "+deviceColumns+" FROM devices WHERE id = ?", id))
+	if err != nil {
+		return Device{}, fmt.Errorf("store: device %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// DeviceByName finds a device by its name, compared case-insensitively.
+func (s *Store) DeviceByName(ctx context.Context, name string) (Device, error) {
+	d, err := s.scanDevice(s.db.QueryRowContext(ctx, "SELECT "+deviceColumns+" FROM devices WHERE name_hash = ?", s.keys.nameHash("device", name)))
+	if err != nil {
+		// The name is not repeated in the error: errors end up in logs.
+		return Device{}, fmt.Errorf("store: device by name: %w", err)
+	}
+	return d, nil
+}
+
+// Devices lists every device, oldest first.
+func (s *Store) Devices(ctx context.Context) ([]Device, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT "+deviceColumns+" FROM devices ORDER BY created_at, id")
+	if err != nil {
+		return nil, fmt.Errorf("store: devices: %w", err)
+	}
+	defer rows.Close()
+	var out []Device
+	for rows.Next() {
+		d, err := s.scanDevice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: devices: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// RevokeDevice revokes a device and all its certificates. Revoking twice
+// is not an error.
+func (s *Store) RevokeDevice(ctx context.Context, id string) error {
+	now := s.now()
+	err := s.w.do(ctx, func(tx *Tx) error {
+		res, err := tx.Exec("UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", now, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		_, err = tx.Exec("UPDATE certificates SET revoked_at = coalesce(revoked_at, ?) WHERE device_id = ?", now, id)
+		return err
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("store: revoke device %s: %w", id, err)
+	}
+	return nil
+}
+
+// CertificateError explains why a certificate is refused.
+type CertificateError struct {
+	Serial string
+	Reason string // "unknown", "revoked", "device revoked", "expired"
+	Err    error  // ErrNotFound or ErrRevoked
+}
+
+func (e *CertificateError) Error() string {
+	return "certificate " + e.Serial + ": " + e.Reason
+}
+
+func (e *CertificateError) Unwrap() error { return e.Err }
+
+// CheckCertificate is the handshake-time check: the certificate with this
+// serial must be one the hub issued, to deviceID, and neither it nor its
+// device may be revoked. The database, not the certificate, is the source
+// of truth.
+func (s *Store) CheckCertificate(ctx context.Context, serial, deviceID string) error {
+	var (
+		owner                 string
+		certRevoked, devRevkd sql.NullInt64
+		notAfter              int64
+	)
+	err := s.db.QueryRowContext(ctx, `
+		SELECT c.device_id, c.revoked_at, c.not_after, d.revoked_at
+		FROM certificates c JOIN devices d ON d.id = c.device_id
+		WHERE c.serial = ?`, serial).Scan(&owner, &certRevoked, &notAfter, &devRevkd)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return &CertificateError{serial, "unknown", ErrNotFound}
+	case err != nil:
+		return fmt.Errorf("store: check certificate: %w", err)
+	case owner != deviceID:
+		return &CertificateError{serial, "issued to another device", ErrNotFound}
+	case devRevkd.Valid:
+		return &CertificateError{serial, "device revoked", ErrRevoked}
+	case certRevoked.Valid:
+		return &CertificateError{serial, "revoked", ErrRevoked}
+	case s.now() > notAfter:
+		return &CertificateError{serial, "expired", ErrRevoked}
+	}
+	return nil
+}
+
+// Seen records that a device connected. It does not wait for the write.
+func (s *Store) Seen(id string, t time.Time) {
+	_ = s.w.submit(&writeOp{tx: func(tx *Tx) error {
+		_, err := tx.Exec("UPDATE devices SET last_seen = ? WHERE id = ?", t.Unix(), id)
+		return err
+	}, done: func(error) {}})
+}

@@ -1,0 +1,88 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+func order(a, b string) (string, string) {
+	if a > b {
+		return b, a
+	}
+	return a, b
+}
+
+// Link lets two devices message each other. Linking twice is not an error.
+func (s *Store) Link(ctx context.Context, a, b string) error {
+	if a == b {
+		return errors.New("store: a device cannot be linked to itself")
+	}
+	x, y := order(a, b)
+	now := s.now()
+	err := s.w.do(ctx, func(tx *Tx) error {
+		var n int
+		if err := tx.QueryRow("SELECT count(*) FROM devices WHERE id IN (?, ?) AND revoked_at IS NULL", x, y).Scan(&n); err != nil {
+			return err
+		}
+		if n != 2 {
+			return fmt.Errorf("%w: both devices must exist and not be revoked", ErrNotFound)
+		}
+		_, err := tx.Exec("INSERT INTO links (a, b, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", x, y, now)
+		return err
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("store: link: %w", err)
+	}
+	return nil
+}
+
+// Unlink removes a link. Messages already committed are still delivered.
+func (s *Store) Unlink(ctx context.Context, a, b string) error {
+	x, y := order(a, b)
+	err := s.w.do(ctx, func(tx *Tx) error {
+		res, err := tx.Exec("DELETE FROM links WHERE a = ? AND b = ?", x, y)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("store: unlink: %w", err)
+	}
+	return nil
+}
+
+// Contacts lists the IDs of the devices linked to id that are not revoked.
+func (s *Store) Contacts(ctx context.Context, id string) ([]string, error) {
+	return contacts(ctx, s.db, id)
+}
+
+type querier interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}
+
+func contacts(ctx context.Context, q querier, id string) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `
+		SELECT l.b FROM links l JOIN devices d ON d.id = l.b WHERE l.a = ? AND d.revoked_at IS NULL
+		UNION
+		SELECT l.a FROM links l JOIN devices d ON d.id = l.a WHERE l.b = ? AND d.revoked_at IS NULL
+		ORDER BY 1`, id, id)
+	if err != nil {
+		return nil, fmt.Errorf("store: contacts: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

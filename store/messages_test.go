@@ -1,0 +1,339 @@
+package store
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+)
+
+func spec(id string, sender Device, data []byte, chunk int, to ...Device) UploadSpec {
+	s := UploadSpec{ID: id, Sender: sender.ID, Format: "wav", Size: int64(len(data)), SHA256: sha256.Sum256(data), ChunkSize: chunk}
+	for _, d := range to {
+		s.To = append(s.To, d.ID)
+	}
+	return s
+}
+
+func put(t *testing.T, s *Store, u *Upload, seq int, data []byte, commit bool) ChunkResult {
+	t.Helper()
+	ch := make(chan ChunkResult, 1)
+	s.PutChunk(u, seq, data, commit, time.Second, func(r ChunkResult) { ch <- r })
+	return <-ch
+}
+
+func piece(data []byte, chunk, seq int) []byte {
+	end := min((seq+1)*chunk, len(data))
+	return data[seq*chunk : end]
+}
+
+func randBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+func TestUploadAndDelivery(t *testing.T) {
+	f := newFixture(t)
+	bunny, bear, stranger := f.device("Bunny", KindToy), f.device("Bear", KindToy), f.device("Stranger", KindToy)
+	f.link(bunny, bear)
+	data := randBytes(10_000)
+	const chunk = 4096
+	id := "0123456789abcdef0123456789abcdef"
+
+	if _, err := f.s.StartUpload(f.ctx, spec(id, bunny, data, chunk, stranger)); !errors.Is(err, ErrNotContact) {
+		t.Fatalf("upload to a stranger: %v", err)
+	}
+	up, err := f.s.StartUpload(f.ctx, spec(id, bunny, data, chunk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.Next != 0 || up.Committed || len(up.To) != 1 || up.To[0] != bear.ID {
+		t.Fatalf("new upload = %+v", up)
+	}
+	if r := put(t, f.s, up, 1, piece(data, chunk, 1), false); !errors.Is(r.Err, ErrOutOfOrder) {
+		t.Fatalf("chunk 1 before 0: %v", r.Err)
+	}
+	if r := put(t, f.s, up, 0, piece(data, chunk, 0), false); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if r := put(t, f.s, up, 0, piece(data, chunk, 0), false); !errors.Is(r.Err, ErrOutOfOrder) {
+		t.Fatalf("chunk 0 twice: %v", r.Err)
+	}
+
+	// Resume after a "restart": same header, Next from the database.
+	f.reopen()
+	if _, err := f.s.StartUpload(f.ctx, spec(id, stranger, data, chunk)); !errors.Is(err, ErrIDInUse) {
+		t.Fatalf("same ID from another sender: %v", err)
+	}
+	bad := spec(id, bunny, data, chunk)
+	bad.Size++
+	if _, err := f.s.StartUpload(f.ctx, bad); !errors.Is(err, ErrMismatch) {
+		t.Fatalf("changed header: %v", err)
+	}
+	up, err = f.s.StartUpload(f.ctx, spec(id, bunny, data, chunk, bear))
+	if err != nil || up.Next != 1 {
+		t.Fatalf("resume = %+v, %v", up, err)
+	}
+	var rebuilt []byte
+	if err := f.s.ReadUpload(f.ctx, up, func(seq int, b []byte) error { rebuilt = append(rebuilt, b...); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(rebuilt, piece(data, chunk, 0)) {
+		t.Fatal("ReadUpload returned other bytes")
+	}
+	if ws, _ := f.s.WaitingFor(f.ctx, bear.ID); len(ws) != 0 {
+		t.Fatalf("uncommitted message is waiting: %+v", ws)
+	}
+	if r := put(t, f.s, up, 1, piece(data, chunk, 1), true); r.Err == nil {
+		t.Fatal("commit before the last chunk succeeded")
+	}
+	// The failed commit rolled back its chunk too.
+	if r := put(t, f.s, up, 1, piece(data, chunk, 1), false); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	r := put(t, f.s, up, 2, piece(data, chunk, 2), true)
+	if r.Err != nil || !r.Committed || len(r.Recipients) != 1 || r.Recipients[0] != bear.ID {
+		t.Fatalf("commit = %+v", r)
+	}
+	if again, err := f.s.StartUpload(f.ctx, spec(id, bunny, data, chunk)); err != nil || !again.Committed {
+		t.Fatalf("header after commit = %+v, %v", again, err)
+	}
+
+	ws, err := f.s.WaitingFor(f.ctx, bear.ID)
+	if err != nil || len(ws) != 1 || ws[0].MessageID != id || ws[0].SenderName != "Bunny" || ws[0].SHA256 != sha256.Sum256(data) {
+		t.Fatalf("waiting = %+v, %v", ws, err)
+	}
+
+	// Only the recipient may read, and reads return whole stored chunks
+	// from any offset.
+	if _, err := f.s.ReadFor(f.ctx, stranger.ID, id, 0); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("stranger read: %v", err)
+	}
+	if _, err := f.s.ReadFor(f.ctx, bunny.ID, id, 0); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("sender read: %v", err)
+	}
+	var got []byte
+	for off := int64(0); off < int64(len(data)); {
+		p, err := f.s.ReadFor(f.ctx, bear.ID, id, off)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, p.Data...)
+		off += int64(len(p.Data))
+		if p.Last() != (off == int64(len(data))) {
+			t.Fatalf("Last() = %v at %d", p.Last(), off)
+		}
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("delivered bytes differ")
+	}
+	if p, err := f.s.ReadFor(f.ctx, bear.ID, id, 5000); err != nil || !bytes.Equal(p.Data, data[5000:8192]) {
+		t.Fatalf("read from the middle of a chunk: %v", err)
+	}
+	for _, off := range []int64{-1, int64(len(data))} {
+		if _, err := f.s.ReadFor(f.ctx, bear.ID, id, off); !errors.Is(err, ErrNotFound) {
+			t.Errorf("offset %d: %v", off, err)
+		}
+	}
+
+	// Delivered, then played; the sender hears each once.
+	done := make(chan Status, 1)
+	f.s.MarkDelivered(bear.ID, id, func(st Status, ok bool, err error) {
+		if err != nil || !ok {
+			t.Errorf("MarkDelivered ok=%v err=%v", ok, err)
+		}
+		done <- st
+	})
+	if st := <-done; st.State != StateDelivered || st.Sender != bunny.ID {
+		t.Fatalf("delivered status = %+v", st)
+	}
+	if sts, _ := f.s.Untold(f.ctx, bunny.ID); len(sts) != 1 || sts[0].State != StateDelivered {
+		t.Fatalf("untold = %+v", sts)
+	}
+	if _, _, err := f.s.MarkPlayed(f.ctx, stranger.ID, id); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("stranger played: %v", err)
+	}
+	st, changed, err := f.s.MarkPlayed(f.ctx, bear.ID, id)
+	if err != nil || !changed || st.State != StatePlayed {
+		t.Fatalf("played = %+v %v %v", st, changed, err)
+	}
+	if _, changed, _ := f.s.MarkPlayed(f.ctx, bear.ID, id); changed {
+		t.Fatal("second played changed something")
+	}
+	if ws, _ := f.s.WaitingFor(f.ctx, bear.ID); len(ws) != 0 {
+		t.Fatal("played message still waiting")
+	}
+	sts, _ := f.s.Untold(f.ctx, bunny.ID)
+	if len(sts) != 1 || sts[0].State != StatePlayed {
+		t.Fatalf("untold after play = %+v", sts)
+	}
+	f.s.Told(sts)
+	f.s.Checkpoint(f.ctx) // waits for the queue
+	if sts, _ := f.s.Untold(f.ctx, bunny.ID); len(sts) != 0 {
+		t.Fatalf("told statuses still untold: %+v", sts)
+	}
+}
+
+func TestUploadLimits(t *testing.T) {
+	f := newFixture(t)
+	f.opt.MaxUploadsPerDevice = 2
+	f.reopen()
+	a, b := f.device("a", KindToy), f.device("b", KindToy)
+	if _, err := f.s.StartUpload(f.ctx, spec("00000000000000000000000000000001", a, randBytes(100), 50)); !errors.Is(err, ErrNotContact) {
+		t.Fatalf("no contacts: %v", err)
+	}
+	f.link(a, b)
+	for i := range 2 {
+		if _, err := f.s.StartUpload(f.ctx, spec(fmt.Sprintf("%032d", i), a, randBytes(100), 50)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.s.StartUpload(f.ctx, spec(fmt.Sprintf("%032d", 9), a, randBytes(100), 50)); !errors.Is(err, ErrTooManyUpload) {
+		t.Fatalf("third upload: %v", err)
+	}
+	f.advance(8 * 24 * time.Hour)
+	if n, err := f.s.DiscardStaleUploads(f.ctx, f.clock().Add(-7*24*time.Hour)); err != nil || n != 2 {
+		t.Fatalf("DiscardStaleUploads = %d, %v", n, err)
+	}
+	if _, err := f.s.StartUpload(f.ctx, spec(fmt.Sprintf("%032d", 9), a, randBytes(100), 50)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestGroupCommit runs many uploads at once: every chunk lands, in order,
+// and a failing operation in a batch does not undo its neighbours.
+func TestGroupCommit(t *testing.T) {
+	f := newFixture(t)
+	var devs []Device
+	for i := range 8 {
+		devs = append(devs, f.device(fmt.Sprintf("toy %d", i), KindToy))
+	}
+	for i := 0; i < len(devs); i += 2 {
+		f.link(devs[i], devs[i+1])
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for i, d := range devs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			data := randBytes(20 * 1000)
+			up, err := f.s.StartUpload(f.ctx, spec(fmt.Sprintf("%032x", i+1), d, data, 1000))
+			if err != nil {
+				errs <- err
+				return
+			}
+			results := make(chan ChunkResult, 40)
+			for seq := range 20 {
+				f.s.PutChunk(up, seq, piece(data, 1000, seq), seq == 19, time.Second, func(r ChunkResult) { results <- r })
+				// A stray duplicate in every batch must fail alone.
+				f.s.PutChunk(up, seq, piece(data, 1000, seq), false, 0, func(r ChunkResult) {
+					if !errors.Is(r.Err, ErrOutOfOrder) {
+						errs <- fmt.Errorf("duplicate chunk: %v", r.Err)
+					}
+				})
+			}
+			for range 20 {
+				if r := <-results; r.Err != nil {
+					errs <- r.Err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for i := 0; i < len(devs); i += 2 {
+		if ws, err := f.s.WaitingFor(f.ctx, devs[i+1].ID); err != nil || len(ws) != 1 {
+			t.Errorf("device %d has %d waiting (%v)", i+1, len(ws), err)
+		}
+	}
+	if err := f.s.IntegrityCheck(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCiphertextBinding moves a sealed chunk to another position: it must
+// not open there.
+func TestCiphertextBinding(t *testing.T) {
+	f := newFixture(t)
+	a, b := f.device("a", KindToy), f.device("b", KindToy)
+	f.link(a, b)
+	data := randBytes(200)
+	up, _ := f.s.StartUpload(f.ctx, spec("000000000000000000000000000000aa", a, data, 100))
+	put(t, f.s, up, 0, data[:100], false)
+	put(t, f.s, up, 1, data[100:], true)
+	err := f.s.w.do(f.ctx, func(tx *Tx) error {
+		_, err := tx.Exec("UPDATE chunks SET data = (SELECT data FROM chunks WHERE seq = 1) WHERE seq = 0")
+		return err
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.ReadFor(f.ctx, b.ID, up.ID, 0); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("swapped chunk: %v", err)
+	}
+	// A device's sealed name copied onto another device.
+	f.s.w.do(f.ctx, func(tx *Tx) error {
+		_, err := tx.Exec("UPDATE devices SET name = (SELECT name FROM devices WHERE id = ?) WHERE id = ?", a.ID, b.ID)
+		return err
+	}, nil)
+	if _, err := f.s.Device(f.ctx, b.ID); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("moved name: %v", err)
+	}
+}
+
+// TestNothingInClear stores names and a recognisable recording, then scans
+// the database, WAL and shared-memory files for them.
+func TestNothingInClear(t *testing.T) {
+	f := newFixture(t)
+	names := []string{"Bunny Rabbit Fluffington", "Grandma Rosalind"}
+	a := f.device(names[0], KindToy)
+	b := f.device(names[1], KindFamily)
+	f.link(a, b)
+	// A WAV-like recording with a distinctive pattern.
+	data := append([]byte("RIFF\x00\x00\x00\x00WAVEfmt "), bytes.Repeat([]byte("child-voice-sample-"), 3000)...)
+	up, err := f.s.StartUpload(f.ctx, spec("000000000000000000000000000000bb", a, data, 8192))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := range up.Chunks() {
+		if r := put(t, f.s, up, seq, piece(data, 8192, seq), seq == up.Chunks()-1); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	needles := [][]byte{[]byte("child-voice-sample-"), []byte("WAVEfmt")}
+	for _, n := range names {
+		needles = append(needles, []byte(n), []byte(NormalizeName(n)))
+	}
+	scan := func(when string) {
+		files := f.s.Files()
+		if len(files) < 2 {
+			t.Fatalf("%s: only %v on disk", when, files)
+		}
+		for _, path := range files {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range needles {
+				if bytes.Contains(b, n) {
+					t.Errorf("%s: %s contains %q", when, path, n)
+				}
+			}
+		}
+	}
+	scan("before checkpoint")
+	if err := f.s.Checkpoint(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	scan("after checkpoint")
+}

@@ -1,0 +1,331 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type fixture struct {
+	t   *testing.T
+	dir string
+	opt Options
+	s   *Store
+	now time.Time
+	mu  sync.Mutex
+	seq int
+	ctx context.Context
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	f := &fixture{t: t, dir: dir, now: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC), ctx: context.Background()}
+	f.opt = Options{
+		Path:          filepath.Join(dir, "hub.db"),
+		MasterKeyPath: filepath.Join(dir, "master.key"),
+		Now:           f.clock,
+	}
+	f.open()
+	return f
+}
+
+func (f *fixture) clock() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now
+}
+
+func (f *fixture) advance(d time.Duration) {
+	f.mu.Lock()
+	f.now = f.now.Add(d)
+	f.mu.Unlock()
+}
+
+func (f *fixture) open() {
+	f.t.Helper()
+	s, err := Open(f.ctx, f.opt)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.s = s
+	f.t.Cleanup(func() { s.Close() })
+}
+
+func (f *fixture) reopen() {
+	f.t.Helper()
+	if err := f.s.Close(); err != nil {
+		f.t.Fatal(err)
+	}
+	f.open()
+}
+
+// device adds a device with a certificate whose serial is "serial-<id>".
+func (f *fixture) device(name string, kind Kind) Device {
+	f.t.Helper()
+	f.seq++
+	id := fmt.Sprintf("%026d", f.seq)
+	id = strings.Map(func(r rune) rune { return 'a' + (r - '0') }, id)
+	d, err := f.s.AddDevice(f.ctx, NewDevice{ID: id, Name: name, Kind: kind, CertSerial: "serial-" + id, CertExpiry: f.clock().Add(24 * time.Hour)})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return d
+}
+
+func (f *fixture) link(a, b Device) {
+	f.t.Helper()
+	if err := f.s.Link(f.ctx, a.ID, b.ID); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func TestOpenRefusals(t *testing.T) {
+	f := newFixture(t)
+	f.device("Bunny", KindToy)
+	if err := f.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	keyBytes, err := os.ReadFile(f.opt.MasterKeyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(f.opt.MasterKeyPath); st.Mode().Perm() != 0o600 {
+		t.Fatalf("master key mode %v", st.Mode().Perm())
+	}
+
+	other := t.TempDir()
+	otherOpt := Options{Path: filepath.Join(other, "hub.db"), MasterKeyPath: filepath.Join(other, "master.key")}
+	s2, err := Open(f.ctx, otherOpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.Close()
+
+	tests := []struct {
+		name    string
+		setup   func(t *testing.T) Options
+		want    error
+		wantMsg string
+	}{
+		{"missing key", func(t *testing.T) Options {
+			o := f.opt
+			o.MasterKeyPath = filepath.Join(t.TempDir(), "absent.key")
+			return o
+		}, ErrMasterKeyMissing, "restore the key"},
+		{"wrong key", func(t *testing.T) Options {
+			o := f.opt
+			o.MasterKeyPath = otherOpt.MasterKeyPath
+			return o
+		}, ErrWrongMasterKey, ""},
+		{"exposed key", func(t *testing.T) Options {
+			o := f.opt
+			o.MasterKeyPath = filepath.Join(t.TempDir(), "wide.key")
+			if err := os.WriteFile(o.MasterKeyPath, keyBytes, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return o
+		}, ErrMasterKeyExposed, "chmod 600"},
+		{"not a key", func(t *testing.T) Options {
+			o := f.opt
+			o.MasterKeyPath = filepath.Join(t.TempDir(), "junk.key")
+			os.WriteFile(o.MasterKeyPath, []byte("hello"), 0o600)
+			return o
+		}, nil, "not a toyhub master key"},
+		{"newer schema", func(t *testing.T) Options {
+			o := copyDB(t, f.opt)
+			db, _ := sql.Open("sqlite", o.Path)
+			if _, err := db.Exec("PRAGMA user_version = 99"); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			return o
+		}, ErrNewerSchema, "install a newer toyhub"},
+		{"foreign database", func(t *testing.T) Options {
+			o := copyDB(t, f.opt)
+			db, _ := sql.Open("sqlite", o.Path)
+			db.Exec("PRAGMA application_id = 42")
+			db.Close()
+			return o
+		}, ErrNotToyhub, ""},
+		{"garbage file", func(t *testing.T) Options {
+			o := copyDB(t, f.opt)
+			os.WriteFile(o.Path, bytes.Repeat([]byte("not a database "), 1000), 0o600)
+			return o
+		}, nil, "toyhub restore"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := tt.setup(t)
+			keyBefore, _ := os.ReadFile(o.MasterKeyPath)
+			s, err := Open(f.ctx, o)
+			if err == nil {
+				s.Close()
+				t.Fatal("Open succeeded")
+			}
+			if tt.want != nil && !errors.Is(err, tt.want) {
+				t.Errorf("err = %v, want %v", err, tt.want)
+			}
+			if tt.wantMsg != "" && !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Errorf("err = %v, want it to mention %q", err, tt.wantMsg)
+			}
+			keyAfter, _ := os.ReadFile(o.MasterKeyPath)
+			if !bytes.Equal(keyBefore, keyAfter) {
+				t.Error("the master key file changed")
+			}
+		})
+	}
+
+	// The original still opens with its own key.
+	f.open()
+	if _, err := f.s.DeviceByName(f.ctx, "bunny"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func copyDB(t *testing.T, o Options) Options {
+	t.Helper()
+	dir := t.TempDir()
+	b, err := os.ReadFile(o.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := Options{Path: filepath.Join(dir, "hub.db"), MasterKeyPath: filepath.Join(dir, "master.key")}
+	os.WriteFile(n.Path, b, 0o600)
+	k, _ := os.ReadFile(o.MasterKeyPath)
+	os.WriteFile(n.MasterKeyPath, k, 0o600)
+	return n
+}
+
+func TestPragmas(t *testing.T) {
+	f := newFixture(t)
+	var secure, fk, page int
+	var mode string
+	db := f.s.db
+	for q, dst := range map[string]any{"PRAGMA secure_delete": &secure, "PRAGMA foreign_keys": &fk, "PRAGMA page_size": &page, "PRAGMA journal_mode": &mode} {
+		if err := db.QueryRow(q).Scan(dst); err != nil {
+			t.Fatal(q, err)
+		}
+	}
+	if secure != 1 || fk != 1 || page != 4096 || mode != "wal" {
+		t.Fatalf("secure_delete=%d foreign_keys=%d page_size=%d journal=%s", secure, fk, page, mode)
+	}
+	// The writing connection too.
+	err := f.s.w.do(f.ctx, nil, func(c *sql.Conn) error {
+		var s, sync int
+		if err := c.QueryRowContext(f.ctx, "PRAGMA secure_delete").Scan(&s); err != nil {
+			return err
+		}
+		if err := c.QueryRowContext(f.ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
+			return err
+		}
+		if s != 1 || sync != 2 {
+			return fmt.Errorf("writer: secure_delete=%d synchronous=%d", s, sync)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The read pool cannot write.
+	if _, err := db.Exec("DELETE FROM devices"); err == nil {
+		t.Fatal("read pool accepted a write")
+	}
+}
+
+func TestDevices(t *testing.T) {
+	f := newFixture(t)
+	bunny := f.device("Bunny", KindToy)
+	gran := f.device("Grandma Rose", KindFamily)
+
+	if _, err := f.s.AddDevice(f.ctx, NewDevice{ID: "x", Name: "  BUNNY ", Kind: KindToy, CertSerial: "s"}); !errors.Is(err, ErrExists) {
+		t.Fatalf("duplicate name: %v", err)
+	}
+	for _, bad := range []string{"", " ", strings.Repeat("x", 65), "a\x00b", "a/b"} {
+		if _, err := f.s.AddDevice(f.ctx, NewDevice{ID: "y", Name: bad, Kind: KindToy, CertSerial: "s2"}); err == nil {
+			t.Errorf("name %q accepted", bad)
+		}
+	}
+	d, err := f.s.DeviceByName(f.ctx, "grandma   rose")
+	if err != nil || d.ID != gran.ID || d.Name != "Grandma Rose" || d.Kind != KindFamily {
+		t.Fatalf("DeviceByName = %+v, %v", d, err)
+	}
+	all, err := f.s.Devices(f.ctx)
+	if err != nil || len(all) != 2 {
+		t.Fatalf("Devices = %d, %v", len(all), err)
+	}
+
+	tests := []struct {
+		name   string
+		serial string
+		device string
+		setup  func()
+		want   error
+	}{
+		{"good", "serial-" + bunny.ID, bunny.ID, nil, nil},
+		{"unknown serial", "nope", bunny.ID, nil, ErrNotFound},
+		{"someone else's certificate", "serial-" + gran.ID, bunny.ID, nil, ErrNotFound},
+		{"expired", "serial-" + bunny.ID, bunny.ID, func() { f.advance(25 * time.Hour) }, ErrRevoked},
+		{"revoked", "serial-" + gran.ID, gran.ID, func() {
+			f.advance(-25 * time.Hour)
+			if err := f.s.RevokeDevice(f.ctx, gran.ID); err != nil {
+				t.Fatal(err)
+			}
+		}, ErrRevoked},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.setup != nil {
+				tt.setup()
+			}
+			err := f.s.CheckCertificate(f.ctx, tt.serial, tt.device)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("CheckCertificate = %v, want %v", err, tt.want)
+			}
+		})
+	}
+	if d, _ := f.s.Device(f.ctx, gran.ID); !d.Revoked() {
+		t.Error("device not marked revoked")
+	}
+	if err := f.s.RevokeDevice(f.ctx, "missing"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("revoke missing: %v", err)
+	}
+}
+
+func TestLinks(t *testing.T) {
+	f := newFixture(t)
+	a, b, c := f.device("a", KindToy), f.device("b", KindToy), f.device("c", KindFamily)
+	f.link(a, b)
+	f.link(b, a) // idempotent
+	f.link(c, a)
+	got, err := f.s.Contacts(f.ctx, a.ID)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("contacts of a = %v, %v", got, err)
+	}
+	if err := f.s.Link(f.ctx, a.ID, a.ID); err == nil {
+		t.Error("self link accepted")
+	}
+	if err := f.s.RevokeDevice(f.ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.s.Contacts(f.ctx, a.ID); len(got) != 1 || got[0] != b.ID {
+		t.Errorf("revoked device still a contact: %v", got)
+	}
+	if err := f.s.Link(f.ctx, b.ID, c.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("link to revoked device: %v", err)
+	}
+	if err := f.s.Unlink(f.ctx, b.ID, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.Unlink(f.ctx, b.ID, a.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second unlink: %v", err)
+	}
+}

@@ -1,0 +1,231 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// Batch bounds: enough to amortise one fsync over many chunks, small enough
+// that no caller waits long behind a huge transaction.
+const (
+	maxBatchOps   = 128
+	maxBatchBytes = 8 << 20
+)
+
+// Tx is the writer's transaction as operations see it. Statements are
+// prepared once on the writer's connection and reused: re-parsing SQL for
+// every chunk cost about a seventh of the writer's time. Only the writer
+// goroutine uses a Tx.
+type Tx struct {
+	w   *writer
+	ctx context.Context
+}
+
+// Exec runs a statement.
+func (t *Tx) Exec(query string, args ...any) (sql.Result, error) {
+	st, err := t.w.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(t.ctx, args...)
+}
+
+// QueryRow runs a query expected to return at most one row.
+func (t *Tx) QueryRow(query string, args ...any) *sql.Row {
+	st, err := t.w.stmt(query)
+	if err != nil {
+		// Surface the prepare error through Row.Scan.
+		return t.w.conn.QueryRowContext(t.ctx, query, args...)
+	}
+	return st.QueryRowContext(t.ctx, args...)
+}
+
+// QueryContext runs a query.
+func (t *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := t.w.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// Query runs a query.
+func (t *Tx) Query(query string, args ...any) (*sql.Rows, error) {
+	return t.QueryContext(t.ctx, query, args...)
+}
+
+// writeOp is one unit of work for the writer. Exactly one of tx and conn is
+// set. done is called once, after the transaction holding tx has committed
+// (or failed); it runs on the writer goroutine and must not block.
+type writeOp struct {
+	tx   func(*Tx) error
+	conn func(*sql.Conn) error
+	size int
+	done func(error)
+	err  error
+}
+
+// writer owns the only writing connection and commits in groups.
+type writer struct {
+	db    *sql.DB
+	conn  *sql.Conn
+	ops   chan *writeOp
+	stmts map[string]*sql.Stmt // used by the writer goroutine only
+
+	mu     sync.RWMutex
+	closed bool
+	exited chan struct{}
+}
+
+func newWriter(db *sql.DB, conn *sql.Conn) *writer {
+	w := &writer{db: db, conn: conn, ops: make(chan *writeOp, 1024), stmts: map[string]*sql.Stmt{}, exited: make(chan struct{})}
+	go w.loop()
+	return w
+}
+
+// submit queues op. It fails only when the store is closed.
+func (w *writer) submit(op *writeOp) error {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		return ErrClosed
+	}
+	w.ops <- op
+	return nil
+}
+
+// do runs fn in a transaction (or, if conn is set, runs conn alone) and
+// waits until it is durable.
+func (w *writer) do(ctx context.Context, fn func(*Tx) error, conn func(*sql.Conn) error) error {
+	done := make(chan error, 1)
+	op := &writeOp{tx: fn, conn: conn, done: func(err error) { done <- err }}
+	if conn != nil {
+		op.tx = nil
+	}
+	if err := w.submit(op); err != nil {
+		return err
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		// The operation may still commit; the caller only stops waiting.
+		return ctx.Err()
+	}
+}
+
+func (w *writer) close() error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		<-w.exited
+		return nil
+	}
+	w.closed = true
+	close(w.ops)
+	w.mu.Unlock()
+	<-w.exited
+	for _, st := range w.stmts {
+		st.Close()
+	}
+	return errors.Join(w.conn.Close(), w.db.Close())
+}
+
+func (w *writer) stmt(query string) (*sql.Stmt, error) {
+	if st := w.stmts[query]; st != nil {
+		return st, nil
+	}
+	st, err := w.conn.PrepareContext(context.Background(), query)
+	if err != nil {
+		return nil, err
+	}
+	w.stmts[query] = st
+	return st, nil
+}
+
+func (w *writer) loop() {
+	defer close(w.exited)
+	var pending *writeOp // an op taken from the queue that did not fit the last batch
+	for {
+		first := pending
+		pending = nil
+		if first == nil {
+			var ok bool
+			if first, ok = <-w.ops; !ok {
+				return
+			}
+		}
+		if first.conn != nil {
+			first.done(first.conn(w.conn))
+			continue
+		}
+		batch := []*writeOp{first}
+		bytes := first.size
+	gather:
+		for len(batch) < maxBatchOps && bytes < maxBatchBytes {
+			select {
+			case op, ok := <-w.ops:
+				if !ok {
+					break gather
+				}
+				if op.conn != nil {
+					pending = op
+					break gather
+				}
+				batch = append(batch, op)
+				bytes += op.size
+			default:
+				break gather
+			}
+		}
+		w.run(batch)
+	}
+}
+
+func (w *writer) run(batch []*writeOp) {
+	ctx := context.Background()
+	tx := &Tx{w: w, ctx: ctx}
+	finish := func(err error) {
+		for _, op := range batch {
+			if op.err == nil {
+				op.err = err
+			}
+			op.done(op.err)
+		}
+	}
+	abort := func(what string, err error) {
+		_, _ = w.conn.ExecContext(ctx, "ROLLBACK")
+		finish(fmt.Errorf("store: %s: %w", what, err))
+	}
+	if _, err := tx.Exec("BEGIN IMMEDIATE"); err != nil {
+		finish(fmt.Errorf("store: begin: %w", err))
+		return
+	}
+	for _, op := range batch {
+		if _, err := tx.Exec("SAVEPOINT op"); err != nil {
+			abort("savepoint", err)
+			return
+		}
+		op.err = op.tx(tx)
+		if op.err != nil {
+			if _, err := tx.Exec("ROLLBACK TO op"); err != nil {
+				abort("rollback to savepoint", err)
+				return
+			}
+		}
+		if _, err := tx.Exec("RELEASE op"); err != nil {
+			abort("release savepoint", err)
+			return
+		}
+	}
+	if _, err := tx.Exec("COMMIT"); err != nil {
+		// SQLite may leave the transaction open after a failed COMMIT
+		// (SQLITE_BUSY, SQLITE_FULL); end it so the next batch starts clean.
+		abort("commit", err)
+		return
+	}
+	finish(nil)
+}
