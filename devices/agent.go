@@ -1,0 +1,189 @@
+package devices
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/toyhub/toyhub/certs"
+	"github.com/toyhub/toyhub/wire"
+)
+
+// Agent is the long-running toy: it keeps a connection to the hub, plays
+// and confirms what arrives, and sends the WAV files dropped into its
+// outbox. A toy's firmware does the same with a microphone and a speaker.
+type Agent struct {
+	Bundle  *certs.Bundle
+	Options Options
+	Outbox  string   // WAV files to send; sent ones move to Outbox/sent
+	Inbox   string   // received messages
+	Play    []string // command to play a file; its path is appended
+	To      []string // recipients of outbox messages; none means every contact
+	Poll    time.Duration
+	Resync  time.Duration
+}
+
+// Run serves until ctx ends, reconnecting with backoff. It returns early
+// only if the hub refuses the device.
+func (a *Agent) Run(ctx context.Context) error {
+	a.Options.defaults()
+	log := a.Options.Logger
+	if a.Poll <= 0 {
+		a.Poll = 2 * time.Second
+	}
+	for _, d := range []string{a.Inbox, a.Outbox, filepath.Join(a.Outbox, "sent"), filepath.Join(a.Outbox, "rejected")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("devices: %w", err)
+		}
+	}
+	bo := backoff{max: time.Minute}
+	for ctx.Err() == nil {
+		c, err := Dial(ctx, a.Bundle, a.Options)
+		if err != nil {
+			if errors.Is(err, ErrRefused) {
+				return err
+			}
+			log.Warn("Hub not reachable", "error", err)
+			if bo.sleep(ctx) != nil {
+				break
+			}
+			continue
+		}
+		bo = backoff{max: time.Minute}
+		log.Info("Connected to the hub", "device", c.ID())
+		err = a.serve(ctx, c)
+		c.Close()
+		if errors.Is(err, ErrRefused) {
+			return err
+		}
+		if ctx.Err() == nil {
+			log.Warn("Disconnected from the hub", "error", err)
+			if bo.sleep(ctx) != nil {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+func (a *Agent) serve(ctx context.Context, c *Client) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, 2)
+	go func() {
+		errs <- c.Receive(ctx, Inbox{Dir: a.Inbox, Resync: a.Resync, Play: a.play})
+	}()
+	go func() {
+		errs <- a.sendLoop(ctx, c)
+	}()
+	for {
+		select {
+		case err := <-errs:
+			return err
+		case st := <-c.Statuses():
+			a.Options.Logger.Info("Message "+st.State, "message", st.ID.String(), "by", st.To)
+		}
+	}
+}
+
+func (a *Agent) play(r Received) error {
+	if len(a.Play) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, a.Play[0], append(slices.Clone(a.Play[1:]), r.Path)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: %w: %s", a.Play[0], err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+func (a *Agent) sendLoop(ctx context.Context, c *Client) error {
+	t := time.NewTicker(a.Poll)
+	defer t.Stop()
+	for {
+		if err := a.sendOutbox(ctx, c); err != nil {
+			return err
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.Lost():
+			return ErrConnectionLost
+		}
+	}
+}
+
+// sendOutbox sends each settled WAV file in the outbox. The message ID is
+// chosen once and kept beside the file, so a crash between the hub's
+// commit and moving the file re-sends under the same ID and the hub
+// recognises it instead of storing it twice.
+func (a *Agent) sendOutbox(ctx context.Context, c *Client) error {
+	paths, err := filepath.Glob(filepath.Join(a.Outbox, "*.wav"))
+	if err != nil {
+		return err
+	}
+	slices.Sort(paths)
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil || time.Since(st.ModTime()) < time.Second {
+			continue // still being written
+		}
+		id, err := outboxID(p)
+		if err != nil {
+			return err
+		}
+		wav, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		base := filepath.Base(p)
+		if _, err := wire.ParseWAV(wav, int64(len(wav))); err != nil {
+			a.Options.Logger.Warn("Outbox file is not a WAV the hub accepts", "file", base, "error", err)
+			a.moveOut(p, "rejected")
+			continue
+		}
+		err = c.Send(ctx, id, wav, a.To)
+		var we *wire.Error
+		switch {
+		case err == nil:
+			a.Options.Logger.Info("Message sent", "message", id.String(), "file", base)
+			a.moveOut(p, "sent")
+		case errors.As(err, &we) && !IsRetryable(err):
+			a.Options.Logger.Warn("Message refused by the hub", "message", id.String(), "code", we.Code, "error", we.Message)
+			a.moveOut(p, "rejected")
+		default:
+			return err
+		}
+	}
+	return nil
+}
+
+func outboxID(wavPath string) (wire.MessageID, error) {
+	idPath := wavPath + ".id"
+	if b, err := os.ReadFile(idPath); err == nil {
+		return wire.ParseMessageID(strings.TrimSpace(string(b)))
+	}
+	id := wire.NewMessageID()
+	if err := certs.WriteFileAtomic(idPath, []byte(id.String()+"\n"), 0o600); err != nil {
+		return id, err
+	}
+	return id, nil
+}
+
+func (a *Agent) moveOut(p, sub string) {
+	dst := filepath.Join(a.Outbox, sub, filepath.Base(p))
+	if err := os.Rename(p, dst); err != nil {
+		a.Options.Logger.Error("Outbox file not moved", "file", filepath.Base(p), "error", err)
+		return
+	}
+	_ = os.Remove(p + ".id")
+}

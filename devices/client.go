@@ -1,0 +1,291 @@
+package devices
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/toyhub/toyhub/certs"
+	"github.com/toyhub/toyhub/wire"
+)
+
+// ErrRefused means the hub refused this device: its certificate is
+// unknown, revoked or expired, or it does not trust the hub. Retrying does
+// not help; a parent must look at the hub.
+var ErrRefused = errors.New("devices: the hub refused this device")
+
+// ErrConnectionLost means the connection to the hub dropped; reconnect and
+// repeat the request (uploads then resume where the hub stopped).
+var ErrConnectionLost = errors.New("devices: connection to the hub lost")
+
+// Options tune a Client. The zero value works.
+type Options struct {
+	// Hubs overrides the hub addresses from the bundle (host:port).
+	Hubs []string
+	// Timeout bounds each wait for an answer from the hub. Default 10s.
+	Timeout time.Duration
+	// Window is how many chunks or fetches may be in flight. Default 8.
+	Window int
+	// Chunk is the upload chunk size. Default wire.MaxChunk.
+	Chunk  int
+	Logger *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.Timeout == 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.Window == 0 {
+		o.Window = 8
+	}
+	if o.Chunk == 0 {
+		o.Chunk = wire.MaxChunk
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Client is one device's connection to its hub.
+type Client struct {
+	b   *certs.Bundle
+	opt Options
+	mc  paho.Client
+	log *slog.Logger
+
+	lost     chan struct{}
+	lostOnce sync.Once
+
+	mu      sync.Mutex
+	uploads map[wire.MessageID]chan wire.Ack // header and chunk acks
+	fetches map[wire.MessageID]chan fetched  // data frames and fetch refusals
+	played  map[wire.MessageID]chan wire.Ack
+	syncs   chan wire.Ack
+
+	notify chan wire.Notify
+	status chan wire.Status
+}
+
+type fetched struct {
+	chunk wire.Chunk
+	err   *wire.Error
+}
+
+// Dial connects to the hub (trying each address in order), subscribes to
+// the device's delivery topics, and returns once both are done.
+func Dial(ctx context.Context, b *certs.Bundle, opt Options) (*Client, error) {
+	opt.defaults()
+	if now := time.Now(); now.After(b.Cert.Leaf.NotAfter) {
+		return nil, fmt.Errorf("devices: this device's certificate expired on %s; pair it with the hub again", b.Cert.Leaf.NotAfter.Format(time.DateOnly))
+	}
+	c := &Client{
+		b: b, opt: opt, log: opt.Logger,
+		lost:    make(chan struct{}),
+		uploads: map[wire.MessageID]chan wire.Ack{},
+		fetches: map[wire.MessageID]chan fetched{},
+		played:  map[wire.MessageID]chan wire.Ack{},
+		syncs:   make(chan wire.Ack, 4),
+		notify:  make(chan wire.Notify, 256),
+		status:  make(chan wire.Status, 256),
+	}
+	hubs := opt.Hubs
+	if len(hubs) == 0 {
+		hubs = b.Info.Hub
+	}
+	if len(hubs) == 0 {
+		return nil, errors.New("devices: no hub address in the bundle; give one with --hub")
+	}
+	mo := paho.NewClientOptions()
+	for _, h := range hubs {
+		mo.AddBroker("tls://" + h)
+	}
+	mo.SetClientID(b.Info.DeviceID)
+	// The server name is left empty: Go takes it from each address dialled.
+	mo.SetTLSConfig(certs.ClientTLS(b.Pool(), b.Cert, ""))
+	mo.SetCleanSession(true)
+	mo.SetAutoReconnect(false)
+	mo.SetConnectRetry(false)
+	mo.SetKeepAlive(30 * time.Second)
+	mo.SetPingTimeout(10 * time.Second)
+	mo.SetConnectTimeout(opt.Timeout)
+	mo.SetWriteTimeout(opt.Timeout)
+	mo.SetConnectionLostHandler(func(_ paho.Client, err error) {
+		c.log.Debug("Connection lost", "error", err)
+		c.lostOnce.Do(func() { close(c.lost) })
+	})
+	c.mc = paho.NewClient(mo)
+	tok := c.mc.Connect()
+	if err := wait(ctx, tok, opt.Timeout+time.Duration(len(hubs))*opt.Timeout); err != nil {
+		if refused(err) {
+			return nil, fmt.Errorf("%w (%v); ask a parent to check it with 'toyhub device list'", ErrRefused, err)
+		}
+		return nil, fmt.Errorf("devices: connect to %s: %w", strings.Join(hubs, ", "), err)
+	}
+	tok = c.mc.Subscribe(wire.DownFilter(b.Info.DeviceID), 1, c.dispatch)
+	if err := wait(ctx, tok, opt.Timeout); err != nil {
+		c.mc.Disconnect(0)
+		return nil, fmt.Errorf("devices: subscribe: %w", err)
+	}
+	if st, ok := tok.(*paho.SubscribeToken); ok {
+		for _, code := range st.Result() {
+			if code >= 0x80 {
+				c.mc.Disconnect(0)
+				return nil, errors.New("devices: the hub refused the subscription")
+			}
+		}
+	}
+	return c, nil
+}
+
+// refused tells a refusal (retrying is pointless) from a network failure.
+func refused(err error) bool {
+	if errors.Is(err, packets.ErrorRefusedNotAuthorised) || errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) ||
+		errors.Is(err, packets.ErrorRefusedIDRejected) {
+		return true
+	}
+	var ve *tls.CertificateVerificationError
+	if errors.As(err, &ve) {
+		return true
+	}
+	// A TLS alert from the hub (for instance "bad certificate", "certificate
+	// revoked") arrives as a remote error string.
+	return strings.Contains(err.Error(), "remote error: tls:")
+}
+
+// wait waits for a paho token with a timeout (paho's Wait can hang forever).
+func wait(ctx context.Context, tok paho.Token, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-t.C:
+		return errors.New("timed out")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close disconnects.
+func (c *Client) Close() {
+	c.mc.Disconnect(250)
+	c.lostOnce.Do(func() { close(c.lost) })
+}
+
+// Lost is closed when the connection drops.
+func (c *Client) Lost() <-chan struct{} { return c.lost }
+
+// ID is the device's ID.
+func (c *Client) ID() string { return c.b.Info.DeviceID }
+
+// Notifications delivers the hub's notices of waiting messages.
+func (c *Client) Notifications() <-chan wire.Notify { return c.notify }
+
+// Statuses delivers what happened to messages this device sent.
+func (c *Client) Statuses() <-chan wire.Status { return c.status }
+
+func (c *Client) publish(ctx context.Context, kind string, payload []byte) error {
+	tok := c.mc.Publish(wire.UpTopic(c.ID(), kind), 1, false, payload)
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("%w: %v", ErrConnectionLost, err)
+		}
+		return nil
+	case <-c.lost:
+		return ErrConnectionLost
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// dispatch runs on paho's router goroutine and must not block: every send
+// is non-blocking, and whatever does not fit is dropped and recovered by
+// the protocol's retries.
+func (c *Client) dispatch(_ paho.Client, m paho.Message) {
+	kind := m.Topic()[strings.LastIndexByte(m.Topic(), '/')+1:]
+	p := m.Payload()
+	switch kind {
+	case wire.DownAck:
+		var a wire.Ack
+		if wire.Decode(p, &a) != nil {
+			return
+		}
+		c.mu.Lock()
+		var ch chan wire.Ack
+		switch a.Op {
+		case wire.OpHeader, wire.OpChunk:
+			ch = c.uploads[a.ID]
+		case wire.OpPlayed:
+			ch = c.played[a.ID]
+		case wire.OpSync:
+			ch = c.syncs
+		case wire.OpFetch:
+			if f := c.fetches[a.ID]; f != nil && a.Error != nil {
+				offer(f, fetched{err: a.Error})
+			}
+		}
+		c.mu.Unlock()
+		if ch != nil {
+			offer(ch, a)
+		}
+	case wire.DownData:
+		ch, err := wire.DecodeChunk(p)
+		if err != nil {
+			return
+		}
+		ch.Data = append([]byte(nil), ch.Data...)
+		c.mu.Lock()
+		if f := c.fetches[ch.ID]; f != nil {
+			offer(f, fetched{chunk: ch})
+		}
+		c.mu.Unlock()
+	case wire.DownNotify:
+		var n wire.Notify
+		if wire.Decode(p, &n) == nil {
+			offer(c.notify, n)
+		}
+	case wire.DownStatus:
+		var s wire.Status
+		if wire.Decode(p, &s) == nil {
+			offer(c.status, s)
+		}
+	}
+}
+
+func offer[T any](ch chan T, v T) {
+	select {
+	case ch <- v:
+	default:
+	}
+}
+
+// Sync asks the hub to resend every pending notification and status, and
+// returns how many messages wait for this device.
+func (c *Client) Sync(ctx context.Context) (int, error) {
+	for {
+		if err := c.publish(ctx, wire.UpSync, []byte("{}")); err != nil {
+			return 0, err
+		}
+		select {
+		case a := <-c.syncs:
+			if a.Error != nil {
+				return 0, a.Error
+			}
+			return a.Pending, nil
+		case <-time.After(c.opt.Timeout):
+		case <-c.lost:
+			return 0, ErrConnectionLost
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+}

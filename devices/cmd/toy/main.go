@@ -1,0 +1,286 @@
+// Command toy is the toy and family-device client, and the simulator used
+// to try toyhub without hardware: it sends and receives voice messages
+// with a device bundle made by 'toyhub device add'.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/toyhub/toyhub/certs"
+	"github.com/toyhub/toyhub/devices"
+	"github.com/toyhub/toyhub/wire"
+)
+
+var version = "dev"
+
+const usage = `toy: a toyhub toy or family device (and simulator)
+
+Usage:
+  toy send --bundle DIR [--to NAME]... [--hub HOST:PORT] [--id ID] [--timeout D] FILE.wav
+  toy listen --bundle DIR --out DIR [--count N] [--timeout D] [--hub HOST:PORT]
+  toy run --bundle DIR [--outbox DIR] [--inbox DIR] [--play CMD] [--to NAME]... [--hub HOST:PORT]
+  toy record --out FILE.wav [--seconds N] [--rate HZ] [--freq HZ]
+  toy version
+
+send exits 0 only once the hub has committed the message, and prints its ID.
+listen writes each message as DIR/<message-id>.wav and confirms it played.
+record synthesises a recording (a tone) in place of a microphone.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type usageError struct{ error }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "send":
+		err = send(rest, stdout, stderr)
+	case "listen":
+		err = listen(rest, stdout, stderr)
+	case "run":
+		err = runAgent(rest, stderr)
+	case "record":
+		err = record(rest, stdout)
+	case "version":
+		fmt.Fprintln(stdout, "toy", version)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		err = usageError{fmt.Errorf("unknown command %q\n\n%s", cmd, usage)}
+	}
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintln(stderr, "toy:", err)
+	if errors.As(err, new(usageError)) {
+		return 2
+	}
+	return 1
+}
+
+// list is a repeatable string flag.
+type list []string
+
+func (l *list) String() string     { return strings.Join(*l, ",") }
+func (l *list) Set(v string) error { *l = append(*l, v); return nil }
+
+// parse parses flags that may come before or after positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{fmt.Errorf("%s: %w", fs.Name(), err)}
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+type common struct {
+	bundle string
+	hubs   list
+	level  string
+}
+
+func (c *common) register(fs *flag.FlagSet, level string) {
+	fs.StringVar(&c.bundle, "bundle", "", "device bundle directory (from toyhub device add)")
+	fs.Var(&c.hubs, "hub", "hub address HOST:PORT, instead of those in the bundle (repeatable)")
+	fs.StringVar(&c.level, "log-level", level, "log level: debug, info, warn or error")
+}
+
+func (c *common) load(stderr io.Writer) (*certs.Bundle, devices.Options, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.level)); err != nil {
+		return nil, devices.Options{}, usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", c.level)}
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	if c.bundle == "" {
+		return nil, devices.Options{}, usageError{errors.New("--bundle DIR is required")}
+	}
+	b, err := certs.LoadBundle(c.bundle)
+	if err != nil {
+		return nil, devices.Options{}, err
+	}
+	return b, devices.Options{Hubs: c.hubs, Logger: log}, nil
+}
+
+func signalContext(timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if timeout <= 0 {
+		return ctx, stop
+	}
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	return tctx, func() { cancel(); stop() }
+}
+
+func send(args []string, stdout, stderr io.Writer) error {
+	var c common
+	var to list
+	fs := flag.NewFlagSet("toy send", flag.ContinueOnError)
+	c.register(fs, "warn")
+	fs.Var(&to, "to", "recipient name (repeatable); none means every contact")
+	idFlag := fs.String("id", "", "message ID (32 hex characters); reuse it to retry without duplicates")
+	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this long")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{errors.New("usage: toy send --bundle DIR [--to NAME] FILE.wav")}
+	}
+	b, opt, err := c.load(stderr)
+	if err != nil {
+		return err
+	}
+	wav, err := os.ReadFile(pos[0])
+	if err != nil {
+		return err
+	}
+	id := wire.NewMessageID()
+	if *idFlag != "" {
+		if id, err = wire.ParseMessageID(*idFlag); err != nil {
+			return usageError{err}
+		}
+	}
+	ctx, cancel := signalContext(*timeout)
+	defer cancel()
+	if err := devices.Deliver(ctx, b, opt, id, wav, to); err != nil {
+		var we *wire.Error
+		if errors.As(err, &we) {
+			return fmt.Errorf("the hub refused the message (%s): %s", we.Code, we.Message)
+		}
+		return err
+	}
+	fmt.Fprintln(stdout, id)
+	return nil
+}
+
+func listen(args []string, stdout, stderr io.Writer) error {
+	var c common
+	fs := flag.NewFlagSet("toy listen", flag.ContinueOnError)
+	c.register(fs, "warn")
+	out := fs.String("out", "", "directory to write received messages to")
+	count := fs.Int("count", 0, "exit after this many messages (0: never)")
+	timeout := fs.Duration("timeout", 0, "exit with an error after this long (0: never)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 || *out == "" || *count < 0 {
+		return usageError{errors.New("usage: toy listen --bundle DIR --out DIR [--count N] [--timeout D]")}
+	}
+	b, opt, err := c.load(stderr)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*out, 0o700); err != nil {
+		return err
+	}
+	ctx, cancel := signalContext(*timeout)
+	defer cancel()
+	got := 0
+	in := devices.Inbox{Dir: *out, Resync: 15 * time.Second, Done: func(r devices.Received) bool {
+		fmt.Fprintln(stdout, r.Path)
+		got++
+		return *count > 0 && got >= *count
+	}}
+	bo := 500 * time.Millisecond
+	for {
+		cl, err := devices.Dial(ctx, b, opt)
+		if err == nil {
+			err = cl.Receive(ctx, in)
+			cl.Close()
+			if err == nil {
+				return nil
+			}
+		}
+		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			return fmt.Errorf("timed out after %v with %d of %d messages", *timeout, got, *count)
+		}
+		if !devices.IsRetryable(err) {
+			return err
+		}
+		select {
+		case <-time.After(bo):
+			bo = min(2*bo, 30*time.Second)
+		case <-ctx.Done():
+		}
+	}
+}
+
+func runAgent(args []string, stderr io.Writer) error {
+	var c common
+	var to list
+	fs := flag.NewFlagSet("toy run", flag.ContinueOnError)
+	c.register(fs, "info")
+	outbox := fs.String("outbox", "", "folder of WAV files to send (default BUNDLE/outbox)")
+	inbox := fs.String("inbox", "", "folder for received messages (default BUNDLE/inbox)")
+	play := fs.String("play", "", "command that plays a file, e.g. \"aplay -q\"; the file's path is appended")
+	fs.Var(&to, "to", "recipient of outbox messages (repeatable); none means every contact")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{fmt.Errorf("toy run: unexpected argument %q", pos[0])}
+	}
+	b, opt, err := c.load(stderr)
+	if err != nil {
+		return err
+	}
+	if *outbox == "" {
+		*outbox = b.Dir + "/outbox"
+	}
+	if *inbox == "" {
+		*inbox = b.Dir + "/inbox"
+	}
+	a := &devices.Agent{Bundle: b, Options: opt, Outbox: *outbox, Inbox: *inbox, Play: strings.Fields(*play), To: to}
+	ctx, cancel := signalContext(0)
+	defer cancel()
+	return a.Run(ctx)
+}
+
+func record(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("toy record", flag.ContinueOnError)
+	out := fs.String("out", "", "WAV file to write")
+	seconds := fs.Float64("seconds", 10, "length in seconds")
+	rate := fs.Int("rate", 16000, "sample rate in Hz (8000 to 48000)")
+	freq := fs.Float64("freq", 440, "tone frequency in Hz")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 || *out == "" || *seconds <= 0 || *rate < wire.MinSampleRate || *rate > wire.MaxSampleRate {
+		return usageError{errors.New("usage: toy record --out FILE.wav [--seconds N] [--rate 8000..48000] [--freq HZ]")}
+	}
+	wav := wire.Tone(*rate, time.Duration(*seconds*float64(time.Second)), *freq, uint32(time.Now().UnixNano()))
+	if err := os.WriteFile(*out, wav, 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, *out)
+	return nil
+}

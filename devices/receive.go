@@ -1,0 +1,109 @@
+package devices
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"time"
+
+	"github.com/toyhub/toyhub/wire"
+)
+
+// Fetch pulls a notified message from the hub with up to Window requests
+// in flight, and verifies it against the SHA-256 the hub announced. The
+// bytes are held in memory (at most the hub's message limit); a toy with
+// little RAM would write each frame out as it arrives instead.
+func (c *Client) Fetch(ctx context.Context, n wire.Notify) ([]byte, error) {
+	if n.Size <= 0 || n.Chunk <= 0 || n.Size > 64<<20 {
+		return nil, fmt.Errorf("devices: notification for %s has size %d, chunk %d", n.ID, n.Size, n.Chunk)
+	}
+	frames := make(chan fetched, 2*c.opt.Window+8)
+	c.mu.Lock()
+	c.fetches[n.ID] = frames
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.fetches, n.ID)
+		c.mu.Unlock()
+	}()
+
+	data := make([]byte, n.Size)
+	chunk := int64(n.Chunk)
+	count := int((n.Size + chunk - 1) / chunk)
+	have := make([]bool, count)
+	missing, next := count, 0
+	inFlight := map[int]bool{}
+	request := func(i int) error {
+		inFlight[i] = true
+		return c.publish(ctx, wire.UpFetch, wire.Encode(wire.Fetch{ID: n.ID, Offset: int64(i) * chunk}))
+	}
+	for missing > 0 {
+		for next < count && len(inFlight) < c.opt.Window {
+			if !have[next] {
+				if err := request(next); err != nil {
+					return nil, err
+				}
+			}
+			next++
+		}
+		select {
+		case f := <-frames:
+			if f.err != nil {
+				return nil, f.err
+			}
+			off := int64(f.chunk.Offset)
+			i := int(off / chunk)
+			if off%chunk != 0 || i >= count || have[i] || off+int64(len(f.chunk.Data)) > n.Size {
+				continue
+			}
+			copy(data[off:], f.chunk.Data)
+			have[i] = true
+			delete(inFlight, i)
+			missing--
+		case <-time.After(c.opt.Timeout):
+			for i := range inFlight {
+				if err := request(i); err != nil {
+					return nil, err
+				}
+			}
+		case <-c.lost:
+			return nil, ErrConnectionLost
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if sha256.Sum256(data) != n.SHA256 {
+		return nil, fmt.Errorf("devices: message %s does not match its SHA-256", n.ID)
+	}
+	return data, nil
+}
+
+// Played confirms that a message was received whole and played.
+func (c *Client) Played(ctx context.Context, id wire.MessageID) error {
+	acks := make(chan wire.Ack, 4)
+	c.mu.Lock()
+	c.played[id] = acks
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.played, id)
+		c.mu.Unlock()
+	}()
+	for {
+		if err := c.publish(ctx, wire.UpPlayed, wire.Encode(wire.Played{ID: id})); err != nil {
+			return err
+		}
+		select {
+		case a := <-acks:
+			if a.Status == wire.StatusPlayed {
+				return nil
+			}
+			return hubError(a)
+		case <-time.After(c.opt.Timeout):
+		case <-c.lost:
+			return ErrConnectionLost
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}

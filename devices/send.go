@@ -1,0 +1,153 @@
+package devices
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/toyhub/toyhub/wire"
+)
+
+// Send uploads a recording under id to the named recipients (names or
+// device IDs; none means every contact) and returns once the hub has
+// committed it. Calling it again with the same id after a failure resumes
+// the upload; calling it after success returns at once.
+//
+// Errors from the hub are *wire.Error; ErrConnectionLost means reconnect
+// and call Send again.
+func (c *Client) Send(ctx context.Context, id wire.MessageID, wav []byte, to []string) error {
+	h := wire.Header{V: wire.Version, ID: id, To: to, Format: wire.FormatWAV, Size: int64(len(wav)),
+		SHA256: sha256.Sum256(wav), Chunk: c.opt.Chunk}
+	acks := make(chan wire.Ack, 4*c.opt.Window+8)
+	c.mu.Lock()
+	c.uploads[id] = acks
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.uploads, id)
+		c.mu.Unlock()
+	}()
+
+	for {
+		next, done, err := c.sendHeader(ctx, h, acks)
+		if err != nil || done {
+			return err
+		}
+		done, err = c.stream(ctx, h, wav, next, acks)
+		if err != nil || done {
+			return err
+		}
+		// The hub refused a chunk for a reason that a resume cures (it
+		// lost a write, or chunks crossed); let stale acks drain first.
+		if err := c.drain(ctx, acks); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *Client) sendHeader(ctx context.Context, h wire.Header, acks chan wire.Ack) (next int, done bool, err error) {
+	for {
+		if err := c.publish(ctx, wire.UpHeader, wire.Encode(h)); err != nil {
+			return 0, false, err
+		}
+		timeout := time.After(c.opt.Timeout)
+		for {
+			select {
+			case a := <-acks:
+				if a.Op != wire.OpHeader {
+					continue // stale chunk acks from before a resume
+				}
+				switch a.Status {
+				case wire.StatusCommitted:
+					return 0, true, nil
+				case wire.StatusAccepted:
+					return a.Next, false, nil
+				}
+				return 0, false, hubError(a)
+			case <-timeout:
+			case <-c.lost:
+				return 0, false, ErrConnectionLost
+			case <-ctx.Done():
+				return 0, false, ctx.Err()
+			}
+			break
+		}
+	}
+}
+
+// stream sends chunks from next on with up to Window unacknowledged. It
+// returns done once the hub says committed, or done=false, err=nil when the
+// upload should resume from a new header.
+func (c *Client) stream(ctx context.Context, h wire.Header, wav []byte, next int, acks chan wire.Ack) (bool, error) {
+	n := h.Chunks()
+	sent, acked := next, next
+	frame := make([]byte, 0, wire.ChunkHeaderLen+h.Chunk)
+	for {
+		for sent < n && sent-acked < c.opt.Window {
+			start := sent * h.Chunk
+			end := min(start+h.Chunk, len(wav))
+			frame = wire.AppendChunk(frame[:0], wire.Chunk{ID: h.ID, Seq: uint32(sent), Offset: uint32(start), Data: wav[start:end]})
+			if err := c.publish(ctx, wire.UpChunk, frame); err != nil {
+				return false, err
+			}
+			sent++
+		}
+		select {
+		case a := <-acks:
+			if a.Op != wire.OpChunk {
+				continue
+			}
+			switch a.Status {
+			case wire.StatusCommitted:
+				return true, nil
+			case wire.StatusStored:
+				acked = max(acked, a.Next)
+				continue
+			}
+			if a.Error != nil && (a.Error.Code == wire.CodeOutOfOrder || a.Error.Code == wire.CodeStorage) {
+				c.log.Debug("Upload resuming", "message", h.ID.String(), "code", a.Error.Code)
+				return false, nil
+			}
+			return false, hubError(a)
+		case <-time.After(c.opt.Timeout):
+			return false, nil // resume: the hub's Next says where
+		case <-c.lost:
+			return false, ErrConnectionLost
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+}
+
+func (c *Client) drain(ctx context.Context, acks chan wire.Ack) error {
+	for {
+		select {
+		case <-acks:
+		case <-time.After(200 * time.Millisecond):
+			return nil
+		case <-c.lost:
+			return ErrConnectionLost
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func hubError(a wire.Ack) error {
+	if a.Error != nil {
+		return a.Error
+	}
+	return fmt.Errorf("devices: unexpected answer %q to %s", a.Status, a.Op)
+}
+
+// IsRetryable reports whether an error from Send, Receive or Sync is worth
+// retrying after reconnecting.
+func IsRetryable(err error) bool {
+	var we *wire.Error
+	if errors.As(err, &we) {
+		return we.Code == wire.CodeStorage || we.Code == wire.CodeLimit
+	}
+	return err != nil && !errors.Is(err, ErrRefused) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}

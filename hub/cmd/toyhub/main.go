@@ -1,0 +1,293 @@
+// Command toyhub is the hub daemon (toyhub serve) and its admin CLI, which
+// acts on the running hub through the control socket in its data
+// directory.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/toyhub/toyhub/hub"
+)
+
+// version is stamped by the Makefile with -ldflags -X.
+var version = "dev"
+
+const usage = `toyhub: a home hub for children's voice-message toys
+
+Usage:
+  toyhub serve [--data DIR] [--mqtt-addr ADDR] [--web-addr ADDR] [--log-format text|json] [--log-level LEVEL]
+  toyhub device add --name NAME --kind toy|family --out DIR [--data DIR]
+  toyhub device list [--json] [--data DIR]
+  toyhub device revoke NAME [--data DIR]
+  toyhub link NAME NAME [--data DIR]
+  toyhub unlink NAME NAME [--data DIR]
+  toyhub status [--data DIR]
+  toyhub version
+
+Every command but serve and version acts on the running hub through
+DIR/control.sock, which only the hub's user can open. DIR defaults to ./data.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// exit codes
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+type cmdError struct {
+	code int
+	err  error
+}
+
+func (e cmdError) Error() string { return e.err.Error() }
+
+func usageErr(format string, args ...any) error {
+	return cmdError{exitUsage, fmt.Errorf(format, args...)}
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		err = serve(rest, stderr)
+	case "device":
+		if len(rest) == 0 {
+			err = usageErr("toyhub device: want add, list or revoke")
+			break
+		}
+		switch rest[0] {
+		case "add":
+			err = deviceAdd(rest[1:], stdout)
+		case "list":
+			err = deviceList(rest[1:], stdout)
+		case "revoke":
+			err = deviceRevoke(rest[1:], stdout)
+		default:
+			err = usageErr("toyhub device %s: unknown command; want add, list or revoke", rest[0])
+		}
+	case "link", "unlink":
+		err = link(cmd, rest, stdout)
+	case "status":
+		err = status(rest, stdout)
+	case "version":
+		fmt.Fprintln(stdout, "toyhub", version)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		err = usageErr("toyhub: unknown command %q\n\n%s", cmd, usage)
+	}
+	if err == nil {
+		return exitOK
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "toyhub:", err)
+	var ce cmdError
+	if errors.As(err, &ce) {
+		return ce.code
+	}
+	return exitError
+}
+
+// parse parses flags that may come before or after positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageErr("%s: %v", fs.Name(), err)
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func dataFlag(fs *flag.FlagSet) *string {
+	return fs.String("data", hub.Defaults().DataDir, "data directory of the hub")
+}
+
+func serve(args []string, stderr io.Writer) error {
+	cfg := hub.Defaults()
+	fs := flag.NewFlagSet("toyhub serve", flag.ContinueOnError)
+	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory")
+	fs.StringVar(&cfg.MQTTAddr, "mqtt-addr", cfg.MQTTAddr, "address of the mTLS MQTT broker")
+	fs.StringVar(&cfg.WebAddr, "web-addr", cfg.WebAddr, "address of the HTTPS web app (not built yet)")
+	format := fs.String("log-format", "text", "log format: text or json")
+	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErr("toyhub serve: unexpected argument %q", pos[0])
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return usageErr("toyhub serve: --log-level %q: want debug, info, warn or error", *level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch *format {
+	case "text":
+		cfg.Logger = slog.New(slog.NewTextHandler(stderr, opts))
+	case "json":
+		cfg.Logger = slog.New(slog.NewJSONHandler(stderr, opts))
+	default:
+		return usageErr("toyhub serve: --log-format %q: want text or json", *format)
+	}
+	slog.SetDefault(cfg.Logger)
+	cfg.Version = version
+
+	h, err := hub.New(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return h.Run(ctx)
+}
+
+func deviceAdd(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("toyhub device add", flag.ContinueOnError)
+	data := dataFlag(fs)
+	name := fs.String("name", "", "name of the toy or person, as the family calls it")
+	kind := fs.String("kind", "toy", "toy or family")
+	out := fs.String("out", "", "directory to write the device bundle to")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 || *name == "" || *out == "" {
+		return usageErr("usage: toyhub device add --name NAME --kind toy|family --out DIR")
+	}
+	res, err := hub.AddDevice(*data, *name, *kind, *out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Added %s %q (%s); its bundle is in %s\n", res.Device.Kind, res.Device.Name, res.Device.ID, *out)
+	return nil
+}
+
+func deviceList(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("toyhub device list", flag.ContinueOnError)
+	data := dataFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usageErr("toyhub device list: unexpected argument %q", pos[0])
+	}
+	var ds []hub.DeviceView
+	if err := hub.Call(*data, hub.OpDeviceList, nil, &ds); err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(ds)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tKIND\tID\tSTATE\tLAST SEEN")
+	for _, d := range ds {
+		state := "offline"
+		switch {
+		case d.Revoked:
+			state = "revoked"
+		case d.Online:
+			state = "online"
+		}
+		seen := "never"
+		if !d.LastSeen.IsZero() {
+			seen = d.LastSeen.Local().Format(time.DateTime)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Name, d.Kind, d.ID, state, seen)
+	}
+	return tw.Flush()
+}
+
+func deviceRevoke(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("toyhub device revoke", flag.ContinueOnError)
+	data := dataFlag(fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageErr("usage: toyhub device revoke NAME")
+	}
+	var d hub.DeviceView
+	if err := hub.Call(*data, hub.OpDeviceRevoke, hub.NameArgs{Name: pos[0]}, &d); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Revoked %q (%s): it can no longer connect\n", d.Name, d.ID)
+	return nil
+}
+
+func link(cmd string, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("toyhub "+cmd, flag.ContinueOnError)
+	data := dataFlag(fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usageErr("usage: toyhub %s NAME NAME", cmd)
+	}
+	op := hub.OpLink
+	if cmd == "unlink" {
+		op = hub.OpUnlink
+	}
+	if err := hub.Call(*data, op, hub.LinkArgs{A: pos[0], B: pos[1]}, nil); err != nil {
+		return err
+	}
+	if cmd == "link" {
+		fmt.Fprintf(stdout, "Linked %q and %q: they can now message each other\n", pos[0], pos[1])
+	} else {
+		fmt.Fprintf(stdout, "Unlinked %q and %q\n", pos[0], pos[1])
+	}
+	return nil
+}
+
+func status(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("toyhub status", flag.ContinueOnError)
+	data := dataFlag(fs)
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usageErr("toyhub status: unexpected argument %q", pos[0])
+	}
+	var st hub.StatusResult
+	if err := hub.Call(*data, hub.OpStatus, nil, &st); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "toyhub %s, schema %d\nbroker:  %s (devices try %s)\nCA:      %s\ndevices: %d enrolled, %d online\n",
+		st.Version, st.Schema, st.MQTTAddr, strings.Join(st.Hub, ", "), st.CAFingerprint, st.Devices, st.Online)
+	return nil
+}

@@ -1,0 +1,338 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/toyhub/toyhub/certs"
+)
+
+var binDir string
+
+// TestMain builds both commands the way they ship: static, without cgo.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "toyhub-cli")
+	if err != nil {
+		panic(err)
+	}
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-X main.version=test-1", "-o", dir+"/",
+		"github.com/toyhub/toyhub/hub/cmd/toyhub", "github.com/toyhub/toyhub/devices/cmd/toy")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func runBin(t *testing.T, name string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, name), args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s %v: %v", name, args, err)
+	}
+	return r
+}
+
+func must(t *testing.T, r result) result {
+	t.Helper()
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// serve starts 'toyhub serve' as its own process and waits for its control
+// socket to answer.
+func startServe(t *testing.T, data, addr string) (*exec.Cmd, *lockedBuffer) {
+	t.Helper()
+	logs := &lockedBuffer{}
+	cmd := exec.Command(filepath.Join(binDir, "toyhub"), "serve", "--data", data, "--mqtt-addr", addr, "--log-format", "json")
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	for i := 0; i < 200; i++ {
+		if r := runBin(t, "toyhub", "status", "--data", data); r.code == 0 {
+			return cmd, logs
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the hub did not start:\n%s", logs.String())
+	return nil, nil
+}
+
+func TestCLI(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	addr := freePort(t)
+	b := func(name string) string { return filepath.Join(dir, name) }
+
+	t.Run("no hub running", func(t *testing.T) {
+		r := runBin(t, "toyhub", "device", "list", "--data", data)
+		if r.code != 1 || !strings.Contains(r.stderr, "not running") {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+	})
+
+	hubCmd, logs := startServe(t, data, addr)
+
+	must(t, runBin(t, "toyhub", "device", "add", "--data", data, "--name", "Bunny", "--kind", "toy", "--out", b("bunny")))
+	must(t, runBin(t, "toyhub", "device", "add", "--data", data, "--name", "Grandma Rose", "--kind", "family", "--out", b("gran")))
+	must(t, runBin(t, "toyhub", "device", "add", "--data", data, "--name", "Stranger", "--kind", "toy", "--out", b("stranger")))
+	must(t, runBin(t, "toyhub", "link", "bunny", "grandma rose", "--data", data))
+
+	t.Run("bundle", func(t *testing.T) {
+		for name, mode := range map[string]os.FileMode{"": 0o700, "key.pem": 0o600, "cert.pem": 0o644, "ca.pem": 0o644, "device.json": 0o644} {
+			st, err := os.Stat(filepath.Join(b("bunny"), name))
+			if err != nil || st.Mode().Perm() != mode {
+				t.Errorf("%q: %v, want %v (%v)", name, st.Mode().Perm(), mode, err)
+			}
+		}
+		raw, _ := os.ReadFile(filepath.Join(b("bunny"), "device.json"))
+		var info certs.DeviceInfo
+		if err := json.Unmarshal(raw, &info); err != nil {
+			t.Fatal(err)
+		}
+		if len(info.DeviceID) != 26 || len(info.Hub) != 1 || info.Hub[0] != addr || !strings.HasPrefix(info.CAFingerprint, "sha256:") || info.Kind != "toy" {
+			t.Fatalf("device.json = %s", raw)
+		}
+		if bytes.Contains(raw, []byte("Bunny")) {
+			t.Error("device.json holds the name")
+		}
+		if _, err := certs.LoadBundle(b("bunny")); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("admin refusals", func(t *testing.T) {
+		tests := []struct {
+			name string
+			args []string
+			code int
+			want string
+		}{
+			{"duplicate name", []string{"device", "add", "--data", data, "--name", "BUNNY", "--kind", "toy", "--out", b("dup")}, 1, "already exists"},
+			{"bundle over a bundle", []string{"device", "add", "--data", data, "--name", "Other", "--kind", "toy", "--out", b("bunny")}, 1, "already holds"},
+			{"bad kind", []string{"device", "add", "--data", data, "--name", "X", "--kind", "robot", "--out", b("x")}, 1, "want toy or family"},
+			{"link unknown", []string{"link", "bunny", "nobody", "--data", data}, 1, "no device is called"},
+			{"link arity", []string{"link", "bunny", "--data", data}, 2, "usage"},
+			{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
+			{"unknown flag", []string{"device", "list", "--colour", "--data", data}, 2, "flag provided but not defined"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				r := runBin(t, "toyhub", tt.args...)
+				if r.code != tt.code || !strings.Contains(r.stderr, tt.want) {
+					t.Fatalf("exit %d, stderr %q; want %d, %q", r.code, r.stderr, tt.code, tt.want)
+				}
+			})
+		}
+	})
+
+	t.Run("send and listen", func(t *testing.T) {
+		wav := b("hello.wav")
+		must(t, runBin(t, "toy", "record", "--out", wav, "--seconds", "10"))
+		r := must(t, runBin(t, "toy", "send", "--bundle", b("bunny"), "--to", "Grandma Rose", wav))
+		id := strings.TrimSpace(r.stdout)
+		if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(id) {
+			t.Fatalf("send printed %q", r.stdout)
+		}
+		inbox := b("inbox")
+		r = must(t, runBin(t, "toy", "listen", "--bundle", b("gran"), "--out", inbox, "--count", "1", "--timeout", "30s"))
+		got, err := os.ReadFile(filepath.Join(inbox, id+".wav"))
+		want, _ := os.ReadFile(wav)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("received file differs (%v); listen printed %q", err, r.stdout)
+		}
+		// Sending again under the same ID stores nothing new.
+		must(t, runBin(t, "toy", "send", "--bundle", b("bunny"), "--id", id, wav))
+		r = runBin(t, "toy", "listen", "--bundle", b("gran"), "--out", inbox, "--count", "1", "--timeout", "2s")
+		if r.code != 1 || !strings.Contains(r.stderr, "timed out") {
+			t.Fatalf("listen with nothing waiting: exit %d %q", r.code, r.stderr)
+		}
+	})
+
+	t.Run("send refused", func(t *testing.T) {
+		notWAV := b("notes.txt")
+		os.WriteFile(notWAV, bytes.Repeat([]byte("not audio "), 500), 0o600)
+		wav := b("short.wav")
+		must(t, runBin(t, "toy", "record", "--out", wav, "--seconds", "1"))
+		tests := []struct {
+			name string
+			args []string
+			want string
+		}{
+			{"not WAV", []string{"send", "--bundle", b("bunny"), notWAV}, "not_wav"},
+			{"unlinked", []string{"send", "--bundle", b("bunny"), "--to", "Stranger", wav}, "not_contact"},
+			{"no contacts", []string{"send", "--bundle", b("stranger"), wav}, "not_contact"},
+			{"missing file", []string{"send", "--bundle", b("bunny"), b("absent.wav")}, "no such file"},
+			{"no bundle", []string{"send", wav}, "--bundle"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				r := runBin(t, "toy", tt.args...)
+				if r.code == 0 || !strings.Contains(r.stderr, tt.want) {
+					t.Fatalf("exit %d, stderr %q, want %q", r.code, r.stderr, tt.want)
+				}
+			})
+		}
+	})
+
+	t.Run("run agent", func(t *testing.T) {
+		// Bunny runs as a toy with a play command; Grandma sends to it.
+		played := b("played.log")
+		script := b("play.sh")
+		os.WriteFile(script, []byte("#!/bin/sh\necho \"$1\" >> "+played+"\n"), 0o700)
+		outbox := b("bunny-outbox")
+		os.MkdirAll(outbox, 0o700)
+		agent := exec.Command(filepath.Join(binDir, "toy"), "run", "--bundle", b("bunny"), "--outbox", outbox, "--inbox", b("bunny-inbox"), "--play", script)
+		var alog lockedBuffer
+		agent.Stderr = &alog
+		if err := agent.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { agent.Process.Signal(syscall.SIGTERM); agent.Wait() }()
+
+		wav := b("from-gran.wav")
+		must(t, runBin(t, "toy", "record", "--out", wav, "--seconds", "2"))
+		id := strings.TrimSpace(must(t, runBin(t, "toy", "send", "--bundle", b("gran"), wav)).stdout)
+		waitFor(t, "the agent to play the message", func() bool {
+			b, _ := os.ReadFile(played)
+			return strings.Contains(string(b), id+".wav")
+		}, &alog)
+
+		// A file dropped into the outbox is sent and moved to sent/.
+		drop := filepath.Join(outbox, "paw.wav")
+		must(t, runBin(t, "toy", "record", "--out", drop, "--seconds", "2"))
+		old := time.Now().Add(-5 * time.Second)
+		os.Chtimes(drop, old, old)
+		waitFor(t, "the outbox file to be sent", func() bool {
+			_, err := os.Stat(filepath.Join(outbox, "sent", "paw.wav"))
+			return err == nil
+		}, &alog)
+		must(t, runBin(t, "toy", "listen", "--bundle", b("gran"), "--out", b("gran-inbox"), "--count", "1", "--timeout", "30s"))
+	})
+
+	t.Run("revoke", func(t *testing.T) {
+		r := must(t, runBin(t, "toyhub", "device", "revoke", "stranger", "--data", data))
+		if !strings.Contains(r.stdout, "Revoked") {
+			t.Fatalf("revoke printed %q", r.stdout)
+		}
+		wav := b("short.wav")
+		r = runBin(t, "toy", "send", "--bundle", b("stranger"), wav)
+		if r.code != 1 || !strings.Contains(r.stderr, "refused") {
+			t.Fatalf("revoked device sending: exit %d %q", r.code, r.stderr)
+		}
+		r = must(t, runBin(t, "toyhub", "device", "list", "--data", data))
+		if !regexp.MustCompile(`Stranger\s+toy\s+[a-z2-7]{26}\s+revoked`).MatchString(r.stdout) {
+			t.Fatalf("device list:\n%s", r.stdout)
+		}
+	})
+
+	t.Run("version", func(t *testing.T) {
+		if r := must(t, runBin(t, "toyhub", "version")); r.stdout != "toyhub test-1\n" {
+			t.Fatalf("toyhub version = %q", r.stdout)
+		}
+		if r := must(t, runBin(t, "toy", "version")); r.stdout != "toy test-1\n" {
+			t.Fatalf("toy version = %q", r.stdout)
+		}
+	})
+
+	// A clean stop on SIGTERM, and a log with IDs but no names.
+	hubCmd.Process.Signal(syscall.SIGTERM)
+	if err := hubCmd.Wait(); err != nil {
+		t.Fatalf("hub exit: %v\n%s", err, logs.String())
+	}
+	if _, err := os.Stat(filepath.Join(data, "control.sock")); !os.IsNotExist(err) {
+		t.Error("control socket left behind")
+	}
+	log := logs.String()
+	for _, name := range []string{"Bunny", "bunny", "Grandma", "Stranger"} {
+		if strings.Contains(log, name) {
+			t.Errorf("the hub's log contains %q", name)
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Errorf("log line is not JSON: %q", line)
+		}
+	}
+	if !strings.Contains(log, `"msg":"Message committed"`) {
+		t.Fatal("the log has no commits: wrong log?")
+	}
+}
+
+func waitFor(t *testing.T, what string, ok func() bool, log fmt.Stringer) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if ok() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s; log:\n%s", what, log)
+}

@@ -1,0 +1,133 @@
+package hub
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/toyhub/toyhub/certs"
+	"github.com/toyhub/toyhub/wire"
+)
+
+// Config is everything the hub needs; Defaults gives a hub that works with
+// no further settings.
+type Config struct {
+	DataDir  string // holds the database, keys and control socket
+	MQTTAddr string // the mTLS broker
+	// WebAddr is where the HTTPS web app will listen. The web app is not
+	// built yet (issue #4); the address is accepted and checked so that
+	// scripts and the package can already pass it.
+	WebAddr string
+
+	// AdvertiseHosts are the hub addresses written into device bundles,
+	// tried in order by devices. Empty means: the broker's address if it
+	// is bound to one, otherwise this machine's LAN addresses, its .local
+	// name and loopback.
+	AdvertiseHosts []string
+	// MasterKeyPath overrides DATA/keys/master.key, for example to keep
+	// the key on another medium.
+	MasterKeyPath string
+
+	MaxMessageBytes     int64         // per recording
+	MaxDuration         time.Duration // per recording
+	MaxChunk            int           // per chunk, at most wire.MaxChunk
+	MaxUploadsPerDevice int           // uploads in progress per sender
+	StaleUploadAge      time.Duration // unfinished uploads are dropped after this
+
+	DeviceCertValidity time.Duration // at most 90 days
+	ServerCertValidity time.Duration
+	HandshakeTimeout   time.Duration // TLS handshake plus the CONNECT packet
+	MaxHandshakes      int           // concurrent TLS handshakes
+	MaxConnections     int64
+	MaxKeepalive       time.Duration // longest keepalive a client may ask for
+
+	Version string
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+// Defaults returns the embedded defaults: data in ./data, the broker on
+// :8883.
+func Defaults() Config {
+	return Config{
+		DataDir:             "data",
+		MQTTAddr:            ":8883",
+		WebAddr:             ":8443",
+		MaxMessageBytes:     2 << 20,
+		MaxDuration:         120 * time.Second,
+		MaxChunk:            wire.MaxChunk,
+		MaxUploadsPerDevice: 8,
+		StaleUploadAge:      7 * 24 * time.Hour,
+		DeviceCertValidity:  certs.MaxClientValidity,
+		ServerCertValidity:  90 * 24 * time.Hour,
+		HandshakeTimeout:    10 * time.Second,
+		MaxHandshakes:       64,
+		MaxConnections:      2000,
+		MaxKeepalive:        5 * time.Minute,
+		Version:             "dev",
+	}
+}
+
+// Check validates a configuration and names every bad value.
+func (c Config) Check() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.DataDir == "" {
+		bad("data directory is empty")
+	}
+	for name, addr := range map[string]string{"mqtt address": c.MQTTAddr, "web address": c.WebAddr} {
+		if addr == "" && name == "web address" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad("%s %q: %v", name, addr, err)
+		}
+	}
+	if c.MaxMessageBytes < 1024 || c.MaxMessageBytes > 64<<20 {
+		bad("max message size %d: want 1 KiB to 64 MiB", c.MaxMessageBytes)
+	}
+	if c.MaxDuration < time.Second {
+		bad("max duration %v: want at least 1s", c.MaxDuration)
+	}
+	if c.MaxChunk < 256 || c.MaxChunk > wire.MaxChunk {
+		bad("max chunk %d: want 256 to %d", c.MaxChunk, wire.MaxChunk)
+	}
+	if c.DeviceCertValidity <= 0 || c.DeviceCertValidity > certs.MaxClientValidity {
+		bad("device certificate validity %v: want at most %v", c.DeviceCertValidity, certs.MaxClientValidity)
+	}
+	if c.ServerCertValidity < time.Hour {
+		bad("server certificate validity %v: want at least 1h", c.ServerCertValidity)
+	}
+	if c.HandshakeTimeout <= 0 || c.MaxHandshakes <= 0 || c.MaxConnections <= 0 || c.MaxUploadsPerDevice <= 0 {
+		bad("handshake timeout, handshake, connection and upload limits must be positive")
+	}
+	if c.MaxKeepalive < 10*time.Second || c.MaxKeepalive > 18*time.Hour {
+		bad("max keepalive %v: want 10s to 18h", c.MaxKeepalive)
+	}
+	return errors.Join(errs...)
+}
+
+// paths inside the data directory.
+func (c Config) path(elem ...string) string {
+	return filepath.Join(append([]string{c.DataDir}, elem...)...)
+}
+
+func (c Config) dbPath() string     { return c.path("hub.db") }
+func (c Config) keysDir() string    { return c.path("keys") }
+func (c Config) caCertPath() string { return c.path("ca.pem") }
+func (c Config) caKeyPath() string  { return c.path("keys", "ca.key") }
+func (c Config) serverCert() string { return c.path("server.pem") }
+func (c Config) serverKey() string  { return c.path("keys", "server.key") }
+func (c Config) lockPath() string   { return c.path("hub.lock") }
+func (c Config) masterKey() string {
+	if c.MasterKeyPath != "" {
+		return c.MasterKeyPath
+	}
+	return c.path("keys", "master.key")
+}
+
+// ControlSocket is the admin socket's path for a data directory.
+func ControlSocket(dataDir string) string { return filepath.Join(dataDir, "control.sock") }

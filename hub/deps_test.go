@@ -1,0 +1,42 @@
+package hub_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestDependencies enforces the package graph of DESIGN.md: certs and
+// store are leaves that know nothing of each other, MQTT or HTTP; wire
+// knows only the standard library; devices knows only wire and certs.
+func TestDependencies(t *testing.T) {
+	const mod = "github.com/toyhub/toyhub/"
+	tests := []struct {
+		pkg       string
+		forbidden []string
+	}{
+		{"wire", []string{mod, "github.com/", "modernc.org/"}},
+		{"certs", []string{mod + "store", mod + "hub", mod + "web", mod + "wire", mod + "devices", "github.com/mochi-mqtt", "github.com/eclipse", "modernc.org", "net/http"}},
+		{"store", []string{mod + "certs", mod + "hub", mod + "web", mod + "wire", mod + "devices", "github.com/mochi-mqtt", "github.com/eclipse", "net/http"}},
+		{"devices", []string{mod + "store", mod + "hub", mod + "web", "github.com/mochi-mqtt", "modernc.org"}},
+		{"devices/cmd/toy", []string{mod + "store", mod + "hub", mod + "web", "github.com/mochi-mqtt", "modernc.org"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pkg, func(t *testing.T) {
+			out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", mod+tt.pkg).CombinedOutput()
+			if err != nil {
+				t.Fatalf("go list: %v\n%s", err, out)
+			}
+			for _, dep := range strings.Fields(string(out)) {
+				if dep == mod+tt.pkg {
+					continue
+				}
+				for _, f := range tt.forbidden {
+					if strings.HasPrefix(dep, f) && !(f == mod && strings.HasPrefix(dep, mod+tt.pkg+"/")) {
+						t.Errorf("%s depends on %s", tt.pkg, dep)
+					}
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,419 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/toyhub/toyhub/certs"
+	"github.com/toyhub/toyhub/store"
+	"github.com/toyhub/toyhub/wire"
+)
+
+// Hub is a running household hub.
+type Hub struct {
+	cfg    Config
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	lock   *os.File
+	store  *store.Store
+	ca     *certs.CA
+	cert   *serverCert
+	broker *mqtt.Server
+	lis    *tlsListener
+	router *router
+	ctl    *controlServer
+
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// New opens (or on first start, creates) everything in the data directory:
+// the database and master key, the household CA and the server
+// certificate. It does not listen yet; see Start.
+func New(cfg Config) (_ *Hub, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := cfg.Check(); err != nil {
+		return nil, fmt.Errorf("hub: configuration: %w", err)
+	}
+	h := &Hub{cfg: cfg, log: cfg.Logger}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			h.release()
+		}
+	}()
+
+	if err := store.EnsureDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if err := store.EnsureDir(cfg.keysDir()); err != nil {
+		return nil, err
+	}
+	if h.lock, err = lockDir(cfg.lockPath()); err != nil {
+		return nil, err
+	}
+	h.store, err = store.Open(h.ctx, store.Options{
+		Path: cfg.dbPath(), MasterKeyPath: cfg.masterKey(),
+		MaxUploadsPerDevice: cfg.MaxUploadsPerDevice, Now: cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("hub: %w", err)
+	}
+	if h.ca, err = h.loadCA(); err != nil {
+		return nil, err
+	}
+	if h.cert, err = newServerCert(cfg, h.ca, h.log); err != nil {
+		return nil, err
+	}
+	h.broker = newBroker(cfg, h.log)
+	h.router = newRouter(h.ctx, cfg, h.store, h.broker, h.log)
+	if err := h.broker.AddHook(&authHook{h: h}, nil); err != nil {
+		return nil, fmt.Errorf("hub: %w", err)
+	}
+	return h, nil
+}
+
+// lockDir takes an exclusive lock so that two hubs never share a data
+// directory (two writers would corrupt nothing in SQLite, but would
+// disagree about who is connected).
+func lockDir(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("hub: lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("hub: another toyhub is already using %s", path)
+	}
+	return f, nil
+}
+
+// loadCA loads the household CA, creating it on first start. Once the
+// database has recorded a CA, a missing or different one is refused:
+// every device has pinned it.
+func (h *Hub) loadCA() (*certs.CA, error) {
+	recorded, err := h.store.Meta(h.ctx, "ca_fingerprint")
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("hub: %w", err)
+	}
+	if recorded != nil {
+		ca, err := certs.LoadCA(h.cfg.caCertPath(), h.cfg.caKeyPath())
+		if err != nil {
+			return nil, fmt.Errorf("hub: the household CA is missing or damaged (%w); restore %s and %s from a backup: a new CA would lock out every device", err, h.cfg.caCertPath(), h.cfg.caKeyPath())
+		}
+		if ca.Fingerprint() != string(recorded) {
+			return nil, fmt.Errorf("hub: %s is not the CA this hub's devices trust (%s); restore the right one from a backup", h.cfg.caCertPath(), recorded)
+		}
+		return ca, nil
+	}
+	ca, created, err := certs.LoadOrCreateCA(h.cfg.caCertPath(), h.cfg.caKeyPath(), h.cfg.Now())
+	if err != nil {
+		return nil, fmt.Errorf("hub: %w", err)
+	}
+	if err := h.store.SetMeta(h.ctx, "ca_fingerprint", []byte(ca.Fingerprint())); err != nil {
+		return nil, fmt.Errorf("hub: %w", err)
+	}
+	if created {
+		h.log.Info("Household CA created", "fingerprint", ca.Fingerprint())
+	}
+	return ca, nil
+}
+
+// Start binds the broker and the control socket and begins serving.
+func (h *Hub) Start() error {
+	tlsCfg := certs.ServerTLS(h.cert.get, h.ca.Pool(), h.verifyConnection)
+	h.lis = newTLSListener("mqtts", h.cfg.MQTTAddr, tlsCfg, h.cfg.HandshakeTimeout, h.cfg.MaxHandshakes, h.handshakeRefused)
+	if err := h.lis.Init(nil); err != nil {
+		return fmt.Errorf("hub: listen on %s: %w", h.cfg.MQTTAddr, err)
+	}
+	if err := h.broker.AddListener(h.lis); err != nil {
+		h.lis.ln.Close()
+		return fmt.Errorf("hub: %w", err)
+	}
+	ctl, err := listenControl(h, ControlSocket(h.cfg.DataDir))
+	if err != nil {
+		h.lis.ln.Close()
+		return err
+	}
+	h.ctl = ctl
+	if err := h.broker.Serve(); err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
+	h.wg.Add(1)
+	go h.maintain()
+	h.log.Info("Hub started", "version", h.cfg.Version, "mqtt", h.lis.Address(), "data", h.cfg.DataDir, "ca", h.ca.Fingerprint())
+	if h.cfg.WebAddr != "" {
+		h.log.Info("Web app not available in this version", "web", h.cfg.WebAddr)
+	}
+	return nil
+}
+
+// Run starts the hub and serves until ctx is done.
+func (h *Hub) Run(ctx context.Context) error {
+	if err := h.Start(); err != nil {
+		h.Close()
+		return err
+	}
+	<-ctx.Done()
+	return h.Close()
+}
+
+// MQTTAddr is the address the broker is bound to.
+func (h *Hub) MQTTAddr() string { return h.lis.Address() }
+
+// CA returns the household CA certificate in PEM form.
+func (h *Hub) CAPEM() []byte { return h.ca.PEM }
+
+// Close stops serving, disconnects every device, and closes the store.
+func (h *Hub) Close() error {
+	var err error
+	h.closeOnce.Do(func() {
+		if h.ctl != nil {
+			h.ctl.close()
+		}
+		if h.broker != nil && h.lis != nil {
+			h.broker.Close()
+		}
+		h.cancel()
+		h.wg.Wait()
+		err = h.release()
+		h.log.Info("Hub stopped")
+	})
+	return err
+}
+
+func (h *Hub) release() error {
+	h.cancel()
+	var err error
+	if h.store != nil {
+		err = h.store.Close()
+	}
+	if h.lock != nil {
+		h.lock.Close()
+	}
+	return err
+}
+
+// verifyConnection runs at every TLS handshake, after the chain has been
+// verified against the household CA: the database must know the
+// certificate and neither it nor its device may be revoked. Revocation
+// therefore applies from the next handshake on.
+func (h *Hub) verifyConnection(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("no client certificate")
+	}
+	leaf := cs.PeerCertificates[0]
+	ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
+	defer cancel()
+	return h.store.CheckCertificate(ctx, certs.SerialString(leaf.SerialNumber), leaf.Subject.CommonName)
+}
+
+func (h *Hub) handshakeRefused(remote string, err error) {
+	h.log.Warn("TLS handshake refused", "remote", remote, "error", err.Error())
+}
+
+// maintain renews the server certificate and drops stale uploads.
+func (h *Hub) maintain() {
+	defer h.wg.Done()
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if err := h.cert.renewIfNeeded(); err != nil {
+			h.log.Error("Server certificate not renewed", "error", err)
+		}
+		if n, err := h.store.DiscardStaleUploads(h.ctx, h.cfg.Now().Add(-h.cfg.StaleUploadAge)); err != nil {
+			if h.ctx.Err() == nil {
+				h.log.Error("Stale uploads not discarded", "error", err)
+			}
+		} else if n > 0 {
+			h.log.Info("Stale uploads discarded", "count", n)
+		}
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// disconnect closes a device's connection at once, if it has one.
+func (h *Hub) disconnect(id string) bool {
+	cl, ok := h.broker.Clients.Get(id)
+	if !ok || cl.Net.Inline || cl.Closed() {
+		return false
+	}
+	_ = h.broker.DisconnectClient(cl, packets.ErrNotAuthorized)
+	return true
+}
+
+// control dispatches a control socket request.
+func (h *Hub) control(ctx context.Context, op string, raw json.RawMessage) (any, error) {
+	decode := func(v any) error {
+		if len(raw) == 0 {
+			return errors.New("missing arguments")
+		}
+		d := json.NewDecoder(bytesReader(raw))
+		d.DisallowUnknownFields()
+		return d.Decode(v)
+	}
+	switch op {
+	case OpDeviceAdd:
+		var a AddDeviceArgs
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		return h.addDevice(ctx, a)
+	case OpDeviceList:
+		return h.listDevices(ctx)
+	case OpDeviceRevoke:
+		var a NameArgs
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		return h.revokeDevice(ctx, a.Name)
+	case OpLink, OpUnlink:
+		var a LinkArgs
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		return nil, h.link(ctx, a, op == OpLink)
+	case OpStatus:
+		return h.status(ctx)
+	}
+	return nil, fmt.Errorf("unknown operation %q", op)
+}
+
+func (h *Hub) addDevice(ctx context.Context, a AddDeviceArgs) (AddDeviceResult, error) {
+	kind, err := store.ParseKind(a.Kind)
+	if err != nil {
+		return AddDeviceResult{}, err
+	}
+	if err := store.CheckName(a.Name); err != nil {
+		return AddDeviceResult{}, fmt.Errorf("device name: %w", err)
+	}
+	csr, err := certs.ParseCSR([]byte(a.CSR))
+	if err != nil {
+		return AddDeviceResult{}, err
+	}
+	id := wire.NewDeviceID()
+	iss, err := h.ca.IssueClient(csr.PublicKey, id, h.cfg.DeviceCertValidity, h.cfg.Now())
+	if err != nil {
+		return AddDeviceResult{}, err
+	}
+	d, err := h.store.AddDevice(ctx, store.NewDevice{ID: id, Name: a.Name, Kind: kind, CertSerial: iss.Serial, CertExpiry: iss.Cert.NotAfter})
+	if errors.Is(err, store.ErrExists) {
+		return AddDeviceResult{}, errors.New("a device with that name already exists; choose another name")
+	}
+	if err != nil {
+		return AddDeviceResult{}, err
+	}
+	h.log.Info("Device added", "device", id, "kind", kind, "serial", iss.Serial, "not_after", iss.Cert.NotAfter.UTC().Format(time.RFC3339))
+	return AddDeviceResult{
+		Device:  h.view(d),
+		CertPEM: string(iss.PEM), CAPEM: string(h.ca.PEM), CAFingerprint: h.ca.Fingerprint(),
+		Hub: advertised(h.cfg, h.lis.Address()), Protocol: wire.Version,
+	}, nil
+}
+
+func (h *Hub) view(d store.Device) DeviceView {
+	return DeviceView{ID: d.ID, Name: d.Name, Kind: string(d.Kind), Created: d.CreatedAt, LastSeen: d.LastSeen,
+		Revoked: d.Revoked(), Online: h.router.online(d.ID)}
+}
+
+func (h *Hub) listDevices(ctx context.Context) ([]DeviceView, error) {
+	ds, err := h.store.Devices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DeviceView, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, h.view(d))
+	}
+	return out, nil
+}
+
+func (h *Hub) byName(ctx context.Context, name string) (store.Device, error) {
+	d, err := h.store.DeviceByName(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return d, fmt.Errorf("no device is called %q; see 'toyhub device list'", name)
+	}
+	return d, err
+}
+
+func (h *Hub) revokeDevice(ctx context.Context, name string) (DeviceView, error) {
+	d, err := h.byName(ctx, name)
+	if err != nil {
+		return DeviceView{}, err
+	}
+	if err := h.store.RevokeDevice(ctx, d.ID); err != nil {
+		return DeviceView{}, err
+	}
+	dropped := h.disconnect(d.ID)
+	h.log.Info("Device revoked", "device", d.ID, "disconnected", dropped)
+	d, err = h.store.Device(ctx, d.ID)
+	return h.view(d), err
+}
+
+func (h *Hub) link(ctx context.Context, a LinkArgs, on bool) error {
+	da, err := h.byName(ctx, a.A)
+	if err != nil {
+		return err
+	}
+	db, err := h.byName(ctx, a.B)
+	if err != nil {
+		return err
+	}
+	if !on {
+		if err := h.store.Unlink(ctx, da.ID, db.ID); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return errors.New("those devices are not linked")
+			}
+			return err
+		}
+		h.log.Info("Devices unlinked", "a", da.ID, "b", db.ID)
+		return nil
+	}
+	if err := h.store.Link(ctx, da.ID, db.ID); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return errors.New("both devices must be enrolled and not revoked")
+		}
+		return err
+	}
+	h.log.Info("Devices linked", "a", da.ID, "b", db.ID)
+	return nil
+}
+
+func (h *Hub) status(ctx context.Context) (StatusResult, error) {
+	ds, err := h.store.Devices(ctx)
+	if err != nil {
+		return StatusResult{}, err
+	}
+	online := 0
+	for _, d := range ds {
+		if h.router.online(d.ID) {
+			online++
+		}
+	}
+	return StatusResult{Version: h.cfg.Version, MQTTAddr: h.lis.Address(), Hub: advertised(h.cfg, h.lis.Address()),
+		CAFingerprint: h.ca.Fingerprint(), Devices: len(ds), Online: online, Schema: store.SchemaVersion()}, nil
+}
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -1,0 +1,162 @@
+package hub
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+// tlsListener is the broker's only listener. Unlike mochi's TCP listener it
+// completes the TLS handshake itself, before mochi sees the connection,
+// under a deadline that also covers the CONNECT packet (mochi sets no
+// deadline until CONNECT has been read, so a silent client would hold a
+// socket forever). It also bounds concurrent handshakes, so a flood of
+// half-open connections costs a bounded amount of CPU and memory.
+type tlsListener struct {
+	id       string
+	addr     string
+	cfg      *tls.Config
+	deadline time.Duration
+	slots    chan struct{} // handshakes in progress
+	log      *slog.Logger
+	refused  func(remote string, err error)
+
+	ln     net.Listener
+	ctx    context.Context // cancelled by Close: aborts handshakes
+	cancel context.CancelFunc
+	closed atomic.Bool
+	// pending counts connections accepted but not yet read by mochi. Close
+	// waits for it before mochi waits for its clients, so that mochi's
+	// client WaitGroup is never incremented while it is being waited on.
+	pending sync.WaitGroup
+}
+
+var _ listeners.Listener = (*tlsListener)(nil)
+
+func newTLSListener(id, addr string, cfg *tls.Config, deadline time.Duration, maxHandshakes int, refused func(string, error)) *tlsListener {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &tlsListener{id: id, addr: addr, cfg: cfg, deadline: deadline, slots: make(chan struct{}, maxHandshakes),
+		refused: refused, ctx: ctx, cancel: cancel}
+}
+
+func (l *tlsListener) ID() string       { return l.id }
+func (l *tlsListener) Protocol() string { return "mqtts" }
+
+func (l *tlsListener) Address() string {
+	if l.ln != nil {
+		return l.ln.Addr().String()
+	}
+	return l.addr
+}
+
+// Init binds the address. The hub calls it before handing the listener to
+// mochi, so that it can report the port it got (":0" in tests).
+func (l *tlsListener) Init(log *slog.Logger) error {
+	if log != nil {
+		l.log = log
+	}
+	if l.ln != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", l.addr)
+	if err != nil {
+		return err
+	}
+	l.ln = ln
+	return nil
+}
+
+func (l *tlsListener) Serve(establish listeners.EstablishFn) {
+	for {
+		conn, err := l.ln.Accept()
+		if err != nil {
+			if l.closed.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off, keep serving.
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		l.pending.Add(1)
+		go l.handle(conn, establish)
+	}
+}
+
+func (l *tlsListener) handle(conn net.Conn, establish listeners.EstablishFn) {
+	remote := conn.RemoteAddr().String()
+	drop := func(err error) {
+		if err != nil {
+			l.refused(remote, err)
+		}
+		conn.Close()
+		l.pending.Done()
+	}
+	// The deadline covers the wait for a handshake slot, the handshake and
+	// the CONNECT packet; mochi replaces it with the keepalive deadline
+	// once CONNECT is read.
+	if err := conn.SetDeadline(time.Now().Add(l.deadline)); err != nil {
+		drop(nil)
+		return
+	}
+	ctx, cancel := context.WithTimeout(l.ctx, l.deadline)
+	defer cancel()
+	select {
+	case l.slots <- struct{}{}:
+	case <-ctx.Done():
+		drop(errors.New("too many handshakes in progress"))
+		return
+	}
+	tc := tls.Server(conn, l.cfg)
+	err := tc.HandshakeContext(ctx)
+	<-l.slots
+	if err != nil {
+		if l.closed.Load() {
+			err = nil
+		}
+		drop(err)
+		return
+	}
+	if l.closed.Load() {
+		drop(nil)
+		return
+	}
+	ac := &attachedConn{Conn: tc, attached: l.pending.Done}
+	if err := establish(l.id, ac); err != nil && l.log != nil {
+		l.log.Debug("Connection ended", "remote", remote, "error", err)
+	}
+	ac.markAttached() // in case mochi returned before reading
+}
+
+func (l *tlsListener) Close(closeClients listeners.CloseFn) {
+	if l.closed.Swap(true) {
+		return
+	}
+	l.cancel()
+	if l.ln != nil {
+		l.ln.Close()
+	}
+	l.pending.Wait()
+	closeClients(l.id)
+}
+
+// attachedConn reports mochi's first read: by then mochi has registered
+// the client in its WaitGroup.
+type attachedConn struct {
+	*tls.Conn
+	once     sync.Once
+	attached func()
+}
+
+func (c *attachedConn) markAttached() { c.once.Do(c.attached) }
+
+func (c *attachedConn) Read(b []byte) (int, error) {
+	c.markAttached()
+	return c.Conn.Read(b)
+}
