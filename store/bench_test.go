@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -21,7 +22,7 @@ import (
 // The chunks/s of each variant are comparable within one run.
 func BenchmarkJournal(b *testing.B) {
 	for _, journal := range []string{"wal", "delete"} {
-		for _, page := range []int{4096, 65536} {
+		for _, page := range []int{4096, 16384, 65536} {
 			for _, writers := range []int{1, 25} {
 				b.Run(fmt.Sprintf("%s/page=%d/writers=%d", journal, page, writers), func(b *testing.B) {
 					benchJournal(b, journal, page, writers)
@@ -105,4 +106,11 @@ func benchJournal(b *testing.B, journal string, page, writers int) {
 	wg.Wait()
 	b.StopTimer()
 	b.ReportMetric(float64(next.Load())/b.Elapsed().Seconds(), "chunks/s")
+	// Space: what each stored chunk costs on disk once checkpointed.
+	if err := s.Checkpoint(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "hub.db")); err == nil {
+		b.ReportMetric(float64(st.Size())/float64(next.Load()), "disk-B/chunk")
+	}
 }

@@ -41,6 +41,7 @@ type Upload struct {
 	Next      int
 	Committed bool
 	aead      cipher.AEAD
+	sealed    [][]byte // chunks sealed since StartUpload, for the hot cache
 }
 
 func chunkAD(id string, seq int) []byte {
@@ -176,10 +177,24 @@ type ChunkResult struct {
 func (s *Store) PutChunk(u *Upload, seq int, data []byte, commit bool, duration time.Duration, done func(ChunkResult)) {
 	sealed := seal(u.aead, data, chunkAD(u.ID, seq))
 	id, sender, chunks := u.ID, u.Sender, u.Chunks()
+	if u.sealed == nil {
+		u.sealed = make([][]byte, chunks)
+	}
+	u.sealed[seq] = sealed
+	var hot *hotMessage
+	if commit {
+		hot = s.hotCandidate(u)
+	}
 	var res ChunkResult
 	op := &writeOp{size: len(sealed), done: func(err error) {
 		if err != nil {
 			res = ChunkResult{Err: fmt.Errorf("store: chunk %d of %s: %w", seq, id, err)}
+		}
+		if res.Committed && hot != nil {
+			for _, r := range res.Recipients {
+				hot.recipients[r] = true
+			}
+			s.hot.put(hot)
 		}
 		done(res)
 	}}
@@ -214,6 +229,21 @@ func (s *Store) PutChunk(u *Upload, seq int, data []byte, commit bool, duration 
 	if err := s.w.submit(op); err != nil {
 		done(ChunkResult{Err: err})
 	}
+}
+
+// hotCandidate prepares a message for the hot cache if this handle sealed
+// every one of its chunks (after a restart, the early ones are only on
+// disk).
+func (s *Store) hotCandidate(u *Upload) *hotMessage {
+	m := &hotMessage{id: u.ID, aead: u.aead, size: u.Size, chunkSize: u.ChunkSize, chunks: u.sealed, recipients: map[string]bool{}}
+	for _, c := range u.sealed {
+		if c == nil {
+			return nil
+		}
+		m.bytes += len(c)
+	}
+	u.sealed = nil
+	return m
 }
 
 // ReadUpload calls fn with each stored chunk of an upload in order, for
@@ -256,6 +286,7 @@ func (s *Store) ReadUpload(ctx context.Context, u *Upload, fn func(seq int, data
 
 // DiscardUpload deletes an upload that is not committed, with its chunks.
 func (s *Store) DiscardUpload(ctx context.Context, sender, id string) error {
+	s.hot.evict(id)
 	err := s.w.do(ctx, func(tx *Tx) error {
 		_, err := tx.Exec("DELETE FROM messages WHERE id = ? AND sender_id = ? AND state = 'uploading'", id, sender)
 		return err
@@ -367,6 +398,9 @@ func (p Piece) Last() bool { return p.Offset+int64(len(p.Data)) == p.Size }
 // of the stored chunk that holds it, but only to a recipient of the
 // message: authorization is decided here, on every read.
 func (s *Store) ReadFor(ctx context.Context, recipient, id string, offset int64) (Piece, error) {
+	if m := s.hot.get(id); m != nil {
+		return m.read(recipient, offset)
+	}
 	var (
 		dek, sealed []byte
 		p           Piece
@@ -397,6 +431,18 @@ func (s *Store) ReadFor(ctx context.Context, recipient, id string, offset int64)
 	p.Offset = offset
 	p.Data = data[offset-start:]
 	return p, nil
+}
+
+func (m *hotMessage) read(recipient string, offset int64) (Piece, error) {
+	if _, ok := m.recipients[recipient]; !ok || offset < 0 || offset >= m.size {
+		return Piece{}, fmt.Errorf("store: read %s at %d for %s: %w", m.id, offset, recipient, ErrNotFound)
+	}
+	seq := int(offset / int64(m.chunkSize))
+	data, err := open(m.aead, m.chunks[seq], chunkAD(m.id, seq))
+	if err != nil {
+		return Piece{}, fmt.Errorf("store: read %s chunk %d: %w", m.id, seq, err)
+	}
+	return Piece{Seq: seq, Offset: offset, Data: data[offset-int64(seq)*int64(m.chunkSize):], Size: m.size}, nil
 }
 
 // Status is a change in a delivery that its sender should hear of.
@@ -475,6 +521,7 @@ func (s *Store) MarkPlayed(ctx context.Context, recipient, id string) (st Status
 	if err != nil {
 		return Status{}, false, fmt.Errorf("store: mark played %s: %w", id, err)
 	}
+	s.hot.played(id, recipient)
 	return st, changed, nil
 }
 

@@ -265,6 +265,8 @@ func TestGroupCommit(t *testing.T) {
 // not open there.
 func TestCiphertextBinding(t *testing.T) {
 	f := newFixture(t)
+	f.opt.HotCacheBytes = -1 // the database's copy is what is tampered with
+	f.reopen()
 	a, b := f.device("a", KindToy), f.device("b", KindToy)
 	f.link(a, b)
 	data := randBytes(200)
@@ -336,4 +338,65 @@ func TestNothingInClear(t *testing.T) {
 		t.Fatal(err)
 	}
 	scan("after checkpoint")
+}
+
+// TestHotCache: a message read from memory right after its commit is
+// authorized exactly as from the database, and returns the same bytes.
+func TestHotCache(t *testing.T) {
+	f := newFixture(t)
+	a, b, c, eve := f.device("a", KindToy), f.device("b", KindToy), f.device("c", KindFamily), f.device("eve", KindToy)
+	f.link(a, b)
+	f.link(a, c)
+	f.link(a, eve)
+	data := randBytes(50_000)
+	up, err := f.s.StartUpload(f.ctx, spec("000000000000000000000000000000cc", a, data, 16384, b, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := range up.Chunks() {
+		if r := put(t, f.s, up, seq, piece(data, 16384, seq), seq == up.Chunks()-1); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	if f.s.hot.get(up.ID) == nil {
+		t.Fatal("a message committed in one go is not in the hot cache")
+	}
+	// The same database, read without a cache.
+	cold := &Store{db: f.s.db, keys: f.s.keys, opt: f.opt, hot: newHotCache(-1)}
+	for _, reader := range []string{b.ID, c.ID, a.ID, eve.ID} {
+		for _, off := range []int64{0, 100, 16384, 49_999, 50_000, -1} {
+			hp, herr := f.s.ReadFor(f.ctx, reader, up.ID, off)
+			cp, cerr := cold.ReadFor(f.ctx, reader, up.ID, off)
+			if errors.Is(herr, ErrNotFound) != errors.Is(cerr, ErrNotFound) || (herr == nil) != (cerr == nil) {
+				t.Fatalf("reader %s offset %d: hot %v, database %v", reader, off, herr, cerr)
+			}
+			if herr == nil && (!bytes.Equal(hp.Data, cp.Data) || hp.Seq != cp.Seq || hp.Offset != cp.Offset || hp.Size != cp.Size) {
+				t.Fatalf("reader %s offset %d: hot and database pieces differ", reader, off)
+			}
+		}
+	}
+	if _, _, err := f.s.MarkPlayed(f.ctx, b.ID, up.ID); err != nil {
+		t.Fatal(err)
+	}
+	if f.s.hot.get(up.ID) == nil {
+		t.Fatal("evicted before every recipient played")
+	}
+	if _, _, err := f.s.MarkPlayed(f.ctx, c.ID, up.ID); err != nil {
+		t.Fatal(err)
+	}
+	if f.s.hot.get(up.ID) != nil {
+		t.Fatal("still cached after every recipient played")
+	}
+	if p, err := f.s.ReadFor(f.ctx, c.ID, up.ID, 0); err != nil || !bytes.Equal(p.Data, data[:16384]) {
+		t.Fatalf("read from the database after eviction: %v", err)
+	}
+
+	// The cache is bounded.
+	hc := newHotCache(100)
+	for i := range 10 {
+		hc.put(&hotMessage{id: fmt.Sprint(i), bytes: 20, recipients: map[string]bool{}})
+	}
+	if hc.used > 100 || hc.get("0") != nil || hc.get("9") == nil {
+		t.Fatalf("cache holds %d bytes; oldest kept=%v newest kept=%v", hc.used, hc.get("0") != nil, hc.get("9") != nil)
+	}
 }

@@ -53,6 +53,10 @@ type Options struct {
 	PageSize int
 	// MaxUploadsPerDevice bounds uploads in progress per sender. Default 8.
 	MaxUploadsPerDevice int
+	// HotCacheBytes bounds the sealed chunks of recently committed
+	// messages kept in memory for delivery (see hotCache). Default 32 MiB;
+	// negative disables it.
+	HotCacheBytes int
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
@@ -62,6 +66,7 @@ type Store struct {
 	db   *sql.DB // read pool: query-only connections
 	w    *writer
 	keys *keyring
+	hot  *hotCache
 	opt  Options
 
 	closeOnce sync.Once
@@ -106,6 +111,9 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
+	if opt.HotCacheBytes == 0 {
+		opt.HotCacheBytes = 32 << 20
+	}
 
 	st, err := os.Stat(opt.Path)
 	dbExists := err == nil && st.Size() > 0
@@ -147,7 +155,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	rdb.SetMaxOpenConns(8)
 	rdb.SetMaxIdleConns(8)
 
-	s := &Store{db: rdb, keys: keys, opt: opt}
+	s := &Store{db: rdb, keys: keys, opt: opt, hot: newHotCache(opt.HotCacheBytes)}
 	s.w = newWriter(wdb, conn)
 	return s, nil
 }
