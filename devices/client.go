@@ -32,7 +32,9 @@ type Options struct {
 	Hubs []string
 	// Timeout bounds each wait for an answer from the hub. Default 10s.
 	Timeout time.Duration
-	// Window is how many chunks or fetches may be in flight. Default 8.
+	// Window is how many chunks or fetches may be in flight. Default 16:
+	// a 10-second recording in one round trip. A toy with little memory
+	// uses fewer (and smaller chunks).
 	Window int
 	// Chunk is the upload chunk size. Default wire.MaxChunk.
 	Chunk  int
@@ -44,7 +46,7 @@ func (o *Options) defaults() {
 		o.Timeout = 10 * time.Second
 	}
 	if o.Window == 0 {
-		o.Window = 8
+		o.Window = 16
 	}
 	if o.Chunk == 0 {
 		o.Chunk = wire.MaxChunk

@@ -364,7 +364,7 @@ func TestReadAuthorization(t *testing.T) {
 	if _, err := th.dial(bunny).Fetch(ctx, n); !errors.As(err, &we) {
 		t.Fatalf("sender fetching its own message: %v", err)
 	}
-	th.waitLog(t, `request=fetch device=` + eve.Info.DeviceID)
+	th.waitLog(t, `request=fetch device=`+eve.Info.DeviceID)
 	if got := receive(t, th.dial(bear), 1); len(got[id]) != len(msg) {
 		t.Fatal("the recipient did not get the message")
 	}
