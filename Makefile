@@ -6,10 +6,10 @@ GO      ?= go
 FUZZTIME ?= 30s
 BIN     := bin
 
-.PHONY: help run build test lint fuzz clean
+.PHONY: help run build test lint bench bench-store fuzz clean
 
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 run: build ## Start a hub on its embedded defaults (data in ./data, broker on :8883)
 	./$(BIN)/toyhub serve
@@ -25,6 +25,12 @@ lint: ## gofmt, go vet and staticcheck
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
+
+bench: build ## Measure toy→hub→toy delivery (1 and 25 pairs) beside a seal+insert baseline
+	$(GO) run ./hub/cmd/toybench --hub $(BIN)/toyhub --json $(BIN)/bench.json
+
+bench-store: ## Compare journal modes and page sizes on the message path
+	$(GO) test ./store -run '^$$' -bench Journal -benchtime 3000x
 
 fuzz: ## Run every fuzz target for FUZZTIME each
 	$(GO) test ./wire -run '^$$' -fuzz '^FuzzDecodeChunk$$' -fuzztime $(FUZZTIME)

@@ -1,0 +1,376 @@
+// Command toybench measures toy→hub→toy delivery against a running
+// 'toyhub serve' process, and in the same run two references: a raw
+// baseline (sealing the same bytes with AES-GCM and inserting them
+// durably into SQLite) and Mosquitto relaying the same messages over the
+// same mutual TLS (it stores nothing). Every figure is reported beside
+// them as a ratio, because this machine is shared and absolute numbers
+// drift from run to run.
+//
+//	go run ./hub/cmd/toybench [--hub bin/toyhub] [--pairs 1,25] [--duration 10s]
+package main
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/toyhub/toyhub/certs"
+	"github.com/toyhub/toyhub/devices"
+	"github.com/toyhub/toyhub/hub"
+	"github.com/toyhub/toyhub/wire"
+)
+
+// Result is one measured configuration.
+type Result struct {
+	Name       string  `json:"name"`
+	Messages   int     `json:"messages"`
+	MsgPerSec  float64 `json:"msg_per_s"`
+	MBPerSec   float64 `json:"mb_per_s"`
+	P50ms      float64 `json:"p50_ms"`
+	P99ms      float64 `json:"p99_ms"`
+	HubCPU     float64 `json:"server_cpu_cores,omitempty"`
+	HubPeakRSS float64 `json:"server_peak_rss_mb,omitempty"`
+	VsBaseline float64 `json:"throughput_vs_baseline"`
+	// VsMosquitto compares the hub with Mosquitto at the same number of
+	// pairs, measured in the same run.
+	VsMosquitto float64 `json:"throughput_vs_mosquitto,omitempty"`
+}
+
+func main() {
+	hubBin := flag.String("hub", "", "toyhub binary (default: build one)")
+	pairsFlag := flag.String("pairs", "1,25", "numbers of concurrent toy pairs to measure")
+	duration := flag.Duration("duration", 10*time.Second, "measuring time per configuration")
+	size := flag.Int("size", 320000, "recording size in bytes")
+	jsonOut := flag.String("json", "", "also write the results as JSON to this file")
+	mosq := flag.String("mosquitto", "mosquitto", "Mosquitto broker to compare with, or \"\" to skip")
+	flag.Parse()
+	if err := run(*hubBin, *mosq, *pairsFlag, *duration, *size, *jsonOut); err != nil {
+		fmt.Fprintln(os.Stderr, "toybench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(hubBin, mosq, pairsFlag string, duration time.Duration, size int, jsonOut string) error {
+	var pairCounts []int
+	for _, p := range strings.Split(pairsFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || n < 1 {
+			return fmt.Errorf("--pairs %q", pairsFlag)
+		}
+		pairCounts = append(pairCounts, n)
+	}
+	work, err := os.MkdirTemp("", "toybench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	if hubBin == "" {
+		hubBin = filepath.Join(work, "toyhub")
+		build := exec.Command("go", "build", "-o", hubBin, "./hub/cmd/toyhub")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			return fmt.Errorf("build toyhub: %v\n%s", err, out)
+		}
+	}
+	wav := recording(size)
+
+	fmt.Fprintf(os.Stderr, "baseline: AES-GCM seal + durable SQLite insert of %d bytes...\n", size)
+	base, err := baseline(filepath.Join(work, "baseline"), wav, duration)
+	if err != nil {
+		return err
+	}
+	base.VsBaseline = 1
+	results := []Result{base}
+
+	if mosq != "" {
+		if p, err := exec.LookPath(mosq); err != nil {
+			fmt.Fprintf(os.Stderr, "mosquitto not found (Debian: apt-get install mosquitto); no comparison\n")
+			mosq = ""
+		} else {
+			mosq = p
+		}
+	}
+	for _, pairs := range pairCounts {
+		var ref *Result
+		if mosq != "" {
+			fmt.Fprintf(os.Stderr, "mosquitto: %d pair(s) for %v...\n", pairs, duration)
+			r, err := measureMosquitto(mosq, filepath.Join(work, fmt.Sprintf("mosquitto-%d", pairs)), pairs, wav, duration)
+			if err != nil {
+				return err
+			}
+			r.VsBaseline = r.MsgPerSec / base.MsgPerSec
+			results = append(results, r)
+			ref = &results[len(results)-1]
+		}
+		fmt.Fprintf(os.Stderr, "hub: %d pair(s) for %v...\n", pairs, duration)
+		r, err := measureHub(hubBin, filepath.Join(work, fmt.Sprintf("hub-%d", pairs)), pairs, wav, duration)
+		if err != nil {
+			return err
+		}
+		r.VsBaseline = r.MsgPerSec / base.MsgPerSec
+		if ref != nil {
+			r.VsMosquitto = r.MsgPerSec / ref.MsgPerSec
+		}
+		results = append(results, r)
+	}
+
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%d-byte recordings, %v each\t msgs\t msg/s\t MB/s\t p50 ms\t p99 ms\t ×baseline\t ×mosquitto\t server CPU\t server peak RSS MB\t\n", size, duration)
+	for _, r := range results {
+		vsM, cpu, rss := "", "", ""
+		if r.VsMosquitto > 0 {
+			vsM = fmt.Sprintf("%.2f", r.VsMosquitto)
+		}
+		if r.HubPeakRSS > 0 {
+			cpu = fmt.Sprintf("%.2f", r.HubCPU)
+			rss = fmt.Sprintf("%.1f", r.HubPeakRSS)
+		}
+		fmt.Fprintf(tw, "%s\t %d\t %.0f\t %.1f\t %.2f\t %.2f\t %.2f\t %s\t %s\t %s\t\n", r.Name, r.Messages, r.MsgPerSec, r.MBPerSec, r.P50ms, r.P99ms, r.VsBaseline, vsM, cpu, rss)
+	}
+	tw.Flush()
+	if jsonOut != "" {
+		b, _ := json.MarshalIndent(results, "", "  ")
+		return os.WriteFile(jsonOut, append(b, '\n'), 0o644)
+	}
+	return nil
+}
+
+// recording is a valid WAV file of exactly size bytes.
+func recording(size int) []byte {
+	samples := make([]int16, (size-44)/2)
+	noise := make([]byte, 2*len(samples))
+	rand.Read(noise)
+	for i := range samples {
+		samples[i] = int16(noise[2*i]) | int16(noise[2*i+1])<<8
+	}
+	return wire.EncodeWAV(16000, samples)
+}
+
+func percentile(ds []time.Duration, p float64) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(float64(len(s)-1) * p)
+	return float64(s[i]) / float64(time.Millisecond)
+}
+
+// baseline seals each recording with AES-256-GCM and inserts it in its own
+// durable transaction, with the hub's pragmas (WAL, synchronous=FULL,
+// secure_delete, 4 KiB pages): the least any store of these bytes costs.
+func baseline(dir string, wav []byte, duration time.Duration) (Result, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return Result{}, err
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "b.db")+"?_pragma=synchronous(2)&_pragma=secure_delete(1)&_pragma=journal_mode(wal)&_txlock=immediate")
+	if err != nil {
+		return Result{}, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec("CREATE TABLE m (id INTEGER PRIMARY KEY, data BLOB NOT NULL) STRICT"); err != nil {
+		return Result{}, err
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	blk, _ := aes.NewCipher(key)
+	aead, _ := cipher.NewGCM(blk)
+	nonce := make([]byte, aead.NonceSize())
+	var lat []time.Duration
+	start := time.Now()
+	for time.Since(start) < duration {
+		t0 := time.Now()
+		rand.Read(nonce)
+		sealed := aead.Seal(slices.Clone(nonce), nonce, wav, nil)
+		tx, err := db.Begin()
+		if err != nil {
+			return Result{}, err
+		}
+		if _, err := tx.Exec("INSERT INTO m (data) VALUES (?)", sealed); err != nil {
+			return Result{}, err
+		}
+		if err := tx.Commit(); err != nil {
+			return Result{}, err
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	el := time.Since(start).Seconds()
+	return Result{Name: "baseline: seal + durable insert", Messages: len(lat), MsgPerSec: float64(len(lat)) / el,
+		MBPerSec: float64(len(lat)*len(wav)) / el / 1e6, P50ms: percentile(lat, .5), P99ms: percentile(lat, .99)}, nil
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// procStats reads a process's peak RSS (MB) and CPU time.
+func procStats(pid int) (peakMB float64, cpu time.Duration, err error) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			peakMB = kb / 1024
+		}
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return peakMB, time.Duration(ut+st) * time.Second / 100, nil // USER_HZ is 100 on Linux
+}
+
+func measureHub(hubBin, dir string, pairs int, wav []byte, duration time.Duration) (Result, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return Result{}, err
+	}
+	data := filepath.Join(dir, "data")
+	cmd := exec.Command(hubBin, "serve", "--data", data, "--mqtt-addr", addr, "--log-level", "warn")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return Result{}, err
+	}
+	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
+	for i := 0; ; i++ {
+		if hub.Call(data, hub.OpStatus, nil, nil) == nil {
+			break
+		}
+		if i > 200 {
+			return Result{}, errors.New("the hub did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	ctx := context.Background()
+	quiet := slog.New(slog.DiscardHandler)
+	type pair struct{ a, b *devices.Client }
+	var ps []pair
+	for i := range pairs {
+		var cs [2]*devices.Client
+		for j, side := range []string{"toy", "friend"} {
+			name := fmt.Sprintf("%s %d", side, i)
+			out := filepath.Join(dir, fmt.Sprintf("bundle-%d-%d", i, j))
+			if _, err := hub.AddDevice(data, name, "toy", out); err != nil {
+				return Result{}, err
+			}
+			b, err := certs.LoadBundle(out)
+			if err != nil {
+				return Result{}, err
+			}
+			if cs[j], err = devices.Dial(ctx, b, devices.Options{Logger: quiet}); err != nil {
+				return Result{}, err
+			}
+			defer cs[j].Close()
+		}
+		if err := hub.Call(data, hub.OpLink, hub.LinkArgs{A: fmt.Sprintf("toy %d", i), B: fmt.Sprintf("friend %d", i)}, nil); err != nil {
+			return Result{}, err
+		}
+		ps = append(ps, pair{cs[0], cs[1]})
+	}
+
+	var (
+		mu      sync.Mutex
+		lat     []time.Duration
+		errs    []error
+		wg      sync.WaitGroup
+		warmup  = time.Now().Add(time.Second)
+		stop    = warmup.Add(duration)
+		counted int
+	)
+	_, cpu0, _ := procStats(cmd.Process.Pid)
+	for _, p := range ps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				id := wire.NewMessageID()
+				t0 := time.Now()
+				if err := p.a.Send(ctx, id, wav, nil); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+					return
+				}
+				n, err := nextNotify(p.b, id)
+				if err == nil {
+					_, err = p.b.Fetch(ctx, n)
+				}
+				d := time.Since(t0)
+				if err == nil {
+					err = p.b.Played(ctx, id)
+				}
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+				} else if t0.After(warmup) && time.Now().Before(stop) {
+					lat = append(lat, d)
+					counted++
+				}
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	peak, cpu1, err := procStats(cmd.Process.Pid)
+	if err != nil {
+		return Result{}, err
+	}
+	if len(errs) > 0 {
+		return Result{}, fmt.Errorf("%d errors, first: %w", len(errs), errs[0])
+	}
+	el := duration.Seconds()
+	return Result{
+		Name: fmt.Sprintf("hub: %d pair(s), toy→hub→toy", pairs), Messages: counted,
+		MsgPerSec: float64(counted) / el, MBPerSec: float64(counted*len(wav)) / el / 1e6,
+		P50ms: percentile(lat, .5), P99ms: percentile(lat, .99),
+		HubCPU: (cpu1 - cpu0).Seconds() / (el + 1), HubPeakRSS: peak,
+	}, nil
+}
+
+func nextNotify(c *devices.Client, id wire.MessageID) (wire.Notify, error) {
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case n := <-c.Notifications():
+			if n.ID == id {
+				return n, nil
+			}
+		case <-timeout:
+			return wire.Notify{}, fmt.Errorf("no notification for %s", id)
+		}
+	}
+}
