@@ -263,6 +263,19 @@ func (c *Client) dispatch(_ paho.Client, m paho.Message) {
 	}
 }
 
+// track routes a message's answers to ch until the returned function is
+// called.
+func track[T any](c *Client, routes map[wire.MessageID]chan T, id wire.MessageID, ch chan T) (untrack func()) {
+	c.mu.Lock()
+	routes[id] = ch
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		delete(routes, id)
+		c.mu.Unlock()
+	}
+}
+
 func offer[T any](ch chan T, v T) {
 	select {
 	case ch <- v:

@@ -18,14 +18,7 @@ func (c *Client) Fetch(ctx context.Context, n wire.Notify) ([]byte, error) {
 		return nil, fmt.Errorf("devices: notification for %s has size %d, chunk %d", n.ID, n.Size, n.Chunk)
 	}
 	frames := make(chan fetched, 2*c.opt.Window+8)
-	c.mu.Lock()
-	c.fetches[n.ID] = frames
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		delete(c.fetches, n.ID)
-		c.mu.Unlock()
-	}()
+	defer track(c, c.fetches, n.ID, frames)()
 
 	data := make([]byte, n.Size)
 	chunk := int64(n.Chunk)
@@ -81,14 +74,7 @@ func (c *Client) Fetch(ctx context.Context, n wire.Notify) ([]byte, error) {
 // Played confirms that a message was received whole and played.
 func (c *Client) Played(ctx context.Context, id wire.MessageID) error {
 	acks := make(chan wire.Ack, 4)
-	c.mu.Lock()
-	c.played[id] = acks
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		delete(c.played, id)
-		c.mu.Unlock()
-	}()
+	defer track(c, c.played, id, acks)()
 	for {
 		if err := c.publish(ctx, wire.UpPlayed, wire.Encode(wire.Played{ID: id})); err != nil {
 			return err

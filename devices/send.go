@@ -21,14 +21,7 @@ func (c *Client) Send(ctx context.Context, id wire.MessageID, wav []byte, to []s
 	h := wire.Header{V: wire.Version, ID: id, To: to, Format: wire.FormatWAV, Size: int64(len(wav)),
 		SHA256: sha256.Sum256(wav), Chunk: c.opt.Chunk}
 	acks := make(chan wire.Ack, 4*c.opt.Window+8)
-	c.mu.Lock()
-	c.uploads[id] = acks
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		delete(c.uploads, id)
-		c.mu.Unlock()
-	}()
+	defer track(c, c.uploads, id, acks)()
 
 	for {
 		next, done, err := c.sendHeader(ctx, h, acks)

@@ -271,7 +271,7 @@ func (h *Hub) control(ctx context.Context, op string, raw json.RawMessage) (any,
 		if len(raw) == 0 {
 			return errors.New("missing arguments")
 		}
-		d := json.NewDecoder(bytesReader(raw))
+		d := json.NewDecoder(bytes.NewReader(raw))
 		d.DisallowUnknownFields()
 		return d.Decode(v)
 	}
@@ -416,4 +416,3 @@ func (h *Hub) status(ctx context.Context) (StatusResult, error) {
 	return StatusResult{Version: h.cfg.Version, MQTTAddr: h.lis.Address(), Hub: advertised(h.cfg, h.lis.Address()),
 		CAFingerprint: h.ca.Fingerprint(), Devices: len(ds), Online: online, Schema: store.SchemaVersion()}, nil
 }
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -122,6 +122,18 @@ func (r *router) forget(dev string, id wire.MessageID) {
 	r.mu.Unlock()
 }
 
+// storeFailed answers a request the store could not serve: a refusal,
+// logged as such, or a storage failure, logged as an error.
+func (r *router) storeFailed(cl *mqtt.Client, op, dev string, id wire.MessageID, err error) {
+	code, msg := storeCode(err)
+	if code == wire.CodeStorage {
+		r.log.Error("Request failed", "request", op, "device", dev, "message", id.String(), "error", err)
+	} else {
+		r.refused(op, dev, id, code)
+	}
+	r.reject(cl, id, op, 0, code, msg)
+}
+
 // storeCode maps store errors to protocol errors.
 func storeCode(err error) (string, string) {
 	switch {
@@ -160,25 +172,22 @@ func (r *router) onHeader(ctx context.Context, cl *mqtt.Client, dev string, b []
 		return
 	}
 	to, err := r.resolve(ctx, h.To)
-	if err != nil {
-		r.refused("header", dev, h.ID, wire.CodeNotContact)
-		code, msg := storeCode(err)
-		r.reject(cl, h.ID, wire.OpHeader, 0, code, msg)
-		return
-	}
-	up, err := r.st.StartUpload(ctx, store.UploadSpec{
-		ID: h.ID.String(), Sender: dev, To: to, Format: h.Format, Size: h.Size, SHA256: h.SHA256, ChunkSize: h.Chunk,
-	})
-	if err != nil {
-		code, msg := storeCode(err)
-		if code == wire.CodeStorage {
-			r.log.Error("Upload not started", "device", dev, "message", h.ID.String(), "error", err)
-		} else {
-			r.refused("header", dev, h.ID, code)
+	if err == nil {
+		var up *store.Upload
+		up, err = r.st.StartUpload(ctx, store.UploadSpec{
+			ID: h.ID.String(), Sender: dev, To: to, Format: h.Format, Size: h.Size, SHA256: h.SHA256, ChunkSize: h.Chunk,
+		})
+		if err == nil {
+			r.started(ctx, cl, dev, h, up)
+			return
 		}
-		r.reject(cl, h.ID, wire.OpHeader, 0, code, msg)
-		return
 	}
+	r.storeFailed(cl, wire.OpHeader, dev, h.ID, err)
+}
+
+// started answers a header the store accepted: the message is committed
+// already, or its upload is ready to take chunks from Next on.
+func (r *router) started(ctx context.Context, cl *mqtt.Client, dev string, h wire.Header, up *store.Upload) {
 	if up.Committed {
 		r.forget(dev, h.ID)
 		r.reply(cl, wire.DownAck, wire.Encode(wire.Ack{ID: h.ID, Op: wire.OpHeader, Status: wire.StatusCommitted, Next: h.Chunks()}))
@@ -419,13 +428,7 @@ func (r *router) onFetch(ctx context.Context, cl *mqtt.Client, dev string, b []b
 	}
 	p, err := r.st.ReadFor(ctx, dev, f.ID.String(), f.Offset)
 	if err != nil {
-		code, msg := storeCode(err)
-		if code == wire.CodeUnknown {
-			r.refused("fetch", dev, f.ID, code)
-		} else {
-			r.log.Error("Fetch failed", "device", dev, "message", f.ID.String(), "error", err)
-		}
-		r.reject(cl, f.ID, wire.OpFetch, 0, code, msg)
+		r.storeFailed(cl, wire.OpFetch, dev, f.ID, err)
 		return
 	}
 	frame := wire.AppendChunk(make([]byte, 0, wire.ChunkHeaderLen+len(p.Data)),
@@ -451,13 +454,7 @@ func (r *router) onPlayed(ctx context.Context, cl *mqtt.Client, dev string, b []
 	}
 	st, changed, err := r.st.MarkPlayed(ctx, dev, p.ID.String())
 	if err != nil {
-		code, msg := storeCode(err)
-		if code == wire.CodeUnknown {
-			r.refused("played", dev, p.ID, code)
-		} else {
-			r.log.Error("Played not recorded", "device", dev, "message", p.ID.String(), "error", err)
-		}
-		r.reject(cl, p.ID, wire.OpPlayed, 0, code, msg)
+		r.storeFailed(cl, wire.OpPlayed, dev, p.ID, err)
 		return
 	}
 	r.reply(cl, wire.DownAck, wire.Encode(wire.Ack{ID: p.ID, Op: wire.OpPlayed, Status: wire.StatusPlayed}))

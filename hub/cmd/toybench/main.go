@@ -299,43 +299,59 @@ func measureHub(hubBin, dir string, pairs int, wav []byte, duration time.Duratio
 		ps = append(ps, pair{cs[0], cs[1]})
 	}
 
-	var (
-		mu      sync.Mutex
-		lat     []time.Duration
-		errs    []error
-		wg      sync.WaitGroup
-		warmup  = time.Now().Add(time.Second)
-		stop    = warmup.Add(duration)
-		counted int
-	)
 	_, cpu0, _ := procStats(cmd.Process.Pid)
-	for _, p := range ps {
+	lat, err := closedLoop(pairs, duration, func(i int) (time.Duration, error) {
+		p := ps[i]
+		id := wire.NewMessageID()
+		t0 := time.Now()
+		if err := p.a.Send(ctx, id, wav, nil); err != nil {
+			return 0, err
+		}
+		n, err := nextNotify(p.b, id)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := p.b.Fetch(ctx, n); err != nil {
+			return 0, err
+		}
+		d := time.Since(t0)
+		return d, p.b.Played(ctx, id)
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	peak, cpu1, err := procStats(cmd.Process.Pid)
+	if err != nil {
+		return Result{}, err
+	}
+	return result(fmt.Sprintf("hub: %d pair(s), toy→hub→toy", pairs), lat, len(wav), duration, cpu1-cpu0, peak), nil
+}
+
+// closedLoop runs one goroutine per pair, each repeating round (which
+// sends one message and returns its latency) until the measuring window,
+// after a one-second warm-up, ends. It returns the latencies of the rounds
+// that started and ended inside the window.
+func closedLoop(pairs int, duration time.Duration, round func(pair int) (time.Duration, error)) ([]time.Duration, error) {
+	var (
+		mu     sync.Mutex
+		lat    []time.Duration
+		errs   []error
+		wg     sync.WaitGroup
+		warmup = time.Now().Add(time.Second)
+		stop   = warmup.Add(duration)
+	)
+	for i := range pairs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for time.Now().Before(stop) {
-				id := wire.NewMessageID()
 				t0 := time.Now()
-				if err := p.a.Send(ctx, id, wav, nil); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-					return
-				}
-				n, err := nextNotify(p.b, id)
-				if err == nil {
-					_, err = p.b.Fetch(ctx, n)
-				}
-				d := time.Since(t0)
-				if err == nil {
-					err = p.b.Played(ctx, id)
-				}
+				d, err := round(i)
 				mu.Lock()
 				if err != nil {
 					errs = append(errs, err)
 				} else if t0.After(warmup) && time.Now().Before(stop) {
 					lat = append(lat, d)
-					counted++
 				}
 				mu.Unlock()
 				if err != nil {
@@ -345,22 +361,22 @@ func measureHub(hubBin, dir string, pairs int, wav []byte, duration time.Duratio
 		}()
 	}
 	wg.Wait()
-	peak, cpu1, err := procStats(cmd.Process.Pid)
-	if err != nil {
-		return Result{}, err
-	}
 	if len(errs) > 0 {
-		return Result{}, fmt.Errorf("%d errors, first: %w", len(errs), errs[0])
+		return nil, fmt.Errorf("%d errors, first: %w", len(errs), errs[0])
 	}
-	el := duration.Seconds()
-	return Result{
-		Name: fmt.Sprintf("hub: %d pair(s), toy→hub→toy", pairs), Messages: counted,
-		MsgPerSec: float64(counted) / el, MBPerSec: float64(counted*len(wav)) / el / 1e6,
-		P50ms: percentile(lat, .5), P99ms: percentile(lat, .99),
-		HubCPU: (cpu1 - cpu0).Seconds() / (el + 1), HubPeakRSS: peak,
-	}, nil
+	return lat, nil
 }
 
+// result summarises a closed loop; cpu covers the warm-up too.
+func result(name string, lat []time.Duration, size int, duration, cpu time.Duration, peakMB float64) Result {
+	el := duration.Seconds()
+	return Result{
+		Name: name, Messages: len(lat),
+		MsgPerSec: float64(len(lat)) / el, MBPerSec: float64(len(lat)*size) / el / 1e6,
+		P50ms: percentile(lat, .5), P99ms: percentile(lat, .99),
+		HubCPU: cpu.Seconds() / (el + 1), HubPeakRSS: peakMB,
+	}
+}
 func nextNotify(c *devices.Client, id wire.MessageID) (wire.Notify, error) {
 	timeout := time.After(30 * time.Second)
 	for {

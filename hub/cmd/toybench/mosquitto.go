@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -96,69 +95,40 @@ log_dest none
 		return c, nil
 	}
 
-	var (
-		mu      sync.Mutex
-		lat     []time.Duration
-		errs    []error
-		wg      sync.WaitGroup
-		warmup  = time.Now().Add(time.Second)
-		stop    = warmup.Add(duration)
-		counted int
-	)
-	_, cpu0, _ := procStats(cmd.Process.Pid)
+	got := make([]chan struct{}, pairs)
+	pubs := make([]paho.Client, pairs)
 	for i := range pairs {
-		got := make(chan struct{}, 1)
-		topic := fmt.Sprintf("bench/%d", i)
-		b, err := dial(fmt.Sprintf("friend-%d", i), func(paho.Client, paho.Message) { got <- struct{}{} })
+		got[i] = make(chan struct{}, 1)
+		b, err := dial(fmt.Sprintf("friend-%d", i), func(paho.Client, paho.Message) { got[i] <- struct{}{} })
 		if err != nil {
 			return Result{}, err
 		}
 		defer b.Disconnect(0)
-		if t := b.Subscribe(topic, 1, nil); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+		if t := b.Subscribe(fmt.Sprintf("bench/%d", i), 1, nil); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
 			return Result{}, fmt.Errorf("subscribe: %v", t.Error())
 		}
-		a, err := dial(fmt.Sprintf("toy-%d", i), nil)
-		if err != nil {
+		if pubs[i], err = dial(fmt.Sprintf("toy-%d", i), nil); err != nil {
 			return Result{}, err
 		}
-		defer a.Disconnect(0)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for time.Now().Before(stop) {
-				t0 := time.Now()
-				a.Publish(topic, 1, false, wav)
-				select {
-				case <-got:
-				case <-time.After(30 * time.Second):
-					mu.Lock()
-					errs = append(errs, errors.New("mosquitto did not deliver within 30 s"))
-					mu.Unlock()
-					return
-				}
-				d := time.Since(t0)
-				mu.Lock()
-				if t0.After(warmup) && time.Now().Before(stop) {
-					lat = append(lat, d)
-					counted++
-				}
-				mu.Unlock()
-			}
-		}()
+		defer pubs[i].Disconnect(0)
 	}
-	wg.Wait()
+	_, cpu0, _ := procStats(cmd.Process.Pid)
+	lat, err := closedLoop(pairs, duration, func(i int) (time.Duration, error) {
+		t0 := time.Now()
+		pubs[i].Publish(fmt.Sprintf("bench/%d", i), 1, false, wav)
+		select {
+		case <-got[i]:
+			return time.Since(t0), nil
+		case <-time.After(30 * time.Second):
+			return 0, errors.New("mosquitto did not deliver within 30 s")
+		}
+	})
+	if err != nil {
+		return Result{}, err
+	}
 	peak, cpu1, err := procStats(cmd.Process.Pid)
 	if err != nil {
 		return Result{}, err
 	}
-	if len(errs) > 0 {
-		return Result{}, errs[0]
-	}
-	el := duration.Seconds()
-	return Result{
-		Name: fmt.Sprintf("mosquitto: %d pair(s), relay only", pairs), Messages: counted,
-		MsgPerSec: float64(counted) / el, MBPerSec: float64(counted*len(wav)) / el / 1e6,
-		P50ms: percentile(lat, .5), P99ms: percentile(lat, .99),
-		HubCPU: (cpu1 - cpu0).Seconds() / (el + 1), HubPeakRSS: peak,
-	}, nil
+	return result(fmt.Sprintf("mosquitto: %d pair(s), relay only", pairs), lat, len(wav), duration, cpu1-cpu0, peak), nil
 }
