@@ -150,6 +150,7 @@ func (k *authHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 	if cl.Net.Inline {
 		return
 	}
+	k.h.router.disconnected(cl.ID)
 	attrs := []any{"device", cl.ID}
 	if err != nil && !errors.Is(err, packets.CodeDisconnect) {
 		attrs = append(attrs, "reason", err.Error())

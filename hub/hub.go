@@ -180,9 +180,6 @@ func (h *Hub) Run(ctx context.Context) error {
 // MQTTAddr is the address the broker is bound to.
 func (h *Hub) MQTTAddr() string { return h.lis.Address() }
 
-// CA returns the household CA certificate in PEM form.
-func (h *Hub) CAPEM() []byte { return h.ca.PEM }
-
 // Close stops serving, disconnects every device, and closes the store.
 func (h *Hub) Close() error {
 	var err error
@@ -240,7 +237,9 @@ func (h *Hub) maintain() {
 		if err := h.cert.renewIfNeeded(); err != nil {
 			h.log.Error("Server certificate not renewed", "error", err)
 		}
-		if n, err := h.store.DiscardStaleUploads(h.ctx, h.cfg.Now().Add(-h.cfg.StaleUploadAge)); err != nil {
+		stale := h.cfg.Now().Add(-h.cfg.StaleUploadAge)
+		h.router.sweep(stale)
+		if n, err := h.store.DiscardStaleUploads(h.ctx, stale); err != nil {
 			if h.ctx.Err() == nil {
 				h.log.Error("Stale uploads not discarded", "error", err)
 			}

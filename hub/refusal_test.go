@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/devices"
 	"github.com/toyhub/toyhub/hub"
@@ -61,6 +63,17 @@ func TestConnectRefused(t *testing.T) {
 		{"made-up client ID", func() *tls.Config { return th.rawTLS(bunny) }, "anything", "client ID is not the device ID"},
 		{"empty client ID", func() *tls.Config { return th.rawTLS(bunny) }, "", "client ID is not the device ID"},
 	}
+	willTest := func(t *testing.T) {
+		o := paho.NewClientOptions().AddBroker("tls://"+th.cfg.MQTTAddr).SetClientID(me).
+			SetTLSConfig(th.rawTLS(bunny)).SetAutoReconnect(false).SetWill(wire.UpTopic(me, wire.UpSync), "{}", 1, false)
+		c := paho.NewClient(o)
+		if tok := c.Connect(); tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
+			c.Disconnect(0)
+			t.Fatal("connected with a will message")
+		}
+		th.waitLog(t, "will messages are not supported")
+	}
+	t.Run("will message", willTest)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r, err := th.rawDial(tt.tls(), tt.clientID)

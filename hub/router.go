@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +49,7 @@ type upload struct {
 
 	durable atomic.Int64 // chunks known to be durable
 	broken  atomic.Bool  // a queued write failed; the sender must send the header again
+	touched atomic.Int64 // unix time of the last header or chunk
 }
 
 func newRouter(ctx context.Context, cfg Config, st *store.Store, srv *mqtt.Server, log *slog.Logger) *router {
@@ -120,6 +122,42 @@ func (r *router) forget(dev string, id wire.MessageID) {
 	r.mu.Lock()
 	delete(r.uploads, key(dev, id))
 	r.mu.Unlock()
+}
+
+// disconnected releases what a device's unfinished uploads hold in memory
+// for the hot cache: an upload may never be finished, and its running hash
+// is all a resume needs.
+func (r *router) disconnected(dev string) {
+	r.mu.Lock()
+	var ups []*upload
+	for k, u := range r.uploads {
+		if strings.HasPrefix(k, dev+"/") {
+			ups = append(ups, u)
+		}
+	}
+	r.mu.Unlock()
+	for _, u := range ups {
+		u.mu.Lock()
+		if u.st != nil {
+			u.st.DropBuffered()
+		}
+		u.mu.Unlock()
+	}
+}
+
+// sweep forgets uploads untouched since before; the store drops their
+// rows at the same age.
+func (r *router) sweep(before time.Time) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for k, u := range r.uploads {
+		if u.touched.Load() < before.Unix() {
+			delete(r.uploads, k)
+			n++
+		}
+	}
+	return n
 }
 
 // storeFailed answers a request the store could not serve: a refusal,
@@ -239,6 +277,7 @@ func (r *router) prepare(ctx context.Context, dev string, h wire.Header, up *sto
 
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.touched.Store(r.cfg.Now().Unix())
 	u.st, u.hdr = up, h
 	if u.hash != nil && u.next == up.Next && int(u.durable.Load()) == up.Next && !u.broken.Load() {
 		return nil
@@ -278,6 +317,7 @@ func (r *router) onChunk(ctx context.Context, cl *mqtt.Client, dev string, b []b
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.touched.Store(r.cfg.Now().Unix())
 	if u.broken.Load() {
 		r.forget(dev, c.ID)
 		r.reject(cl, c.ID, wire.OpChunk, int(u.durable.Load()), wire.CodeStorage, "the hub could not store an earlier chunk; send the header again to resume")

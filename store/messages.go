@@ -177,10 +177,12 @@ type ChunkResult struct {
 func (s *Store) PutChunk(u *Upload, seq int, data []byte, commit bool, duration time.Duration, done func(ChunkResult)) {
 	sealed := seal(u.aead, data, chunkAD(u.ID, seq))
 	id, sender, chunks := u.ID, u.Sender, u.Chunks()
-	if u.sealed == nil {
+	if seq == 0 && u.sealed == nil {
 		u.sealed = make([][]byte, chunks)
 	}
-	u.sealed[seq] = sealed
+	if u.sealed != nil {
+		u.sealed[seq] = sealed
+	}
 	var hot *hotMessage
 	if commit {
 		hot = s.hotCandidate(u)
@@ -231,10 +233,28 @@ func (s *Store) PutChunk(u *Upload, seq int, data []byte, commit bool, duration 
 	}
 }
 
+// Buffered is how many bytes of sealed chunks the handle holds for the
+// hot cache.
+func (u *Upload) Buffered() int {
+	n := 0
+	for _, c := range u.sealed {
+		n += len(c)
+	}
+	return n
+}
+
+// DropBuffered releases the chunks held for the hot cache, for an upload
+// that may never finish: the message, if it is committed later, is then
+// read from the database.
+func (u *Upload) DropBuffered() { u.sealed = nil }
+
 // hotCandidate prepares a message for the hot cache if this handle sealed
 // every one of its chunks (after a restart, the early ones are only on
 // disk).
 func (s *Store) hotCandidate(u *Upload) *hotMessage {
+	if len(u.sealed) != u.Chunks() {
+		return nil
+	}
 	m := &hotMessage{id: u.ID, aead: u.aead, size: u.Size, chunkSize: u.ChunkSize, chunks: u.sealed, recipients: map[string]bool{}}
 	for _, c := range u.sealed {
 		if c == nil {
