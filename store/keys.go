@@ -90,27 +90,33 @@ func loadMasterKey(path string, create bool) ([]byte, error) {
 	return key, nil
 }
 
-// writeFileExclusive creates path (failing if it exists) with mode 0600 and
-// syncs it and its directory: the master key is written once, never replaced.
+// writeFileExclusive writes a new file atomically and never over an
+// existing one: the content goes to a temporary file (0600) that is synced
+// and then hard-linked into place, which fails if path exists. A crash
+// leaves either no key or a whole one; the master key is written once.
 func writeFileExclusive(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	dir := dirOf(path)
+	f, err := os.CreateTemp(dir, ".master.key.tmp*")
 	if err != nil {
 		return fmt.Errorf("store: create master key: %w", err)
 	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
 	if _, err := f.Write(data); err != nil {
 		f.Close()
-		os.Remove(path)
 		return fmt.Errorf("store: write master key: %w", err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		os.Remove(path)
 		return fmt.Errorf("store: sync master key: %w", err)
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("store: close master key: %w", err)
 	}
-	d, err := os.Open(dirOf(path))
+	if err := os.Link(tmp, path); err != nil {
+		return fmt.Errorf("store: create master key: %w", err)
+	}
+	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("store: sync key directory: %w", err)
 	}

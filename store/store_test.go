@@ -101,6 +101,9 @@ func TestOpenRefusals(t *testing.T) {
 	if st, _ := os.Stat(f.opt.MasterKeyPath); st.Mode().Perm() != 0o600 {
 		t.Fatalf("master key mode %v", st.Mode().Perm())
 	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(f.opt.MasterKeyPath), ".master.key.tmp*")); len(left) > 0 {
+		t.Fatalf("temporary key files left behind: %v", left)
+	}
 
 	other := t.TempDir()
 	otherOpt := Options{Path: filepath.Join(other, "hub.db"), MasterKeyPath: filepath.Join(other, "master.key")}

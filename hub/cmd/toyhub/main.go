@@ -35,7 +35,7 @@ Usage:
   toyhub link NAME NAME [--data DIR]
   toyhub unlink NAME NAME [--data DIR]
   toyhub status [--data DIR]
-  toyhub version
+  toyhub version [--data DIR]
 
 Every command but serve and version acts on the running hub through
 DIR/control.sock, which only the hub's user can open. DIR defaults to ./data.
@@ -95,7 +95,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "status":
 		err = status(rest, stdout)
 	case "version":
-		fmt.Fprintln(stdout, "toyhub", version)
+		err = printVersion(rest, stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
@@ -293,5 +293,21 @@ func status(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "toyhub %s, schema %d\nbroker:  %s (devices try %s)\nCA:      %s\ndevices: %d enrolled, %d online\n",
 		st.Version, st.Schema, st.MQTTAddr, strings.Join(st.Hub, ", "), st.CAFingerprint, st.Devices, st.Online)
+	return nil
+}
+
+func printVersion(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("toyhub version", flag.ContinueOnError)
+	data := dataFlag(fs)
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usageErr("toyhub version: unexpected argument %q", pos[0])
+	}
+	fmt.Fprintln(stdout, "toyhub", version)
+	var st hub.StatusResult
+	if hub.Call(*data, hub.OpStatus, nil, &st) == nil {
+		fmt.Fprintf(stdout, "running hub in %s: toyhub %s, schema %d\n", *data, st.Version, st.Schema)
+	}
 	return nil
 }

@@ -292,8 +292,11 @@ func TestCLI(t *testing.T) {
 	})
 
 	t.Run("version", func(t *testing.T) {
-		if r := must(t, runBin(t, "toyhub", "version")); r.stdout != "toyhub test-1\n" {
+		if r := must(t, runBin(t, "toyhub", "version", "--data", b("nowhere"))); r.stdout != "toyhub test-1\n" {
 			t.Fatalf("toyhub version = %q", r.stdout)
+		}
+		if r := must(t, runBin(t, "toyhub", "version", "--data", data)); !strings.Contains(r.stdout, "running hub in "+data+": toyhub test-1, schema 1") {
+			t.Fatalf("toyhub version with a running hub = %q", r.stdout)
 		}
 		if r := must(t, runBin(t, "toy", "version")); r.stdout != "toy test-1\n" {
 			t.Fatalf("toy version = %q", r.stdout)
