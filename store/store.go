@@ -128,6 +128,9 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := restrictFiles(opt.Path); err != nil {
+		return nil, err
+	}
 
 	wdb, err := sql.Open("sqlite", dsn(opt.Path, opt, false))
 	if err != nil {
@@ -348,6 +351,25 @@ func unixOrZero(v sql.NullInt64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(v.Int64, 0)
+}
+
+// restrictFiles makes the database file (creating it if needed) and any
+// WAL, shared-memory or journal file readable by the hub's user alone.
+// SQLite would create them with the process umask, typically 0644; it
+// gives the -wal, -shm and -journal files the database file's mode, so
+// creating the database 0600 covers them all.
+func restrictFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("store: open %s: %w", path, err)
+	}
+	f.Close()
+	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+		if err := os.Chmod(path+suffix, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("store: %w", err)
+		}
+	}
+	return nil
 }
 
 // DataDirMode is the permission a data directory must have.

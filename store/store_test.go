@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -206,6 +207,29 @@ func copyDB(t *testing.T, o Options) Options {
 	k, _ := os.ReadFile(o.MasterKeyPath)
 	os.WriteFile(n.MasterKeyPath, k, 0o600)
 	return n
+}
+
+// TestFileModes: the database, its WAL and its shared-memory file are
+// readable by the hub's user alone, whatever the umask; an existing
+// database with looser modes is tightened.
+func TestFileModes(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	f := newFixture(t)
+	f.device("Bunny", KindToy)
+	check := func(when string) {
+		for _, path := range []string{f.opt.Path, f.opt.Path + "-wal", f.opt.Path + "-shm"} {
+			if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+				t.Errorf("%s: %s: mode %v (%v), want 0600", when, filepath.Base(path), st.Mode().Perm(), err)
+			}
+		}
+	}
+	check("new database")
+	f.s.Close()
+	os.Chmod(f.opt.Path, 0o644)
+	f.open()
+	f.device("Bear", KindToy)
+	check("reopened after chmod 644")
 }
 
 func TestPragmas(t *testing.T) {
