@@ -81,7 +81,7 @@ func New(cfg Config) (_ *Hub, err error) {
 	if h.ca, err = h.loadCA(); err != nil {
 		return nil, err
 	}
-	if h.cert, err = newServerCert(cfg, h.ca, h.log); err != nil {
+	if h.cert, err = newServerCert(cfg, h.ca, h.log, serverNames); err != nil {
 		return nil, err
 	}
 	h.broker = newBroker(cfg, h.log)

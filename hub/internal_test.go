@@ -68,11 +68,13 @@ func TestServerCertRenewal(t *testing.T) {
 		})
 	}
 	// The renewed certificate is on disk, so a restart keeps it.
-	c, err := newServerCert(cfg, ca, slog.New(slog.DiscardHandler))
+	c, err := newServerCert(cfg, ca, slog.New(slog.DiscardHandler), sc.want)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = c
+	if got := c.cur.Load().Leaf.SerialNumber.String(); got != last {
+		t.Fatalf("after a restart the hub issued %s instead of keeping %s", got, last)
+	}
 }
 
 func TestRedactHandler(t *testing.T) {

@@ -27,8 +27,10 @@ type serverCert struct {
 	want func() ([]string, []netip.Addr)
 }
 
-func newServerCert(cfg Config, ca *certs.CA, log *slog.Logger) (*serverCert, error) {
-	sc := &serverCert{cfg: cfg, ca: ca, log: log, now: cfg.Now, want: serverNames}
+// newServerCert loads the certificate on disk and renews it if needed;
+// want says which names and addresses it must cover (serverNames).
+func newServerCert(cfg Config, ca *certs.CA, log *slog.Logger, want func() ([]string, []netip.Addr)) (*serverCert, error) {
+	sc := &serverCert{cfg: cfg, ca: ca, log: log, now: cfg.Now, want: want}
 	if c, err := tls.LoadX509KeyPair(cfg.serverCert(), cfg.serverKey()); err == nil {
 		sc.cur.Store(&c)
 	}
