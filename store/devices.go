@@ -53,21 +53,35 @@ type NewDevice struct {
 // AddDevice enrolls a device and records its certificate, in one
 // transaction. A name already in use gives ErrExists.
 func (s *Store) AddDevice(ctx context.Context, nd NewDevice) (Device, error) {
-	if err := CheckName(nd.Name); err != nil {
-		return Device{}, fmt.Errorf("store: device name: %w", err)
-	}
-	if _, err := ParseKind(string(nd.Kind)); err != nil {
-		return Device{}, fmt.Errorf("store: %w", err)
-	}
-	wrapped, aead, err := s.keys.newDataKey("devices", nd.ID)
-	if err != nil {
-		return Device{}, err
-	}
-	name := strings.TrimSpace(nd.Name)
-	sealedName := seal(aead, []byte(name), ad("devices", nd.ID, "name"))
-	hash := s.keys.nameHash("device", name)
-	now := s.now()
-	err = s.w.do(ctx, func(tx *Tx) error {
+	return s.addDevice(ctx, nd, nil, nil)
+}
+
+// addDevice inserts a device and its first certificate in one write
+// transaction, after before (which may fill in nd, for instance from an
+// invite) and followed by after. Both run in the same transaction, so
+// whatever they spend (a pairing code, an invite) is spent exactly when
+// the device exists.
+func (s *Store) addDevice(ctx context.Context, nd NewDevice, before func(tx *Tx, now int64, nd *NewDevice) error, after func(tx *Tx, now int64) error) (Device, error) {
+	var d Device
+	err := s.w.do(ctx, func(tx *Tx) error {
+		now := s.now()
+		if before != nil {
+			if err := before(tx, now, &nd); err != nil {
+				return err
+			}
+		}
+		if err := CheckName(nd.Name); err != nil {
+			return fmt.Errorf("device name: %w", err)
+		}
+		if _, err := ParseKind(string(nd.Kind)); err != nil {
+			return err
+		}
+		wrapped, aead, err := s.keys.newDataKey("devices", nd.ID)
+		if err != nil {
+			return err
+		}
+		name := strings.TrimSpace(nd.Name)
+		hash := s.keys.nameHash("device", name)
 		var n int
 		if err := tx.QueryRow("SELECT count(*) FROM devices WHERE name_hash = ?", hash).Scan(&n); err != nil {
 			return err
@@ -76,17 +90,25 @@ func (s *Store) AddDevice(ctx context.Context, nd NewDevice) (Device, error) {
 			return fmt.Errorf("%w: a device with that name", ErrExists)
 		}
 		if _, err := tx.Exec(`INSERT INTO devices (id, kind, name_hash, name, dek, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			nd.ID, string(nd.Kind), hash, sealedName, wrapped, now); err != nil {
+			nd.ID, string(nd.Kind), hash, seal(aead, []byte(name), ad("devices", nd.ID, "name")), wrapped, now); err != nil {
 			return err
 		}
-		_, err := tx.Exec(`INSERT INTO certificates (serial, device_id, issued_at, not_after) VALUES (?, ?, ?, ?)`,
-			nd.CertSerial, nd.ID, now, nd.CertExpiry.Unix())
-		return err
+		if _, err := tx.Exec(`INSERT INTO certificates (serial, device_id, issued_at, not_after) VALUES (?, ?, ?, ?)`,
+			nd.CertSerial, nd.ID, now, nd.CertExpiry.Unix()); err != nil {
+			return err
+		}
+		if after != nil {
+			if err := after(tx, now); err != nil {
+				return err
+			}
+		}
+		d = Device{ID: nd.ID, Kind: nd.Kind, Name: name, CreatedAt: time.Unix(now, 0)}
+		return nil
 	}, nil)
 	if err != nil {
 		return Device{}, fmt.Errorf("store: add device: %w", err)
 	}
-	return Device{ID: nd.ID, Kind: nd.Kind, Name: name, CreatedAt: time.Unix(now, 0)}, nil
+	return d, nil
 }
 
 const deviceColumns = "id, kind, name, dek, created_at, last_seen, revoked_at"

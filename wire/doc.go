@@ -65,6 +65,42 @@
 //     as played, answers with an [Ack] ("played") and publishes a [Status]
 //     to the sender on down/status. A played message is not notified again.
 //
+// # Certificate renewal
+//
+// Device certificates are short-lived. After two thirds of its
+// certificate's life a connected device publishes a [Renew] with a CSR for
+// its current key to up/renew; the hub answers with a [Certificate] on
+// down/cert (or an [Ack] for op "renew" with an error). A revoked device
+// cannot connect, so it cannot renew; a device whose certificate has
+// expired must enroll again.
+//
+// # Enrollment
+//
+// A device without a certificate enrolls over a separate TLS 1.3 endpoint
+// whose port the hub advertises by mDNS (TXT "enroll"). It sends one
+// [EnrollRequest] as a line of JSON and reads one [EnrollResponse].
+//
+// Pairing a toy: the toy does not know the hub's CA yet, so it accepts any
+// server certificate, and both sides prove knowledge of the code on the
+// toy's label ([PairingCode]) over this very TLS connection. Both HMACs
+// cover the TLS exporter value for [ExporterLabel] (RFC 9266), which
+// differs on each leg of a man in the middle, so proofs cannot be relayed;
+// the code has 130 bits, so they cannot be brute-forced either. The toy's
+// proof ([ToyProof]) also covers the hash of its CSR; the hub's
+// ([HubProof]) covers the hash of its CA certificate, which the toy then
+// pins, checking that the server certificate chains to it.
+//
+// Joining with an [Invite]: the device pins the CA public key from the
+// invite, so the secret only ever travels to the real hub, and sends the
+// secret with its CSR.
+//
+// # Discovery
+//
+// The hub advertises _toyhub._tcp (and _secure-mqtt._tcp) by mDNS on the
+// MQTT port, with TXT records txtvers=1, proto (this protocol's version),
+// enroll (the enrollment port) and ca (the first 16 hex digits of the
+// SHA-256 of the CA's public key). They never carry names.
+//
 // # Chunk frame
 //
 // Used for upload chunks (up/chunk) and delivered data (down/data). All

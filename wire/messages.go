@@ -34,6 +34,7 @@ const (
 	OpFetch  = "fetch"
 	OpPlayed = "played"
 	OpSync   = "sync"
+	OpRenew  = "renew"
 )
 
 // Delivery states reported to senders in a Status.
@@ -167,6 +168,16 @@ type Status struct {
 	To    string    `json:"to"`
 	State string    `json:"state"`
 	At    int64     `json:"at"`
+}
+
+// Renew asks for a new certificate for the device's key (up/renew).
+type Renew struct {
+	CSR string `json:"csr"` // PEM
+}
+
+// Certificate answers a Renew (down/cert).
+type Certificate struct {
+	Cert string `json:"cert"` // PEM
 }
 
 // Decode parses a JSON control message strictly: unknown fields and

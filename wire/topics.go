@@ -14,6 +14,7 @@ const (
 	UpSync   = "sync"
 	UpFetch  = "fetch"
 	UpPlayed = "played"
+	UpRenew  = "renew"
 )
 
 // Delivery kinds, published by the hub under a device's down/ prefix.
@@ -22,6 +23,7 @@ const (
 	DownNotify = "notify"
 	DownData   = "data"
 	DownStatus = "status"
+	DownCert   = "cert"
 )
 
 // UpTopic is the topic a device publishes kind to.

@@ -1,0 +1,258 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Errors of enrollment.
+var (
+	ErrCodeUsed  = errors.New("store: pairing code already used")
+	ErrBadInvite = errors.New("store: invite unknown, used, expired or revoked")
+)
+
+// SecretHash is how the store keeps pairing codes and invite secrets: they
+// carry 130 random bits, so a plain SHA-256 cannot be reversed.
+func SecretHash(secret string) []byte {
+	sum := sha256.Sum256([]byte("toyhub secret v1\x00" + secret))
+	return sum[:]
+}
+
+// PairingCodeUsed reports whether a code has paired a toy already.
+func (s *Store) PairingCodeUsed(ctx context.Context, code string) (bool, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM pairing_codes WHERE code_hash = ?", SecretHash(code)).Scan(&n); err != nil {
+		return false, fmt.Errorf("store: pairing code: %w", err)
+	}
+	return n > 0, nil
+}
+
+// PairDevice enrolls a toy that proved its pairing code, and spends the
+// code, in one transaction: a code pairs one toy, once.
+func (s *Store) PairDevice(ctx context.Context, code string, nd NewDevice) (Device, error) {
+	return s.addDevice(ctx, nd, nil, func(tx *Tx, now int64) error {
+		_, err := tx.Exec("INSERT INTO pairing_codes (code_hash, device_id, used_at) VALUES (?, ?, ?)", SecretHash(code), nd.ID, now)
+		if err != nil && strings.Contains(err.Error(), "UNIQUE") {
+			return ErrCodeUsed
+		}
+		return err
+	})
+}
+
+// AddCertificate records a renewed certificate of a device that is not
+// revoked.
+func (s *Store) AddCertificate(ctx context.Context, deviceID, serial string, notAfter time.Time) error {
+	now := s.now()
+	err := s.w.do(ctx, func(tx *Tx) error {
+		var n int
+		if err := tx.QueryRow("SELECT count(*) FROM devices WHERE id = ? AND revoked_at IS NULL", deviceID).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrRevoked
+		}
+		_, err := tx.Exec("INSERT INTO certificates (serial, device_id, issued_at, not_after) VALUES (?, ?, ?, ?)", serial, deviceID, now, notAfter.Unix())
+		return err
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("store: add certificate for %s: %w", deviceID, err)
+	}
+	return nil
+}
+
+// NewInvite describes an invite to create.
+type NewInvite struct {
+	ID      string
+	Secret  string // only its hash is stored
+	Name    string
+	Role    string   // "family"
+	Toys    []string // device IDs the new device will be linked to
+	Expires time.Time
+}
+
+// Invite is an invite as the parents see it.
+type Invite struct {
+	ID         string
+	Name       string
+	Role       string
+	Toys       []string
+	CreatedAt  time.Time
+	Expires    time.Time
+	RedeemedAt time.Time
+	DeviceID   string
+	RevokedAt  time.Time
+}
+
+// Open reports whether the invite can still be redeemed at t.
+func (i Invite) Open(t time.Time) bool {
+	return i.RedeemedAt.IsZero() && i.RevokedAt.IsZero() && t.Before(i.Expires)
+}
+
+// AddInvite stores an invite. The name must not be a device's already.
+func (s *Store) AddInvite(ctx context.Context, ni NewInvite) error {
+	if err := CheckName(ni.Name); err != nil {
+		return fmt.Errorf("store: invite name: %w", err)
+	}
+	wrapped, aead, err := s.keys.newDataKey("invites", ni.ID)
+	if err != nil {
+		return err
+	}
+	name := strings.TrimSpace(ni.Name)
+	sealedName := seal(aead, []byte(name), ad("invites", ni.ID, "name"))
+	nameHash := s.keys.nameHash("device", name)
+	now := s.now()
+	err = s.w.do(ctx, func(tx *Tx) error {
+		var n int
+		if err := tx.QueryRow("SELECT count(*) FROM devices WHERE name_hash = ?", nameHash).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			err := tx.QueryRow("SELECT count(*) FROM invites WHERE name_hash = ? AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > ?", nameHash, now).Scan(&n)
+			if err != nil {
+				return err
+			}
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: a device or open invite with that name", ErrExists)
+		}
+		for _, toy := range ni.Toys {
+			if err := tx.QueryRow("SELECT count(*) FROM devices WHERE id = ? AND kind = 'toy' AND revoked_at IS NULL", toy).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				return fmt.Errorf("%w: toy %s", ErrNotFound, toy)
+			}
+		}
+		_, err := tx.Exec(`INSERT INTO invites (id, secret_hash, name, name_hash, dek, role, toys, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, ni.ID, SecretHash(ni.Secret), sealedName, nameHash, wrapped, ni.Role,
+			strings.Join(ni.Toys, ","), now, ni.Expires.Unix())
+		return err
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("store: add invite: %w", err)
+	}
+	return nil
+}
+
+// Invites lists every invite, newest first.
+func (s *Store) Invites(ctx context.Context) ([]Invite, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, dek, role, toys, created_at, expires_at, redeemed_at, coalesce(device_id, ''), revoked_at
+		FROM invites ORDER BY created_at DESC, id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: invites: %w", err)
+	}
+	defer rows.Close()
+	var out []Invite
+	for rows.Next() {
+		var (
+			inv               Invite
+			name, dek         []byte
+			toys              string
+			created, expires  int64
+			redeemed, revoked sql.NullInt64
+		)
+		if err := rows.Scan(&inv.ID, &name, &dek, &inv.Role, &toys, &created, &expires, &redeemed, &inv.DeviceID, &revoked); err != nil {
+			return nil, err
+		}
+		aead, err := s.keys.dataKey("invites", inv.ID, dek)
+		if err != nil {
+			return nil, err
+		}
+		plain, err := open(aead, name, ad("invites", inv.ID, "name"))
+		if err != nil {
+			return nil, fmt.Errorf("store: name of invite %s: %w", inv.ID, err)
+		}
+		inv.Name = string(plain)
+		if toys != "" {
+			inv.Toys = strings.Split(toys, ",")
+		}
+		inv.CreatedAt, inv.Expires = time.Unix(created, 0), time.Unix(expires, 0)
+		inv.RedeemedAt, inv.RevokedAt = unixOrZero(redeemed), unixOrZero(revoked)
+		out = append(out, inv)
+	}
+	return out, rows.Err()
+}
+
+// RevokeInvite closes an invite that was not redeemed.
+func (s *Store) RevokeInvite(ctx context.Context, id string) error {
+	now := s.now()
+	err := s.w.do(ctx, func(tx *Tx) error {
+		r, err := tx.Exec("UPDATE invites SET revoked_at = ? WHERE id = ? AND redeemed_at IS NULL AND revoked_at IS NULL", now, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("store: revoke invite %s: %w", id, err)
+	}
+	return nil
+}
+
+// RedeemInvite spends an invite and enrolls the device it names, linked to
+// the invite's toys, in one transaction: of two redemptions of the same
+// secret, exactly one wins. nd's name and kind are taken from the invite.
+func (s *Store) RedeemInvite(ctx context.Context, secret string, nd NewDevice) (Device, []string, error) {
+	var (
+		toys     []string
+		inviteID string
+	)
+	d, err := s.addDevice(ctx, nd, func(tx *Tx, now int64, nd *NewDevice) error {
+		var (
+			id, toyList, role string
+			name, dek         []byte
+		)
+		err := tx.QueryRow(`SELECT id, name, dek, role, toys FROM invites
+			WHERE secret_hash = ? AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > ?`, SecretHash(secret), now).
+			Scan(&id, &name, &dek, &role, &toyList)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrBadInvite
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec("UPDATE invites SET redeemed_at = ? WHERE id = ?", now, id); err != nil {
+			return err
+		}
+		inviteID = id
+		aead, err := s.keys.dataKey("invites", id, dek)
+		if err != nil {
+			return err
+		}
+		plain, err := open(aead, name, ad("invites", id, "name"))
+		if err != nil {
+			return err
+		}
+		nd.Name, nd.Kind = string(plain), KindFamily
+		if toyList != "" {
+			toys = strings.Split(toyList, ",")
+		}
+		return nil
+	}, func(tx *Tx, now int64) error {
+		// The device exists now, so the invite can point at it.
+		if _, err := tx.Exec("UPDATE invites SET device_id = ? WHERE id = ?", nd.ID, inviteID); err != nil {
+			return err
+		}
+		for _, toy := range toys {
+			a, b := order(nd.ID, toy)
+			if _, err := tx.Exec(`INSERT INTO links (a, b, created_at) SELECT ?, ?, ? WHERE EXISTS
+				(SELECT 1 FROM devices WHERE id = ? AND revoked_at IS NULL) ON CONFLICT DO NOTHING`, a, b, now, toy); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Device{}, nil, err
+	}
+	return d, slices.Clone(toys), nil
+}
