@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 )
 
 // Bundle file names inside a device bundle directory.
@@ -101,7 +100,10 @@ func LoadBundle(dir string) (*Bundle, error) {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, CurrentTime: leaf.NotBefore.Add(time.Minute)}); err != nil {
+	// Checked as of the middle of its validity: an expired bundle still
+	// loads, so that the device can say it must enroll again.
+	mid := leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) / 2)
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, CurrentTime: mid}); err != nil {
 		return nil, fmt.Errorf("certs: bundle %s: certificate not issued by the pinned CA: %w", dir, err)
 	}
 	if leaf.Subject.CommonName != info.DeviceID {
@@ -123,4 +125,23 @@ func readFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("certs: %w", err)
 	}
 	return b, nil
+}
+
+// UpdateBundleHubs remembers new hub addresses in a bundle's device.json.
+func UpdateBundleHubs(dir string, hubs []string) error {
+	path := filepath.Join(dir, BundleInfo)
+	b, err := readFile(path)
+	if err != nil {
+		return err
+	}
+	var info DeviceInfo
+	if err := json.Unmarshal(b, &info); err != nil {
+		return fmt.Errorf("certs: %s: %w", path, err)
+	}
+	info.Hub = hubs
+	out, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, append(out, '\n'), 0o644)
 }

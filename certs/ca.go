@@ -202,7 +202,10 @@ func (ca *CA) sign(tmpl *x509.Certificate, pub crypto.PublicKey, validity time.D
 		return Issued{}, err
 	}
 	tmpl.SerialNumber = serial
-	tmpl.NotBefore = now.Add(-clockSkew)
+	// Back-dated a little for clocks that run behind, but by no more than a
+	// tenth of the validity, so that "two thirds of its life" stays close
+	// to two thirds of the validity asked for.
+	tmpl.NotBefore = now.Add(-min(clockSkew, validity/10))
 	tmpl.NotAfter = now.Add(validity)
 	if tmpl.NotAfter.After(ca.Cert.NotAfter) {
 		tmpl.NotAfter = ca.Cert.NotAfter

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/toyhub/toyhub/certs"
@@ -27,6 +28,17 @@ type Agent struct {
 	To      []string // recipients of outbox messages; none means every contact
 	Poll    time.Duration
 	Resync  time.Duration
+	// RenewCheck is how often to check whether the certificate is due
+	// for renewal (after two thirds of its life). Default 1h.
+	RenewCheck time.Duration
+
+	mu sync.Mutex // guards Bundle once Run has started
+}
+
+func (a *Agent) bundle() *certs.Bundle {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.Bundle
 }
 
 // Run serves until ctx ends, reconnecting with backoff. It returns early
@@ -37,6 +49,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.Poll <= 0 {
 		a.Poll = 2 * time.Second
 	}
+	if a.RenewCheck <= 0 {
+		a.RenewCheck = time.Hour
+	}
 	for _, d := range []string{a.Inbox, a.Outbox, filepath.Join(a.Outbox, "sent"), filepath.Join(a.Outbox, "rejected")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return fmt.Errorf("devices: %w", err)
@@ -44,7 +59,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	bo := backoff{max: time.Minute}
 	for ctx.Err() == nil {
-		c, err := Dial(ctx, a.Bundle, a.Options)
+		c, err := Dial(ctx, a.bundle(), a.Options)
 		if err != nil {
 			if errors.Is(err, ErrRefused) {
 				return err
@@ -82,12 +97,38 @@ func (a *Agent) serve(ctx context.Context, c *Client) error {
 	go func() {
 		errs <- a.sendLoop(ctx, c)
 	}()
+	go a.renewLoop(ctx, c)
 	for {
 		select {
 		case err := <-errs:
 			return err
 		case st := <-c.Statuses():
 			a.Options.Logger.Info("Message "+st.State, "message", st.ID.String(), "by", st.To)
+		}
+	}
+}
+
+// renewLoop renews the certificate over the connection once it is due,
+// checking at once and then every RenewCheck.
+func (a *Agent) renewLoop(ctx context.Context, c *Client) {
+	t := time.NewTicker(a.RenewCheck)
+	defer t.Stop()
+	for {
+		if due := RenewalDue(a.bundle()); !time.Now().Before(due) {
+			nb, err := c.Renew(ctx)
+			if err != nil {
+				a.Options.Logger.Warn("Certificate not renewed", "error", err)
+			} else {
+				a.mu.Lock()
+				a.Bundle = nb
+				a.mu.Unlock()
+				a.Options.Logger.Info("Certificate renewed", "not_after", nb.Cert.Leaf.NotAfter.Format(time.RFC3339))
+			}
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +40,11 @@ type Options struct {
 	// Chunk is the upload chunk size. Default wire.MaxChunk.
 	Chunk  int
 	Logger *slog.Logger
+	// Discover, when the remembered hub addresses do not answer, browses
+	// mDNS (on DiscoverIfaces, or every multicast interface) for the hub
+	// whose CA the bundle pins, and remembers its new addresses.
+	Discover       bool
+	DiscoverIfaces []net.Interface
 }
 
 func (o *Options) defaults() {
@@ -66,11 +72,13 @@ type Client struct {
 	lost     chan struct{}
 	lostOnce sync.Once
 
-	mu      sync.Mutex
-	uploads map[wire.MessageID]chan wire.Ack // header and chunk acks
-	fetches map[wire.MessageID]chan fetched  // data frames and fetch refusals
-	played  map[wire.MessageID]chan wire.Ack
-	syncs   chan wire.Ack
+	mu       sync.Mutex
+	uploads  map[wire.MessageID]chan wire.Ack // header and chunk acks
+	fetches  map[wire.MessageID]chan fetched  // data frames and fetch refusals
+	played   map[wire.MessageID]chan wire.Ack
+	syncs    chan wire.Ack
+	renewals chan wire.Ack // refusals of renewal
+	certs    chan string   // renewed certificates (PEM)
 
 	notify chan wire.Notify
 	status chan wire.Status
@@ -82,21 +90,52 @@ type fetched struct {
 }
 
 // Dial connects to the hub (trying each address in order), subscribes to
-// the device's delivery topics, and returns once both are done.
+// the device's delivery topics, and returns once both are done. With
+// Options.Discover it falls back to mDNS when no remembered address
+// answers.
 func Dial(ctx context.Context, b *certs.Bundle, opt Options) (*Client, error) {
+	c, err := dial(ctx, b, opt)
+	if err == nil || !opt.Discover || len(opt.Hubs) > 0 || errors.Is(err, ErrRefused) || ctx.Err() != nil {
+		return c, err
+	}
+	found, derr := Discover(ctx, 3*time.Second, opt.DiscoverIfaces)
+	if derr != nil {
+		return nil, err
+	}
+	pin := certs.Pin(b.CA)[:16]
+	for _, f := range found {
+		if f.CA != pin || len(f.MQTT) == 0 {
+			continue
+		}
+		o := opt
+		o.Hubs = f.MQTT
+		if c, derr := dial(ctx, b, o); derr == nil {
+			if uerr := certs.UpdateBundleHubs(b.Dir, f.MQTT); uerr != nil {
+				c.log.Warn("New hub addresses not remembered", "error", uerr)
+			}
+			b.Info.Hub = f.MQTT
+			return c, nil
+		}
+	}
+	return nil, err
+}
+
+func dial(ctx context.Context, b *certs.Bundle, opt Options) (*Client, error) {
 	opt.defaults()
 	if now := time.Now(); now.After(b.Cert.Leaf.NotAfter) {
 		return nil, fmt.Errorf("devices: this device's certificate expired on %s; pair it with the hub again", b.Cert.Leaf.NotAfter.Format(time.DateOnly))
 	}
 	c := &Client{
 		b: b, opt: opt, log: opt.Logger,
-		lost:    make(chan struct{}),
-		uploads: map[wire.MessageID]chan wire.Ack{},
-		fetches: map[wire.MessageID]chan fetched{},
-		played:  map[wire.MessageID]chan wire.Ack{},
-		syncs:   make(chan wire.Ack, 4),
-		notify:  make(chan wire.Notify, 256),
-		status:  make(chan wire.Status, 256),
+		lost:     make(chan struct{}),
+		uploads:  map[wire.MessageID]chan wire.Ack{},
+		fetches:  map[wire.MessageID]chan fetched{},
+		played:   map[wire.MessageID]chan wire.Ack{},
+		syncs:    make(chan wire.Ack, 4),
+		renewals: make(chan wire.Ack, 4),
+		certs:    make(chan string, 4),
+		notify:   make(chan wire.Notify, 256),
+		status:   make(chan wire.Status, 256),
 	}
 	hubs := opt.Hubs
 	if len(hubs) == 0 {
@@ -230,6 +269,8 @@ func (c *Client) dispatch(_ paho.Client, m paho.Message) {
 			ch = c.played[a.ID]
 		case wire.OpSync:
 			ch = c.syncs
+		case wire.OpRenew:
+			ch = c.renewals
 		case wire.OpFetch:
 			if f := c.fetches[a.ID]; f != nil && a.Error != nil {
 				offer(f, fetched{err: a.Error})
@@ -250,6 +291,11 @@ func (c *Client) dispatch(_ paho.Client, m paho.Message) {
 			offer(f, fetched{chunk: ch})
 		}
 		c.mu.Unlock()
+	case wire.DownCert:
+		var cert wire.Certificate
+		if wire.Decode(p, &cert) == nil {
+			offer(c.certs, cert.Cert)
+		}
 	case wire.DownNotify:
 		var n wire.Notify
 		if wire.Decode(p, &n) == nil {

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/skip2/go-qrcode"
+
 	"github.com/toyhub/toyhub/certs"
 )
 
@@ -34,6 +36,33 @@ func AddDevice(dataDir, name, kind, out string) (AddDeviceResult, error) {
 	info := certs.DeviceInfo{DeviceID: res.Device.ID, Kind: res.Device.Kind, Hub: res.Hub, CAFingerprint: res.CAFingerprint, Protocol: res.Protocol}
 	if err := certs.WriteBundle(out, info, []byte(res.CAPEM), []byte(res.CertPEM), keyPEM); err != nil {
 		return res, fmt.Errorf("the device was enrolled but its bundle was not written (%w); revoke it with 'toyhub device revoke' and add it again", err)
+	}
+	return res, nil
+}
+
+// CreateInvite asks the hub serving dataDir for an invite and writes it to
+// out (JSON, with the toyhub:// link) and out+".png" (the link as a QR
+// code). Both hold the secret, so both are 0600; the hub keeps only its
+// hash, so these files are the only copies.
+func CreateInvite(dataDir string, a InviteArgs, out string) (InviteResult, error) {
+	for _, p := range []string{out, out + ".png"} {
+		if _, err := os.Stat(p); err == nil {
+			return InviteResult{}, fmt.Errorf("%s exists; choose another file", p)
+		}
+	}
+	var res InviteResult
+	if err := Call(dataDir, OpInviteCreate, a, &res); err != nil {
+		return res, err
+	}
+	png, err := qrcode.Encode(res.Link, qrcode.Medium, 512)
+	if err != nil {
+		return res, fmt.Errorf("QR code: %w", err)
+	}
+	if err := certs.WriteFileAtomic(out, []byte(res.File), 0o600); err != nil {
+		return res, err
+	}
+	if err := certs.WriteFileAtomic(out+".png", png, 0o600); err != nil {
+		return res, err
 	}
 	return res, nil
 }

@@ -22,6 +22,30 @@ type Config struct {
 	// scripts and the package can already pass it.
 	WebAddr string
 
+	// EnrollAddr is the enrollment endpoint (TLS 1.3, server
+	// authentication only) where toys pair and invited devices join.
+	EnrollAddr string
+	// Discovery advertises the hub by mDNS on DiscoveryInterfaces (empty:
+	// the LAN interfaces, not Docker or other virtual bridges), and
+	// re-registers when their addresses change (checked every
+	// DiscoveryRefresh).
+	Discovery           bool
+	DiscoveryInterfaces []string
+	DiscoveryRefresh    time.Duration
+	// PublicAddress (host:port of the enrollment endpoint as seen from the
+	// Internet) is added to invites only if a parent sets it: remote
+	// access for grandparents is off by default.
+	PublicAddress string
+
+	PairingWindow   time.Duration // how long 'toyhub pair' waits for the toy
+	InviteExpiry    time.Duration // default lifetime of an invite
+	MaxInviteExpiry time.Duration
+	// Failed enrollment attempts allowed per source address and in all,
+	// within EnrollFailureWindow, before further attempts are refused.
+	EnrollFailuresPerSource int
+	EnrollFailuresGlobal    int
+	EnrollFailureWindow     time.Duration
+
 	// AdvertiseHosts are the hub addresses written into device bundles,
 	// tried in order by devices. Empty means: the broker's address if it
 	// is bound to one, otherwise this machine's LAN addresses, its .local
@@ -53,21 +77,31 @@ type Config struct {
 // :8883.
 func Defaults() Config {
 	return Config{
-		DataDir:             "data",
-		MQTTAddr:            ":8883",
-		WebAddr:             ":8443",
-		MaxMessageBytes:     2 << 20,
-		MaxDuration:         120 * time.Second,
-		MaxChunk:            wire.MaxChunk,
-		MaxUploadsPerDevice: 8,
-		StaleUploadAge:      7 * 24 * time.Hour,
-		DeviceCertValidity:  certs.MaxClientValidity,
-		ServerCertValidity:  90 * 24 * time.Hour,
-		HandshakeTimeout:    10 * time.Second,
-		MaxHandshakes:       64,
-		MaxConnections:      2000,
-		MaxKeepalive:        5 * time.Minute,
-		Version:             "dev",
+		DataDir:          "data",
+		MQTTAddr:         ":8883",
+		WebAddr:          ":8443",
+		EnrollAddr:       ":8884",
+		Discovery:        true,
+		DiscoveryRefresh: 30 * time.Second,
+		PairingWindow:    10 * time.Minute,
+		InviteExpiry:     72 * time.Hour,
+		MaxInviteExpiry:  30 * 24 * time.Hour,
+
+		EnrollFailuresPerSource: 5,
+		EnrollFailuresGlobal:    20,
+		EnrollFailureWindow:     10 * time.Minute,
+		MaxMessageBytes:         2 << 20,
+		MaxDuration:             120 * time.Second,
+		MaxChunk:                wire.MaxChunk,
+		MaxUploadsPerDevice:     8,
+		StaleUploadAge:          7 * 24 * time.Hour,
+		DeviceCertValidity:      certs.MaxClientValidity,
+		ServerCertValidity:      90 * 24 * time.Hour,
+		HandshakeTimeout:        10 * time.Second,
+		MaxHandshakes:           64,
+		MaxConnections:          2000,
+		MaxKeepalive:            5 * time.Minute,
+		Version:                 "dev",
 	}
 }
 
@@ -78,8 +112,8 @@ func (c Config) Check() error {
 	if c.DataDir == "" {
 		bad("data directory is empty")
 	}
-	for name, addr := range map[string]string{"mqtt address": c.MQTTAddr, "web address": c.WebAddr} {
-		if addr == "" && name == "web address" {
+	for name, addr := range map[string]string{"mqtt address": c.MQTTAddr, "web address": c.WebAddr, "enrollment address": c.EnrollAddr, "public address": c.PublicAddress} {
+		if addr == "" && (name == "web address" || name == "public address") {
 			continue
 		}
 		if _, _, err := net.SplitHostPort(addr); err != nil {
@@ -103,6 +137,18 @@ func (c Config) Check() error {
 	}
 	if c.HandshakeTimeout <= 0 || c.MaxHandshakes <= 0 || c.MaxConnections <= 0 || c.MaxUploadsPerDevice <= 0 {
 		bad("handshake timeout, handshake, connection and upload limits must be positive")
+	}
+	if c.PairingWindow < 10*time.Second || c.PairingWindow > time.Hour {
+		bad("pairing window %v: want 10s to 1h", c.PairingWindow)
+	}
+	if c.InviteExpiry <= 0 || c.InviteExpiry > c.MaxInviteExpiry {
+		bad("invite expiry %v: want up to %v", c.InviteExpiry, c.MaxInviteExpiry)
+	}
+	if c.EnrollFailuresPerSource <= 0 || c.EnrollFailuresGlobal <= 0 || c.EnrollFailureWindow <= 0 {
+		bad("enrollment rate limits must be positive")
+	}
+	if c.Discovery && c.DiscoveryRefresh < time.Second {
+		bad("discovery refresh %v: want at least 1s", c.DiscoveryRefresh)
 	}
 	if c.MaxKeepalive < 10*time.Second || c.MaxKeepalive > 18*time.Hour {
 		bad("max keepalive %v: want 10s to 18h", c.MaxKeepalive)

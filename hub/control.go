@@ -38,7 +38,62 @@ const (
 	OpLink         = "link"
 	OpUnlink       = "unlink"
 	OpStatus       = "status"
+	OpPairOpen     = "pair.open"
+	OpInviteCreate = "invite.create"
+	OpInviteList   = "invite.list"
+	OpInviteRevoke = "invite.revoke"
+	OpAuditList    = "audit.list"
 )
+
+// PairArgs opens a pairing window for the toy with this label code.
+type PairArgs struct {
+	Code string `json:"code"`
+	Name string `json:"name"`
+}
+
+// PairResult says until when the hub waits for the toy.
+type PairResult struct {
+	Expires time.Time `json:"expires"`
+}
+
+// InviteArgs describes an invite to create.
+type InviteArgs struct {
+	Name    string   `json:"name"`
+	Role    string   `json:"role"`
+	Toys    []string `json:"toys"`    // names
+	Expires string   `json:"expires"` // a duration such as 72h; empty: the default
+}
+
+// InviteResult is a new invite. Its secret is in Link and File and is not
+// kept by the hub, so this is the only time it can be read.
+type InviteResult struct {
+	ID      string    `json:"id"`
+	Link    string    `json:"link"`
+	File    string    `json:"file"`
+	Expires time.Time `json:"expires"`
+}
+
+// InviteView describes an invite to a parent.
+type InviteView struct {
+	ID      string    `json:"id"`
+	Name    string    `json:"name"`
+	Role    string    `json:"role"`
+	Toys    []string  `json:"toys"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+	State   string    `json:"state"` // open, used, expired, revoked
+	Device  string    `json:"device,omitempty"`
+}
+
+// IDArgs names an invite.
+type IDArgs struct {
+	ID string `json:"id"`
+}
+
+// CountArgs bounds a listing.
+type CountArgs struct {
+	Count int `json:"count"`
+}
 
 // AddDeviceArgs enrolls a device for a CSR made on the admin's side: the
 // private key never passes through the socket.

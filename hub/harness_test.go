@@ -56,7 +56,11 @@ func startHub(t *testing.T, mods ...func(*hub.Config)) *testHub {
 	cfg := hub.Defaults()
 	cfg.DataDir = filepath.Join(dir, "data")
 	cfg.MQTTAddr = "127.0.0.1:0"
+	cfg.EnrollAddr = "127.0.0.1:0"
 	cfg.WebAddr = ""
+	// Never multicast on this machine's LAN: discovery is tested in
+	// network namespaces only.
+	cfg.Discovery = false
 	cfg.HandshakeTimeout = 5 * time.Second
 	logs := &syncBuffer{}
 	var out io.Writer = logs
@@ -83,8 +87,9 @@ func (th *testHub) start() {
 		th.t.Fatal(err)
 	}
 	th.h = h
-	// A restart binds the same port, so bundles stay valid.
+	// A restart binds the same ports, so bundles and invites stay valid.
 	th.cfg.MQTTAddr = h.MQTTAddr()
+	th.cfg.EnrollAddr = h.EnrollAddr()
 }
 
 func (th *testHub) stop() {

@@ -3,6 +3,7 @@ package hub
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -36,6 +37,8 @@ type Hub struct {
 	lis    *tlsListener
 	router *router
 	ctl    *controlServer
+	enroll *enroller
+	adv    *advertiser // nil unless Discovery is on
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -86,6 +89,8 @@ func New(cfg Config) (_ *Hub, err error) {
 	}
 	h.broker = newBroker(cfg, h.log)
 	h.router = newRouter(h.ctx, cfg, h.store, h.broker, h.log)
+	h.router.renew = h.renew
+	h.enroll = newEnroller(h)
 	if err := h.broker.AddHook(&authHook{h: h}, nil); err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
 	}
@@ -149,9 +154,14 @@ func (h *Hub) Start() error {
 		h.lis.ln.Close()
 		return fmt.Errorf("hub: %w", err)
 	}
+	if err := h.enroll.listen(); err != nil {
+		h.lis.ln.Close()
+		return err
+	}
 	ctl, err := listenControl(h, ControlSocket(h.cfg.DataDir))
 	if err != nil {
 		h.lis.ln.Close()
+		h.enroll.close()
 		return err
 	}
 	h.ctl = ctl
@@ -160,7 +170,11 @@ func (h *Hub) Start() error {
 	}
 	h.wg.Add(1)
 	go h.maintain()
-	h.log.Info("Hub started", "version", h.cfg.Version, "mqtt", h.lis.Address(), "data", h.cfg.DataDir, "ca", h.ca.Fingerprint())
+	if h.cfg.Discovery {
+		h.adv = newAdvertiser(h)
+		go h.adv.run()
+	}
+	h.log.Info("Hub started", "version", h.cfg.Version, "mqtt", h.lis.Address(), "enroll", h.enroll.addr(), "data", h.cfg.DataDir, "ca", h.ca.Fingerprint())
 	if h.cfg.WebAddr != "" {
 		h.log.Info("Web app not available in this version", "web", h.cfg.WebAddr)
 	}
@@ -180,12 +194,21 @@ func (h *Hub) Run(ctx context.Context) error {
 // MQTTAddr is the address the broker is bound to.
 func (h *Hub) MQTTAddr() string { return h.lis.Address() }
 
+// EnrollAddr is the address the enrollment endpoint is bound to.
+func (h *Hub) EnrollAddr() string { return h.enroll.addr() }
+
 // Close stops serving, disconnects every device, and closes the store.
 func (h *Hub) Close() error {
 	var err error
 	h.closeOnce.Do(func() {
+		if h.adv != nil {
+			h.adv.close()
+		}
 		if h.ctl != nil {
 			h.ctl.close()
+		}
+		if h.enroll != nil {
+			h.enroll.close()
 		}
 		if h.broker != nil && h.lis != nil {
 			h.broker.Close()
@@ -297,6 +320,45 @@ func (h *Hub) control(ctx context.Context, op string, raw json.RawMessage) (any,
 		return nil, h.link(ctx, a, op == OpLink)
 	case OpStatus:
 		return h.status(ctx)
+	case OpPairOpen:
+		var a PairArgs
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		code, err := wire.ParsePairingCode(a.Code)
+		if err != nil {
+			return nil, errors.New("that is not a valid code: check it against the toy's label")
+		}
+		exp, err := h.enroll.open(ctx, code, a.Name)
+		return PairResult{Expires: exp}, err
+	case OpInviteCreate:
+		var a InviteArgs
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		return h.createInvite(ctx, a)
+	case OpInviteList:
+		return h.listInvites(ctx)
+	case OpInviteRevoke:
+		var a IDArgs
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		if err := h.store.RevokeInvite(ctx, a.ID); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, errors.New("no open invite has that ID; see 'toyhub invite list'")
+			}
+			return nil, err
+		}
+		h.log.Info("Invite revoked", "invite", a.ID)
+		h.store.Audit(store.Event{Event: "invite.revoked", Detail: a.ID})
+		return nil, nil
+	case OpAuditList:
+		var a CountArgs
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		return h.store.AuditLog(ctx, max(1, min(a.Count, 10000)))
 	}
 	return nil, fmt.Errorf("unknown operation %q", op)
 }
@@ -331,6 +393,103 @@ func (h *Hub) addDevice(ctx context.Context, a AddDeviceArgs) (AddDeviceResult, 
 		CertPEM: string(iss.PEM), CAPEM: string(h.ca.PEM), CAFingerprint: h.ca.Fingerprint(),
 		Hub: advertised(h.cfg, h.lis.Address()), Protocol: wire.Version,
 	}, nil
+}
+
+// renew issues a new certificate to a connected device for the key it is
+// connected with; the device's authentication is the connection itself.
+func (h *Hub) renew(ctx context.Context, cl *mqtt.Client, dev, csrPEM string) (string, error) {
+	csr, err := certs.ParseCSR([]byte(csrPEM))
+	if err != nil {
+		return "", err
+	}
+	tc, ok := cl.Net.Conn.(interface{ ConnectionState() tls.ConnectionState })
+	if !ok || len(tc.ConnectionState().PeerCertificates) == 0 {
+		return "", errors.New("no client certificate")
+	}
+	current := tc.ConnectionState().PeerCertificates[0].PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	if !current.Equal(csr.PublicKey) {
+		return "", errors.New("the request must be for the key this device is connected with")
+	}
+	iss, err := h.ca.IssueClient(csr.PublicKey, dev, h.cfg.DeviceCertValidity, h.cfg.Now())
+	if err != nil {
+		return "", err
+	}
+	if err := h.store.AddCertificate(ctx, dev, iss.Serial, iss.Cert.NotAfter); err != nil {
+		return "", err
+	}
+	h.log.Info("Certificate renewed", "device", dev, "serial", iss.Serial, "not_after", iss.Cert.NotAfter.UTC().Format(time.RFC3339))
+	h.store.Audit(store.Event{Event: "cert.renewed", Device: dev, Detail: iss.Serial})
+	return string(iss.PEM), nil
+}
+
+func (h *Hub) createInvite(ctx context.Context, a InviteArgs) (InviteResult, error) {
+	if a.Role == "" {
+		a.Role = "family"
+	}
+	if a.Role != "family" {
+		return InviteResult{}, fmt.Errorf("role %q: invites are for family devices (parents' accounts come with the web app)", a.Role)
+	}
+	life := h.cfg.InviteExpiry
+	if a.Expires != "" {
+		d, err := time.ParseDuration(a.Expires)
+		if err != nil || d <= 0 || d > h.cfg.MaxInviteExpiry {
+			return InviteResult{}, fmt.Errorf("expiry %q: want a duration up to %v, such as 72h", a.Expires, h.cfg.MaxInviteExpiry)
+		}
+		life = d
+	}
+	var toys []string
+	for _, name := range a.Toys {
+		d, err := h.byName(ctx, name)
+		if err != nil {
+			return InviteResult{}, err
+		}
+		if d.Kind != store.KindToy {
+			return InviteResult{}, fmt.Errorf("%q is not a toy", name)
+		}
+		toys = append(toys, d.ID)
+	}
+	inv := wire.Invite{Secret: wire.NewInviteSecret(), Pin: certs.Pin(h.ca.Cert), Hub: enrollAddresses(h.cfg, h.enroll.addr()),
+		Expires: h.cfg.Now().Add(life).Truncate(time.Second)}
+	id := wire.NewInviteSecret()[:8]
+	err := h.store.AddInvite(ctx, store.NewInvite{ID: id, Secret: inv.Secret, Name: a.Name, Role: a.Role, Toys: toys, Expires: inv.Expires})
+	if errors.Is(err, store.ErrExists) {
+		return InviteResult{}, errors.New("a device or an open invite already has that name; choose another")
+	}
+	if err != nil {
+		return InviteResult{}, err
+	}
+	h.log.Info("Invite created", "invite", id, "toys", len(toys), "expires", inv.Expires.UTC().Format(time.RFC3339))
+	h.store.Audit(store.Event{Event: "invite.created", Detail: id})
+	return InviteResult{ID: id, Link: inv.Link(), File: string(inv.File()), Expires: inv.Expires}, nil
+}
+
+func (h *Hub) listInvites(ctx context.Context) ([]InviteView, error) {
+	invs, err := h.store.Invites(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := h.cfg.Now()
+	out := make([]InviteView, 0, len(invs))
+	for _, i := range invs {
+		v := InviteView{ID: i.ID, Name: i.Name, Role: i.Role, Created: i.CreatedAt, Expires: i.Expires, Device: i.DeviceID}
+		switch {
+		case !i.RedeemedAt.IsZero():
+			v.State = "used"
+		case !i.RevokedAt.IsZero():
+			v.State = "revoked"
+		case !now.Before(i.Expires):
+			v.State = "expired"
+		default:
+			v.State = "open"
+		}
+		for _, t := range i.Toys {
+			if d, err := h.store.Device(ctx, t); err == nil {
+				v.Toys = append(v.Toys, d.Name)
+			}
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 func (h *Hub) view(d store.Device) DeviceView {

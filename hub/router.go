@@ -36,6 +36,9 @@ type router struct {
 
 	mu      sync.Mutex
 	uploads map[string]*upload // by sender + "/" + message ID
+
+	// renew issues a certificate for a connected device's CSR.
+	renew func(ctx context.Context, cl *mqtt.Client, dev, csrPEM string) (string, error)
 }
 
 // upload is the in-memory side of a message being received.
@@ -71,6 +74,8 @@ func (r *router) handle(cl *mqtt.Client, dev, kind string, payload []byte) {
 		r.onFetch(ctx, cl, dev, payload)
 	case wire.UpPlayed:
 		r.onPlayed(ctx, cl, dev, payload)
+	case wire.UpRenew:
+		r.onRenew(ctx, cl, dev, payload)
 	default:
 		r.reply(cl, wire.DownAck, wire.Encode(wire.Ack{Op: kind, Status: wire.StatusRejected,
 			Error: &wire.Error{Code: wire.CodeBadRequest, Message: "unknown request " + fmt.Sprintf("%.32q", kind)}}))
@@ -512,4 +517,19 @@ func (r *router) tell(st store.Status) {
 	}
 	r.send(st.Sender, wire.DownStatus, wire.Encode(statusOf(st)))
 	r.st.Told([]store.Status{st})
+}
+
+func (r *router) onRenew(ctx context.Context, cl *mqtt.Client, dev string, b []byte) {
+	var req wire.Renew
+	if err := wire.Decode(b, &req); err != nil {
+		r.reject(cl, wire.MessageID{}, wire.OpRenew, 0, wire.CodeBadRequest, err.Error())
+		return
+	}
+	cert, err := r.renew(ctx, cl, dev, req.CSR)
+	if err != nil {
+		r.log.Warn("Renewal refused", "device", dev, "error", err)
+		r.reject(cl, wire.MessageID{}, wire.OpRenew, 0, wire.CodeBadRequest, err.Error())
+		return
+	}
+	r.reply(cl, wire.DownCert, wire.Encode(wire.Certificate{Cert: cert}))
 }

@@ -30,7 +30,18 @@ Usage:
   toy listen --bundle DIR --out DIR [--count N] [--timeout D] [--hub HOST:PORT]
   toy run --bundle DIR [--outbox DIR] [--inbox DIR] [--play CMD] [--to NAME]... [--hub HOST:PORT]
   toy record --out FILE.wav [--seconds N] [--rate HZ] [--freq HZ]
+  toy label --out DIR
+  toy pair --code CODE --out DIR [--hub HOST:PORT] [--mdns-iface NAME]...
+  toy join FILE-or-LINK --out DIR
+  toy discover [--timeout D] [--mdns-iface NAME]...
   toy version
+
+send, listen and run connect to the addresses in the bundle; if none
+answers they look for the hub by mDNS (--mdns=false turns that off).
+label makes a simulated toy: its key and a label with its pairing code
+(text and QR code). pair enrolls it with that code once a parent has run
+'toyhub pair'; without --hub it finds the hub by mDNS. join enrolls a family
+device with an invite file or toyhub:// link.
 
 send exits 0 only once the hub has committed the message, and prints its ID.
 listen writes each message as DIR/<message-id>.wav and confirms it played.
@@ -58,6 +69,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runAgent(rest, stderr)
 	case "record":
 		err = record(rest, stdout)
+	case "label":
+		err = label(rest, stdout)
+	case "pair":
+		err = pairCmd(rest, stdout, stderr)
+	case "join":
+		err = join(rest, stdout)
+	case "discover":
+		err = discover(rest, stdout)
 	case "version":
 		fmt.Fprintln(stdout, "toy", version)
 	case "help", "-h", "-help", "--help":
@@ -104,12 +123,16 @@ type common struct {
 	bundle string
 	hubs   list
 	level  string
+	mdns   bool
+	ifaces list
 }
 
 func (c *common) register(fs *flag.FlagSet, level string) {
-	fs.StringVar(&c.bundle, "bundle", "", "device bundle directory (from toyhub device add)")
+	fs.StringVar(&c.bundle, "bundle", "", "device bundle directory (from toyhub device add, toy pair or toy join)")
 	fs.Var(&c.hubs, "hub", "hub address HOST:PORT, instead of those in the bundle (repeatable)")
 	fs.StringVar(&c.level, "log-level", level, "log level: debug, info, warn or error")
+	fs.BoolVar(&c.mdns, "mdns", true, "look for the hub by mDNS when its remembered addresses do not answer")
+	fs.Var(&c.ifaces, "mdns-iface", "browse mDNS on this interface only (repeatable)")
 }
 
 func (c *common) load(stderr io.Writer) (*certs.Bundle, devices.Options, error) {
@@ -125,7 +148,11 @@ func (c *common) load(stderr io.Writer) (*certs.Bundle, devices.Options, error) 
 	if err != nil {
 		return nil, devices.Options{}, err
 	}
-	return b, devices.Options{Hubs: c.hubs, Logger: log}, nil
+	ifaces, err := devices.Interfaces(c.ifaces)
+	if err != nil {
+		return nil, devices.Options{}, usageError{err}
+	}
+	return b, devices.Options{Hubs: c.hubs, Logger: log, Discover: c.mdns, DiscoverIfaces: ifaces}, nil
 }
 
 func signalContext(timeout time.Duration) (context.Context, context.CancelFunc) {
@@ -282,5 +309,148 @@ func record(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(stdout, *out)
+	return nil
+}
+
+func label(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("toy label", flag.ContinueOnError)
+	out := fs.String("out", "", "directory for the simulated toy")
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 || *out == "" {
+		return usageError{errors.New("usage: toy label --out DIR")}
+	}
+	code, err := devices.MakeLabel(*out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s\n(label in %s/%s and %s/%s)\n", code, *out, devices.LabelText, *out, devices.LabelPNG)
+	return nil
+}
+
+func pairCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("toy pair", flag.ContinueOnError)
+	codeFlag := fs.String("code", "", "the pairing code on the toy's label")
+	out := fs.String("out", "", "the toy's directory (from toy label), where its bundle is written")
+	hubAddr := fs.String("hub", "", "the hub's enrollment endpoint HOST:PORT; default: found by mDNS")
+	var ifaces list
+	fs.Var(&ifaces, "mdns-iface", "browse mDNS on this interface only (repeatable)")
+	wait := fs.Duration("timeout", 5*time.Second, "how long to look for hubs by mDNS")
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 || *codeFlag == "" || *out == "" {
+		return usageError{errors.New("usage: toy pair --code CODE --out DIR [--hub HOST:PORT]")}
+	}
+	code, err := wire.ParsePairingCode(*codeFlag)
+	if err != nil {
+		return usageError{err}
+	}
+	key, err := devices.KeyFor(*out)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signalContext(2 * time.Minute)
+	defer cancel()
+	addrs := []string{*hubAddr}
+	if *hubAddr == "" {
+		nifs, err := devices.Interfaces(ifaces)
+		if err != nil {
+			return usageError{err}
+		}
+		found, err := devices.Discover(ctx, *wait, nifs)
+		if err != nil {
+			return fmt.Errorf("mDNS: %w", err)
+		}
+		addrs = nil
+		for _, f := range found {
+			if f.Proto == wire.Version {
+				addrs = append(addrs, f.Enroll...)
+			}
+		}
+		if len(addrs) == 0 {
+			return errors.New("no hub found by mDNS; give its address with --hub HOST:PORT")
+		}
+	}
+	var lastErr error
+	for _, a := range addrs {
+		e, err := devices.Pair(ctx, a, code, key)
+		if err != nil {
+			lastErr = err
+			fmt.Fprintf(stderr, "toy: %s: %v\n", a, err)
+			continue
+		}
+		if err := e.Save(*out, key); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Paired as %s; bundle in %s\n", e.Info.DeviceID, *out)
+		return nil
+	}
+	return fmt.Errorf("pairing failed: %w", lastErr)
+}
+
+func join(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("toy join", flag.ContinueOnError)
+	out := fs.String("out", "", "directory to write the device's bundle to")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || *out == "" {
+		return usageError{errors.New("usage: toy join FILE-or-LINK --out DIR")}
+	}
+	text := pos[0]
+	if !strings.HasPrefix(text, wire.InviteScheme+"://") {
+		b, err := os.ReadFile(text)
+		if err != nil {
+			return err
+		}
+		text = string(b)
+	}
+	inv, err := wire.ParseInvite(text)
+	if err != nil {
+		return usageError{err}
+	}
+	key, err := devices.KeyFor(*out)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signalContext(2 * time.Minute)
+	defer cancel()
+	e, err := devices.Join(ctx, inv, key)
+	if err != nil {
+		return err
+	}
+	if err := e.Save(*out, key); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Joined as %s; bundle in %s\n", e.Info.DeviceID, *out)
+	return nil
+}
+
+func discover(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("toy discover", flag.ContinueOnError)
+	wait := fs.Duration("timeout", 3*time.Second, "how long to listen")
+	var ifaces list
+	fs.Var(&ifaces, "mdns-iface", "browse on this interface only (repeatable)")
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usageError{fmt.Errorf("toy discover: unexpected argument %q", pos[0])}
+	}
+	nifs, err := devices.Interfaces(ifaces)
+	if err != nil {
+		return usageError{err}
+	}
+	found, err := devices.Discover(context.Background(), *wait, nifs)
+	if err != nil {
+		return err
+	}
+	if len(found) == 0 {
+		return errors.New("no hub found")
+	}
+	for _, f := range found {
+		fmt.Fprintf(stdout, "%s\thost=%s\tmqtt=%s\tenroll=%s\tca=%s\tproto=%d\n", f.Instance, f.Host,
+			strings.Join(f.MQTT, ","), strings.Join(f.Enroll, ","), f.CA, f.Proto)
+	}
 	return nil
 }

@@ -28,7 +28,14 @@ var version = "dev"
 const usage = `toyhub: a home hub for children's voice-message toys
 
 Usage:
-  toyhub serve [--data DIR] [--mqtt-addr ADDR] [--web-addr ADDR] [--log-format text|json] [--log-level LEVEL]
+  toyhub serve [--data DIR] [--mqtt-addr ADDR] [--enroll-addr ADDR] [--web-addr ADDR]
+               [--mdns=true|false] [--mdns-iface NAME]... [--public-addr HOST:PORT]
+               [--log-format text|json] [--log-level LEVEL]
+  toyhub pair --code CODE --name NAME [--data DIR]
+  toyhub invite create --name NAME [--role family] [--toys NAME,NAME] [--expires 72h] --out FILE [--data DIR]
+  toyhub invite list [--data DIR]
+  toyhub invite revoke ID [--data DIR]
+  toyhub audit-log [--count N] [--data DIR]
   toyhub device add --name NAME --kind toy|family --out DIR [--data DIR]
   toyhub device list [--json] [--data DIR]
   toyhub device revoke NAME [--data DIR]
@@ -92,6 +99,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	case "link", "unlink":
 		err = link(cmd, rest, stdout)
+	case "pair":
+		err = pair(rest, stdout)
+	case "invite":
+		err = invite(rest, stdout)
+	case "audit-log":
+		err = auditLog(rest, stdout)
 	case "status":
 		err = status(rest, stdout)
 	case "version":
@@ -143,7 +156,13 @@ func serve(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("toyhub serve", flag.ContinueOnError)
 	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory")
 	fs.StringVar(&cfg.MQTTAddr, "mqtt-addr", cfg.MQTTAddr, "address of the mTLS MQTT broker")
+	fs.StringVar(&cfg.EnrollAddr, "enroll-addr", cfg.EnrollAddr, "address of the enrollment endpoint (pairing and invites)")
 	fs.StringVar(&cfg.WebAddr, "web-addr", cfg.WebAddr, "address of the HTTPS web app (not built yet)")
+	fs.BoolVar(&cfg.Discovery, "mdns", cfg.Discovery, "advertise the hub by mDNS on the LAN interfaces")
+	var ifaces list
+	fs.Var(&ifaces, "mdns-iface", "advertise on this interface only (repeatable; default: the LAN interfaces)")
+	fs.DurationVar(&cfg.DiscoveryRefresh, "mdns-refresh", cfg.DiscoveryRefresh, "how often to check for changed addresses")
+	fs.StringVar(&cfg.PublicAddress, "public-addr", cfg.PublicAddress, "public HOST:PORT of the enrollment endpoint to put in invites (remote access; off by default)")
 	format := fs.String("log-format", "text", "log format: text or json")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	pos, err := parse(fs, args)
@@ -153,6 +172,7 @@ func serve(args []string, stderr io.Writer) error {
 	if len(pos) > 0 {
 		return usageErr("toyhub serve: unexpected argument %q", pos[0])
 	}
+	cfg.DiscoveryInterfaces = ifaces
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
 		return usageErr("toyhub serve: --log-level %q: want debug, info, warn or error", *level)
@@ -310,4 +330,117 @@ func printVersion(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "running hub in %s: toyhub %s, schema %d\n", *data, st.Version, st.Schema)
 	}
 	return nil
+}
+
+// list is a repeatable string flag.
+type list []string
+
+func (l *list) String() string     { return strings.Join(*l, ",") }
+func (l *list) Set(v string) error { *l = append(*l, v); return nil }
+
+func pair(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("toyhub pair", flag.ContinueOnError)
+	data := dataFlag(fs)
+	code := fs.String("code", "", "the pairing code on the toy's label")
+	name := fs.String("name", "", "what the family calls the toy")
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 || *code == "" || *name == "" {
+		return usageErr("usage: toyhub pair --code CODE --name NAME")
+	}
+	var res hub.PairResult
+	if err := hub.Call(*data, hub.OpPairOpen, hub.PairArgs{Code: *code, Name: *name}, &res); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Waiting for the toy until %s: put it in pairing mode now.\n", res.Expires.Local().Format(time.TimeOnly))
+	return nil
+}
+
+func invite(args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return usageErr("toyhub invite: want create, list or revoke")
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("toyhub invite "+sub, flag.ContinueOnError)
+	data := dataFlag(fs)
+	switch sub {
+	case "create":
+		name := fs.String("name", "", "who the invite is for, as the family calls them")
+		role := fs.String("role", "family", "family")
+		toys := fs.String("toys", "", "comma-separated toys the new device may message")
+		expires := fs.String("expires", "", "how long the invite is valid (default 72h)")
+		out := fs.String("out", "", "file to write the invite to; FILE.png gets its QR code")
+		if pos, err := parse(fs, args); err != nil {
+			return err
+		} else if len(pos) > 0 || *name == "" || *out == "" {
+			return usageErr("usage: toyhub invite create --name NAME [--toys NAME,NAME] [--expires 72h] --out FILE")
+		}
+		a := hub.InviteArgs{Name: *name, Role: *role, Expires: *expires}
+		for _, t := range strings.Split(*toys, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				a.Toys = append(a.Toys, t)
+			}
+		}
+		res, err := hub.CreateInvite(*data, a, *out)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Invite %s for %q, valid until %s, written to %s and %s.png.\nIt works once; send it privately. The link:\n%s\n",
+			res.ID, *name, res.Expires.Local().Format(time.DateTime), *out, *out, res.Link)
+		return nil
+	case "list":
+		if pos, err := parse(fs, args); err != nil {
+			return err
+		} else if len(pos) > 0 {
+			return usageErr("toyhub invite list: unexpected argument %q", pos[0])
+		}
+		var invs []hub.InviteView
+		if err := hub.Call(*data, hub.OpInviteList, nil, &invs); err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tTOYS\tSTATE\tEXPIRES")
+		for _, i := range invs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", i.ID, i.Name, strings.Join(i.Toys, ","), i.State, i.Expires.Local().Format(time.DateTime))
+		}
+		return tw.Flush()
+	case "revoke":
+		pos, err := parse(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) != 1 {
+			return usageErr("usage: toyhub invite revoke ID")
+		}
+		if err := hub.Call(*data, hub.OpInviteRevoke, hub.IDArgs{ID: pos[0]}, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Invite %s revoked: it can no longer be used\n", pos[0])
+		return nil
+	}
+	return usageErr("toyhub invite %s: unknown command; want create, list or revoke", sub)
+}
+
+func auditLog(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("toyhub audit-log", flag.ContinueOnError)
+	data := dataFlag(fs)
+	count := fs.Int("count", 50, "how many of the newest events")
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usageErr("toyhub audit-log: unexpected argument %q", pos[0])
+	}
+	var events []struct {
+		At                            time.Time
+		Event, Device, Remote, Detail string
+	}
+	if err := hub.Call(*data, hub.OpAuditList, hub.CountArgs{Count: *count}, &events); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tEVENT\tDEVICE\tFROM\tDETAIL")
+	for _, e := range events {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.At.Local().Format(time.DateTime), e.Event, e.Device, e.Remote, e.Detail)
+	}
+	return tw.Flush()
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/toyhub/toyhub/certs"
+	"github.com/toyhub/toyhub/store"
 )
 
 var binDir string
@@ -49,6 +50,10 @@ func runBin(t *testing.T, name string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	if name == "toy" && len(args) > 0 && (args[0] == "send" || args[0] == "listen" || args[0] == "run") {
+		// Never browse mDNS on this machine's LAN.
+		args = append([]string{args[0], "--mdns=false"}, args[1:]...)
+	}
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, name), args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -102,7 +107,9 @@ func (l *lockedBuffer) String() string {
 func startServe(t *testing.T, data, addr string) (*exec.Cmd, *lockedBuffer) {
 	t.Helper()
 	logs := &lockedBuffer{}
-	cmd := exec.Command(filepath.Join(binDir, "toyhub"), "serve", "--data", data, "--mqtt-addr", addr, "--log-format", "json")
+	// No mDNS: tests never multicast on this machine's LAN.
+	cmd := exec.Command(filepath.Join(binDir, "toyhub"), "serve", "--data", data, "--mqtt-addr", addr,
+		"--enroll-addr", "127.0.0.1:0", "--mdns=false", "--log-format", "json")
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -247,7 +254,7 @@ func TestCLI(t *testing.T) {
 		os.WriteFile(script, []byte("#!/bin/sh\necho \"$1\" >> "+played+"\n"), 0o700)
 		outbox := b("bunny-outbox")
 		os.MkdirAll(outbox, 0o700)
-		agent := exec.Command(filepath.Join(binDir, "toy"), "run", "--bundle", b("bunny"), "--outbox", outbox, "--inbox", b("bunny-inbox"), "--play", script)
+		agent := exec.Command(filepath.Join(binDir, "toy"), "run", "--mdns=false", "--bundle", b("bunny"), "--outbox", outbox, "--inbox", b("bunny-inbox"), "--play", script)
 		var alog lockedBuffer
 		agent.Stderr = &alog
 		if err := agent.Start(); err != nil {
@@ -295,7 +302,7 @@ func TestCLI(t *testing.T) {
 		if r := must(t, runBin(t, "toyhub", "version", "--data", b("nowhere"))); r.stdout != "toyhub test-1\n" {
 			t.Fatalf("toyhub version = %q", r.stdout)
 		}
-		if r := must(t, runBin(t, "toyhub", "version", "--data", data)); !strings.Contains(r.stdout, "running hub in "+data+": toyhub test-1, schema 1") {
+		if r := must(t, runBin(t, "toyhub", "version", "--data", data)); !strings.Contains(r.stdout, fmt.Sprintf("running hub in %s: toyhub test-1, schema %d", data, store.SchemaVersion())) {
 			t.Fatalf("toyhub version with a running hub = %q", r.stdout)
 		}
 		if r := must(t, runBin(t, "toy", "version")); r.stdout != "toy test-1\n" {
