@@ -65,6 +65,9 @@ func Discover(ctx context.Context, wait time.Duration, ifaces []net.Interface) (
 				}
 			}
 			for _, ip := range append(slices.Clone(e.AddrIPv4), e.AddrIPv6...) {
+				if ip.To4() == nil && ip.IsLinkLocalUnicast() {
+					continue // useless without its zone, which mDNS does not carry
+				}
 				mqtt := net.JoinHostPort(ip.String(), strconv.Itoa(e.Port))
 				if !slices.Contains(f.MQTT, mqtt) {
 					f.MQTT = append(f.MQTT, mqtt)
