@@ -166,3 +166,43 @@ func TestBrokerLimits(t *testing.T) {
 		t.Errorf("retain %d, qos %d", caps.RetainAvailable, caps.MaximumQos)
 	}
 }
+
+func TestLimiter(t *testing.T) {
+	now := time.Now()
+	l := newLimiter(2, 3, time.Minute)
+	steps := []struct {
+		name    string
+		source  string
+		fail    bool
+		at      time.Duration
+		allowed bool
+	}{
+		{"first try", "a", true, 0, true},
+		{"second try", "a", true, 0, true},
+		{"per source", "a", false, 0, false},
+		{"another source", "b", true, 0, true},
+		{"global", "c", false, 0, false},
+		{"window passed", "a", false, 2 * time.Minute, true},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			if got := l.allowed(s.source, now.Add(s.at)); got != s.allowed {
+				t.Fatalf("allowed = %v, want %v", got, s.allowed)
+			}
+			if s.fail {
+				l.failed(s.source, now.Add(s.at))
+			}
+		})
+	}
+}
+
+func TestEnrollAddresses(t *testing.T) {
+	cfg := Defaults()
+	if got := enrollAddresses(cfg, "127.0.0.1:8884"); strings.Join(got, ",") != "127.0.0.1:8884" {
+		t.Fatalf("without a public address: %v", got)
+	}
+	cfg.PublicAddress = "home.example.net:8884"
+	if got := enrollAddresses(cfg, "127.0.0.1:8884"); strings.Join(got, ",") != "127.0.0.1:8884,home.example.net:8884" {
+		t.Fatalf("with a public address: %v", got)
+	}
+}

@@ -282,6 +282,73 @@ func TestCLI(t *testing.T) {
 		must(t, runBin(t, "toy", "listen", "--bundle", b("gran"), "--out", b("gran-inbox"), "--count", "1", "--timeout", "30s"))
 	})
 
+	t.Run("label, pair, invite and join", func(t *testing.T) {
+		// The enrollment endpoint's port, from the running hub's log.
+		m := regexp.MustCompile(`"enroll":"([0-9.]+:[0-9]+)"`).FindStringSubmatch(logs.String())
+		if m == nil {
+			t.Fatalf("no enrollment address in the log:\n%s", logs.String())
+		}
+		enroll := m[1]
+		toy := b("teddy")
+		label := must(t, runBin(t, "toy", "label", "--out", toy))
+		code := strings.SplitN(label.stdout, "\n", 2)[0]
+		if !regexp.MustCompile(`^[0-9A-Z]{5}(-[0-9A-Z]{5}){4}-[0-9A-Z*~$=]{2}$`).MatchString(code) {
+			t.Fatalf("label printed %q", label.stdout)
+		}
+		for name, head := range map[string]string{"label.txt": "toyhub pairing code", "label.png": "\x89PNG", "key.pem": "-----BEGIN PRIVATE KEY"} {
+			got, err := os.ReadFile(filepath.Join(toy, name))
+			if err != nil || !strings.HasPrefix(string(got), head) {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+		r := runBin(t, "toy", "pair", "--code", code, "--out", toy, "--hub", enroll)
+		if r.code != 1 || !strings.Contains(r.stderr, "bad_proof") && !strings.Contains(r.stderr, "not waiting") {
+			t.Fatalf("pairing before the parent started it: exit %d %q", r.code, r.stderr)
+		}
+		must(t, runBin(t, "toyhub", "pair", "--data", data, "--code", strings.ToLower(code), "--name", "Teddy"))
+		keyBefore, _ := os.ReadFile(filepath.Join(toy, "key.pem"))
+		must(t, runBin(t, "toy", "pair", "--code", code, "--out", toy, "--hub", enroll))
+		keyAfter, _ := os.ReadFile(filepath.Join(toy, "key.pem"))
+		if string(keyBefore) != string(keyAfter) {
+			t.Fatal("pairing replaced the toy's key")
+		}
+		if _, err := certs.LoadBundle(toy); err != nil {
+			t.Fatal(err)
+		}
+		if r := runBin(t, "toyhub", "pair", "--data", data, "--code", "not-a-code", "--name", "X"); r.code != 1 || !strings.Contains(r.stderr, "not a valid code") {
+			t.Fatalf("bad code: %d %q", r.code, r.stderr)
+		}
+
+		inv := b("grandpa.invite")
+		r = must(t, runBin(t, "toyhub", "invite", "create", "--data", data, "--name", "Grandpa", "--toys", "teddy", "--expires", "2h", "--out", inv))
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		link := lines[len(lines)-1]
+		if !strings.HasPrefix(link, "toyhub://join?") {
+			t.Fatalf("invite create printed %q", r.stdout)
+		}
+		must(t, runBin(t, "toy", "join", inv, "--out", b("grandpa")))
+		if r := runBin(t, "toy", "join", link, "--out", b("grandpa2")); r.code != 1 || !strings.Contains(r.stderr, "bad_invite") {
+			t.Fatalf("second join by link: exit %d %q", r.code, r.stderr)
+		}
+		inv2 := b("aunt.invite")
+		r = must(t, runBin(t, "toyhub", "invite", "create", "--data", data, "--name", "Aunt", "--out", inv2))
+		id := regexp.MustCompile(`Invite ([a-z2-7]{8}) `).FindStringSubmatch(r.stdout)
+		if id == nil {
+			t.Fatalf("no invite ID in %q", r.stdout)
+		}
+		must(t, runBin(t, "toyhub", "invite", "revoke", id[1], "--data", data))
+		list := must(t, runBin(t, "toyhub", "invite", "list", "--data", data)).stdout
+		if !regexp.MustCompile(`Grandpa\s+Teddy\s+used`).MatchString(list) || !regexp.MustCompile(id[1]+`\s+Aunt\s+revoked`).MatchString(list) {
+			t.Fatalf("invite list:\n%s", list)
+		}
+		audit := must(t, runBin(t, "toyhub", "audit-log", "--data", data)).stdout
+		for _, ev := range []string{"pair.refused", "pair.ok", "join.ok", "join.refused", "invite.revoked"} {
+			if !strings.Contains(audit, ev) {
+				t.Errorf("audit log lacks %s:\n%s", ev, audit)
+			}
+		}
+	})
+
 	t.Run("revoke", func(t *testing.T) {
 		r := must(t, runBin(t, "toyhub", "device", "revoke", "stranger", "--data", data))
 		if !strings.Contains(r.stdout, "Revoked") {

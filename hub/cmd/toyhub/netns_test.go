@@ -227,6 +227,11 @@ func TestDiscovery(t *testing.T) {
 		if strings.Count(resolved, `"`) != 8 {
 			t.Errorf("TXT has records beyond the four expected: %s", resolved)
 		}
+		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", n.b, "avahi-browse", "-rtp", "_secure-mqtt._tcp")
+		cmd.Env = env
+		if out, _ := cmd.CombinedOutput(); !bytes.Contains(out, []byte(";8883;")) {
+			t.Errorf("_secure-mqtt._tcp is not advertised:\n%s", out)
+		}
 	})
 
 }
