@@ -54,7 +54,13 @@ func runBin(t *testing.T, name string, args ...string) result {
 		// Never browse mDNS on this machine's LAN.
 		args = append([]string{args[0], "--mdns=false"}, args[1:]...)
 	}
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, name), args...)
+	return runCmd(t, exec.CommandContext(ctx, filepath.Join(binDir, name), args...))
+}
+
+// runCmd runs a command and returns its exit code and output; it fails
+// the test only if the command could not run at all.
+func runCmd(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -62,7 +68,7 @@ func runBin(t *testing.T, name string, args ...string) result {
 	if ee, ok := err.(*exec.ExitError); ok {
 		r.code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("%s %v: %v", name, args, err)
+		t.Fatalf("%v: %v", cmd.Args, err)
 	}
 	return r
 }

@@ -77,17 +77,7 @@ func (n *netns) in(t *testing.T, ns, name string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, filepath.Join(binDir, name)}, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return runCmd(t, exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, filepath.Join(binDir, name)}, args...)...))
 }
 
 // TestDiscovery: a real zeroconf browse in one namespace finds the hub
