@@ -8,7 +8,8 @@ import (
 
 // TestDependencies enforces the package graph of DESIGN.md: certs and
 // store are leaves that know nothing of each other, MQTT or HTTP; wire
-// knows only the standard library; devices knows only wire and certs.
+// knows only the standard library; devices knows only wire and certs; web
+// knows nothing of the hub, MQTT or devices.
 func TestDependencies(t *testing.T) {
 	const mod = "github.com/toyhub/toyhub/"
 	tests := []struct {
@@ -19,6 +20,7 @@ func TestDependencies(t *testing.T) {
 		{"certs", []string{mod + "store", mod + "hub", mod + "web", mod + "wire", mod + "devices", "github.com/mochi-mqtt", "github.com/eclipse", "modernc.org", "net/http"}},
 		{"store", []string{mod + "certs", mod + "hub", mod + "web", mod + "wire", mod + "devices", "github.com/mochi-mqtt", "github.com/eclipse", "net/http"}},
 		{"devices", []string{mod + "store", mod + "hub", mod + "web", "github.com/mochi-mqtt", "modernc.org"}},
+		{"web", []string{mod + "hub", mod + "devices", "github.com/mochi-mqtt", "github.com/eclipse"}},
 		{"devices/cmd/toy", []string{mod + "store", mod + "hub", mod + "web", "github.com/mochi-mqtt", "modernc.org"}},
 	}
 	for _, tt := range tests {

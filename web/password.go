@@ -1,0 +1,152 @@
+package web
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/trustelem/zxcvbn"
+	"golang.org/x/crypto/argon2"
+)
+
+// Password policy. The version is stored with each hash, so that the
+// hub's audit can point out passwords set under an older policy.
+const (
+	PolicyVersion     = 1
+	MinPasswordLength = 12  // characters, not bytes
+	MaxPasswordLength = 128 // long passphrases are welcome; nothing is truncated
+	MinPasswordScore  = 3   // zxcvbn: 3 is "safely unguessable"
+)
+
+// alwaysRefused are context words refused in every household's passwords:
+// the product, and the service whose breach the hub exists to prevent.
+var alwaysRefused = []string{"toyhub", "cloudpets"}
+
+// PasswordError says, in words for the form, why a password was refused.
+type PasswordError struct {
+	Reason string
+}
+
+func (e *PasswordError) Error() string { return "password refused: " + e.Reason }
+
+// CheckPassword applies the policy: length by characters (12 to 128), a
+// zxcvbn score of at least 3 given the context, and none of the context
+// words (the product, "cloudpets", and the user's and household's names,
+// the children's and the toys') inside it, compared without case. There
+// are no composition rules: a long passphrase of plain words passes.
+func CheckPassword(password string, context []string) error {
+	if !utf8.ValidString(password) {
+		return &PasswordError{"it is not valid text"}
+	}
+	n := utf8.RuneCountInString(password)
+	if n < MinPasswordLength {
+		return &PasswordError{fmt.Sprintf("it has %d characters; use at least %d (a few words make a good one)", n, MinPasswordLength)}
+	}
+	if n > MaxPasswordLength {
+		return &PasswordError{fmt.Sprintf("it has %d characters; at most %d are allowed", n, MaxPasswordLength)}
+	}
+	lower := strings.ToLower(password)
+	words := contextWords(context)
+	for _, w := range words {
+		if strings.Contains(lower, w) {
+			return &PasswordError{fmt.Sprintf("it contains %q, which anyone who knows this family or this hub could guess", w)}
+		}
+	}
+	if r := zxcvbn.PasswordStrength(password, words); r.Score < MinPasswordScore {
+		return &PasswordError{"it is too easy to guess (common words, names, dates, keyboard patterns or repeats); add more unrelated words"}
+	}
+	return nil
+}
+
+// contextWords splits names and e-mail addresses into the words a guesser
+// would try, lower case, ignoring short ones.
+func contextWords(context []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(w string, min int) {
+		w = strings.ToLower(strings.TrimSpace(w))
+		if utf8.RuneCountInString(w) >= min && !seen[w] {
+			seen[w] = true
+			out = append(out, w)
+		}
+	}
+	for _, w := range alwaysRefused {
+		add(w, 3)
+	}
+	for _, c := range context {
+		add(c, 3)
+		// Parts of a name need four letters: "the" or "com" would refuse
+		// innocent passphrases.
+		for _, part := range strings.FieldsFunc(c, func(r rune) bool { return strings.ContainsRune(" @.-_+'", r) }) {
+			add(part, 4)
+		}
+	}
+	return out
+}
+
+// Argon2id parameters, from RFC 9106 and OWASP's second recommendation
+// (46 MiB, one pass, one lane): with at most hashConcurrency hashes at a
+// time, a login storm uses under 100 MB, which a Raspberry Pi with 1 GB
+// survives. BenchmarkHashPassword measures the time per hash.
+const (
+	argonMemory     = 46 * 1024 // KiB
+	argonTime       = 1
+	argonThreads    = 1
+	argonKeyLen     = 32
+	argonSaltLen    = 16
+	hashConcurrency = 2
+)
+
+// hashSlots bounds concurrent Argon2id computations.
+var hashSlots = make(chan struct{}, hashConcurrency)
+
+func argonKey(password string, salt []byte, m, t uint32, p uint8) []byte {
+	hashSlots <- struct{}{}
+	defer func() { <-hashSlots }()
+	return argon2.IDKey([]byte(password), salt, t, m, p, argonKeyLen)
+}
+
+// HashPassword returns the password's Argon2id hash in PHC string form.
+func HashPassword(password string) (string, error) {
+	salt := make([]byte, argonSaltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("web: salt: %w", err)
+	}
+	key := argonKey(password, salt, argonMemory, argonTime, argonThreads)
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+}
+
+// ErrBadHash means a stored hash is not one this program writes.
+var ErrBadHash = errors.New("web: unrecognised password hash")
+
+// VerifyPassword checks a password against a PHC Argon2id hash, in
+// constant time, with the parameters recorded in the hash (so hashes made
+// under older parameters keep working).
+func VerifyPassword(password, encoded string) (bool, error) {
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false, ErrBadHash
+	}
+	var version int
+	var m, t uint32
+	var p uint8
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return false, ErrBadHash
+	}
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || m < 8*1024 || m > 1<<20 || t < 1 || t > 16 || p < 1 {
+		return false, ErrBadHash
+	}
+	b64 := base64.RawStdEncoding
+	salt, err1 := b64.DecodeString(parts[4])
+	want, err2 := b64.DecodeString(parts[5])
+	if err1 != nil || err2 != nil || len(salt) < 8 || len(want) != argonKeyLen {
+		return false, ErrBadHash
+	}
+	return subtle.ConstantTimeCompare(argonKey(password, salt, m, t, p), want) == 1, nil
+}
