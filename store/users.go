@@ -1,0 +1,306 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Roles of people.
+const (
+	RoleOwner  = "owner"
+	RoleParent = "parent"
+	RoleFamily = "family"
+)
+
+// ErrSetupDone means the owner exists already: the setup link works once.
+var ErrSetupDone = errors.New("store: setup already done")
+
+// User is a person's account.
+type User struct {
+	ID            string
+	Role          string
+	Login         string
+	Email         string
+	PasswordHash  string
+	PolicyVersion int
+	TOTPSecret    string
+	CreatedAt     time.Time
+}
+
+// NewUser describes an account to create. Login is what the person types
+// to log in, and the name the household sees.
+type NewUser struct {
+	ID            string
+	Role          string
+	Login         string
+	Email         string
+	PasswordHash  string
+	PolicyVersion int
+}
+
+// SetSetupToken records (the hash of) the one-time setup token, replacing
+// any earlier one, as long as no owner exists.
+func (s *Store) SetSetupToken(ctx context.Context, token string) error {
+	err := s.w.do(ctx, func(tx *Tx) error {
+		var n int
+		if err := tx.QueryRow("SELECT count(*) FROM users").Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return ErrSetupDone
+		}
+		_, err := tx.Exec("INSERT INTO meta (key, value) VALUES ('setup_token', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", SecretHash(token))
+		return err
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("store: setup token: %w", err)
+	}
+	return nil
+}
+
+// SetupPending reports whether the owner account is still to be created.
+func (s *Store) SetupPending(ctx context.Context) (bool, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM users").Scan(&n); err != nil {
+		return false, fmt.Errorf("store: users: %w", err)
+	}
+	return n == 0, nil
+}
+
+// CreateOwner spends the setup token and creates the owner, in one
+// transaction: the setup link works once.
+func (s *Store) CreateOwner(ctx context.Context, token string, nu NewUser) (User, error) {
+	nu.Role = RoleOwner
+	return s.addUser(ctx, nu, func(tx *Tx) error {
+		var n int
+		if err := tx.QueryRow("SELECT count(*) FROM users").Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return ErrSetupDone
+		}
+		r, err := tx.Exec("DELETE FROM meta WHERE key = 'setup_token' AND value = ?", SecretHash(token))
+		if err != nil {
+			return err
+		}
+		if k, _ := r.RowsAffected(); k == 0 {
+			return fmt.Errorf("%w: the setup link is not valid", ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// AddUser creates a parent's or family member's account.
+func (s *Store) AddUser(ctx context.Context, nu NewUser) (User, error) {
+	if nu.Role != RoleParent && nu.Role != RoleFamily {
+		return User{}, fmt.Errorf("store: role %q", nu.Role)
+	}
+	return s.addUser(ctx, nu, nil)
+}
+
+func (s *Store) addUser(ctx context.Context, nu NewUser, before func(tx *Tx) error) (User, error) {
+	if err := CheckName(nu.Login); err != nil {
+		return User{}, fmt.Errorf("store: login name: %w", err)
+	}
+	wrapped, aead, err := s.keys.newDataKey("users", nu.ID)
+	if err != nil {
+		return User{}, err
+	}
+	login := strings.TrimSpace(nu.Login)
+	var email []byte
+	if nu.Email != "" {
+		email = seal(aead, []byte(nu.Email), ad("users", nu.ID, "email"))
+	}
+	now := s.now()
+	err = s.w.do(ctx, func(tx *Tx) error {
+		if before != nil {
+			if err := before(tx); err != nil {
+				return err
+			}
+		}
+		var n int
+		if err := tx.QueryRow("SELECT count(*) FROM users WHERE login_hash = ?", s.keys.nameHash("user", login)).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: an account with that name", ErrExists)
+		}
+		_, err := tx.Exec(`INSERT INTO users (id, role, login_hash, name, email, dek, password_hash, policy_version, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, nu.ID, nu.Role, s.keys.nameHash("user", login),
+			seal(aead, []byte(login), ad("users", nu.ID, "name")), email, wrapped, nu.PasswordHash, nu.PolicyVersion, now, now)
+		return err
+	}, nil)
+	if err != nil {
+		return User{}, fmt.Errorf("store: add user: %w", err)
+	}
+	return User{ID: nu.ID, Role: nu.Role, Login: login, Email: nu.Email, PasswordHash: nu.PasswordHash,
+		PolicyVersion: nu.PolicyVersion, CreatedAt: time.Unix(now, 0)}, nil
+}
+
+const userColumns = "id, role, name, email, dek, password_hash, policy_version, totp_secret, created_at"
+
+func (s *Store) scanUser(row interface{ Scan(...any) error }) (User, error) {
+	var (
+		u                      User
+		name, email, dek, totp []byte
+		created                int64
+	)
+	if err := row.Scan(&u.ID, &u.Role, &name, &email, &dek, &u.PasswordHash, &u.PolicyVersion, &totp, &created); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return User{}, ErrNotFound
+		}
+		return User{}, err
+	}
+	aead, err := s.keys.dataKey("users", u.ID, dek)
+	if err != nil {
+		return User{}, err
+	}
+	for _, f := range []struct {
+		sealed []byte
+		column string
+		dst    *string
+	}{{name, "name", &u.Login}, {email, "email", &u.Email}, {totp, "totp", &u.TOTPSecret}} {
+		if f.sealed == nil {
+			continue
+		}
+		plain, err := open(aead, f.sealed, ad("users", u.ID, f.column))
+		if err != nil {
+			return User{}, fmt.Errorf("store: %s of user %s: %w", f.column, u.ID, err)
+		}
+		*f.dst = string(plain)
+	}
+	u.CreatedAt = time.Unix(created, 0)
+	return u, nil
+}
+
+// UserByLogin finds an account by its login name, compared without case.
+func (s *Store) UserByLogin(ctx context.Context, login string) (User, error) {
+	u, err := s.scanUser(s.db.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE login_hash = ?", s.keys.nameHash("user", login)))
+	if err != nil {
+		return User{}, fmt.Errorf("store: user by login: %w", err)
+	}
+	return u, nil
+}
+
+// User returns an account by ID.
+func (s *Store) User(ctx context.Context, id string) (User, error) {
+	u, err := s.scanUser(s.db.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE id = ?", id))
+	if err != nil {
+		return User{}, fmt.Errorf("store: user %s: %w", id, err)
+	}
+	return u, nil
+}
+
+// SetPassword replaces an account's password hash and ends all its
+// sessions: whoever knew the old password is logged out.
+func (s *Store) SetPassword(ctx context.Context, id, hash string, policyVersion int) error {
+	now := s.now()
+	err := s.w.do(ctx, func(tx *Tx) error {
+		r, err := tx.Exec("UPDATE users SET password_hash = ?, policy_version = ?, updated_at = ? WHERE id = ?", hash, policyVersion, now, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		_, err = tx.Exec("DELETE FROM sessions WHERE user_id = ?", id)
+		return err
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("store: set password of %s: %w", id, err)
+	}
+	return nil
+}
+
+// Session is a logged-in browser.
+type Session struct {
+	UserID    string
+	CreatedAt time.Time
+	LastSeen  time.Time
+	Remote    string
+	TokenHash []byte // identifies the session to end it; the token itself is never stored
+}
+
+// CreateSession records a session under the hash of its token.
+func (s *Store) CreateSession(ctx context.Context, token, userID, remote string) error {
+	now := s.now()
+	err := s.w.do(ctx, func(tx *Tx) error {
+		_, err := tx.Exec("INSERT INTO sessions (token_hash, user_id, created_at, last_seen, remote) VALUES (?, ?, ?, ?, ?)",
+			SecretHash(token), userID, now, now, remote)
+		return err
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("store: create session: %w", err)
+	}
+	return nil
+}
+
+// SessionUser returns the session for a token and its user, if the
+// session exists and has been idle less than idle and lived less than
+// absolute; it then records the use. An expired session is deleted.
+func (s *Store) SessionUser(ctx context.Context, token string, idle, absolute time.Duration) (Session, User, error) {
+	hash := SecretHash(token)
+	var ses Session
+	var created, seen int64
+	err := s.db.QueryRowContext(ctx, "SELECT user_id, created_at, last_seen, remote FROM sessions WHERE token_hash = ?", hash).
+		Scan(&ses.UserID, &created, &seen, &ses.Remote)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Session{}, User{}, fmt.Errorf("store: session: %w", ErrNotFound)
+	}
+	if err != nil {
+		return Session{}, User{}, fmt.Errorf("store: session: %w", err)
+	}
+	now := s.opt.Now()
+	ses.CreatedAt, ses.LastSeen, ses.TokenHash = time.Unix(created, 0), time.Unix(seen, 0), hash
+	if now.Sub(ses.LastSeen) > idle || now.Sub(ses.CreatedAt) > absolute {
+		_ = s.EndSession(ctx, hash)
+		return Session{}, User{}, fmt.Errorf("store: session: %w", ErrRevoked)
+	}
+	u, err := s.User(ctx, ses.UserID)
+	if err != nil {
+		return Session{}, User{}, err
+	}
+	if now.Sub(ses.LastSeen) > time.Minute {
+		_ = s.w.submit(&writeOp{tx: func(tx *Tx) error {
+			_, err := tx.Exec("UPDATE sessions SET last_seen = ? WHERE token_hash = ?", now.Unix(), hash)
+			return err
+		}, done: func(error) {}})
+	}
+	return ses, u, nil
+}
+
+// Sessions lists a user's sessions, newest first.
+func (s *Store) Sessions(ctx context.Context, userID string) ([]Session, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT token_hash, created_at, last_seen, remote FROM sessions WHERE user_id = ? ORDER BY created_at DESC", userID)
+	if err != nil {
+		return nil, fmt.Errorf("store: sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []Session
+	for rows.Next() {
+		ses := Session{UserID: userID}
+		var created, seen int64
+		if err := rows.Scan(&ses.TokenHash, &created, &seen, &ses.Remote); err != nil {
+			return nil, err
+		}
+		ses.CreatedAt, ses.LastSeen = time.Unix(created, 0), time.Unix(seen, 0)
+		out = append(out, ses)
+	}
+	return out, rows.Err()
+}
+
+// EndSession ends a session by the hash of its token.
+func (s *Store) EndSession(ctx context.Context, tokenHash []byte) error {
+	err := s.w.do(ctx, func(tx *Tx) error {
+		_, err := tx.Exec("DELETE FROM sessions WHERE token_hash = ?", tokenHash)
+		return err
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("store: end session: %w", err)
+	}
+	return nil
+}
