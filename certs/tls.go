@@ -48,3 +48,15 @@ func ClientTLS(ca *x509.CertPool, cert tls.Certificate, serverName string) *tls.
 		ServerName:   serverName,
 	}
 }
+
+// WebTLS is the web app's policy: TLS 1.2 at least with the same AEAD
+// suites, the hub's server certificate, and no client certificates
+// (people log in with passwords).
+func WebTLS(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
+	return &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		CipherSuites:   CipherSuites(),
+		GetCertificate: getCert,
+		NextProtos:     []string{"h2", "http/1.1"},
+	}
+}

@@ -17,9 +17,7 @@ import (
 type Config struct {
 	DataDir  string // holds the database, keys and control socket
 	MQTTAddr string // the mTLS broker
-	// WebAddr is where the HTTPS web app will listen. The web app is not
-	// built yet (issue #4); the address is accepted and checked so that
-	// scripts and the package can already pass it.
+	// WebAddr is where the HTTPS web app listens; empty turns it off.
 	WebAddr string
 
 	// EnrollAddr is the enrollment endpoint (TLS 1.3, server

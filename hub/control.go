@@ -32,18 +32,31 @@ type controlResponse struct {
 
 // Control operations and their arguments and results.
 const (
-	OpDeviceAdd    = "device.add"
-	OpDeviceList   = "device.list"
-	OpDeviceRevoke = "device.revoke"
-	OpLink         = "link"
-	OpUnlink       = "unlink"
-	OpStatus       = "status"
-	OpPairOpen     = "pair.open"
-	OpInviteCreate = "invite.create"
-	OpInviteList   = "invite.list"
-	OpInviteRevoke = "invite.revoke"
-	OpAuditList    = "audit.list"
+	OpDeviceAdd     = "device.add"
+	OpDeviceList    = "device.list"
+	OpDeviceRevoke  = "device.revoke"
+	OpLink          = "link"
+	OpUnlink        = "unlink"
+	OpStatus        = "status"
+	OpPairOpen      = "pair.open"
+	OpInviteCreate  = "invite.create"
+	OpInviteList    = "invite.list"
+	OpInviteRevoke  = "invite.revoke"
+	OpAuditList     = "audit.list"
+	OpSetupLink     = "setup.link"
+	OpResetPassword = "user.reset-password"
 )
+
+// SetupLinkResult is a new one-time setup link.
+type SetupLinkResult struct {
+	Link string `json:"link"`
+}
+
+// ResetArgs sets an account's password from the hub's console.
+type ResetArgs struct {
+	Login    string `json:"login"`
+	Password string `json:"password"`
+}
 
 // PairArgs opens a pairing window for the toy with this label code.
 type PairArgs struct {

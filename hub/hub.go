@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"sync"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/store"
+	"github.com/toyhub/toyhub/web"
 	"github.com/toyhub/toyhub/wire"
 )
 
@@ -39,6 +41,8 @@ type Hub struct {
 	ctl    *controlServer
 	enroll *enroller
 	adv    *advertiser // nil unless Discovery is on
+	web    *web.Server // nil unless WebAddr is set
+	webLn  net.Listener
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -176,7 +180,9 @@ func (h *Hub) Start() error {
 	}
 	h.log.Info("Hub started", "version", h.cfg.Version, "mqtt", h.lis.Address(), "enroll", h.enroll.addr(), "data", h.cfg.DataDir, "ca", h.ca.Fingerprint())
 	if h.cfg.WebAddr != "" {
-		h.log.Info("Web app not available in this version", "web", h.cfg.WebAddr)
+		if err := h.startWeb(); err != nil {
+			h.log.Error("Web app not started", "web", h.cfg.WebAddr, "error", err)
+		}
 	}
 	return nil
 }
@@ -189,6 +195,102 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	return h.Close()
+}
+
+// startWeb serves the web app over HTTPS and, while no owner account
+// exists, logs a one-time setup link.
+func (h *Hub) startWeb() error {
+	srv, err := web.New(web.Config{
+		TLS: certs.WebTLS(h.cert.get), CAPEM: h.ca.PEM, CAFingerprint: h.ca.Fingerprint(),
+		PasswordContext: h.passwordContext, Logger: h.log, Now: h.cfg.Now,
+	}, h.store)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", h.cfg.WebAddr)
+	if err != nil {
+		return err
+	}
+	h.web, h.webLn = srv, ln
+	go func() {
+		if err := srv.Serve(ln); err != nil {
+			h.log.Error("Web app stopped", "error", err)
+		}
+	}()
+	h.log.Info("Web app started", "web", ln.Addr().String())
+	if pending, err := h.store.SetupPending(h.ctx); err == nil && pending {
+		link, err := h.setupLink(h.ctx)
+		if err != nil {
+			return err
+		}
+		// The one place a secret is logged, on purpose: the owner needs it
+		// from the console, it works once, and no other account exists yet.
+		h.log.Info("Setup link: open it to create the owner account", "link", link)
+	}
+	return nil
+}
+
+// setupLink makes a new one-time setup link, replacing any earlier one.
+func (h *Hub) setupLink(ctx context.Context) (string, error) {
+	if h.web == nil {
+		return "", errors.New("the web app is off (no web address)")
+	}
+	token := web.NewSetupToken()
+	if err := h.store.SetSetupToken(ctx, token); err != nil {
+		if errors.Is(err, store.ErrSetupDone) {
+			return "", errors.New("the hub is set up already; a forgotten password is reset with 'toyhub user reset-password'")
+		}
+		return "", err
+	}
+	host := "localhost"
+	if hs := hostsFor(h.lis.Address()); len(hs) > 0 {
+		host, _, _ = net.SplitHostPort(hs[0])
+	}
+	_, port, _ := net.SplitHostPort(h.webLn.Addr().String())
+	return "https://" + net.JoinHostPort(host, port) + "/setup?token=" + token, nil
+}
+
+// passwordContext is what no password may contain: the names of the
+// household's toys and people.
+func (h *Hub) passwordContext(ctx context.Context) []string {
+	ds, err := h.store.Devices(ctx)
+	if err != nil {
+		return nil
+	}
+	out := make([]string, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, d.Name)
+	}
+	return out
+}
+
+// resetPassword sets a new password from the hub's console.
+func (h *Hub) resetPassword(ctx context.Context, a ResetArgs) error {
+	u, err := h.store.UserByLogin(ctx, a.Login)
+	if err != nil {
+		return errors.New("no account has that name")
+	}
+	if err := web.CheckPassword(a.Password, append(h.passwordContext(ctx), u.Login, u.Email)); err != nil {
+		return err
+	}
+	hash, err := web.HashPassword(a.Password)
+	if err != nil {
+		return err
+	}
+	if err := h.store.SetPassword(ctx, u.ID, hash, web.PolicyVersion); err != nil {
+		return err
+	}
+	h.log.Info("Password reset from the console", "user", u.ID)
+	h.store.Audit(store.Event{Event: "password.reset", Device: u.ID, Detail: "console"})
+	return nil
+}
+
+// WebAddr is the address the web app is bound to, or "".
+func (h *Hub) WebAddr() string {
+	if h.webLn == nil {
+		return ""
+	}
+	return h.webLn.Addr().String()
 }
 
 // MQTTAddr is the address the broker is bound to.
@@ -206,6 +308,9 @@ func (h *Hub) Close() error {
 		}
 		if h.ctl != nil {
 			h.ctl.close()
+		}
+		if h.web != nil {
+			h.web.Close()
 		}
 		if h.enroll != nil {
 			h.enroll.close()
@@ -353,6 +458,15 @@ func (h *Hub) control(ctx context.Context, op string, raw json.RawMessage) (any,
 		h.log.Info("Invite revoked", "invite", a.ID)
 		h.store.Audit(store.Event{Event: "invite.revoked", Detail: a.ID})
 		return nil, nil
+	case OpSetupLink:
+		link, err := h.setupLink(ctx)
+		return SetupLinkResult{Link: link}, err
+	case OpResetPassword:
+		var a ResetArgs
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		return nil, h.resetPassword(ctx, a)
 	case OpAuditList:
 		var a CountArgs
 		if err := decode(&a); err != nil {

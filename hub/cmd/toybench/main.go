@@ -256,7 +256,7 @@ func measureHub(hubBin, dir string, pairs int, wav []byte, duration time.Duratio
 		return Result{}, err
 	}
 	data := filepath.Join(dir, "data")
-	cmd := exec.Command(hubBin, "serve", "--data", data, "--mqtt-addr", addr, "--enroll-addr", "127.0.0.1:0", "--mdns=false", "--log-level", "warn")
+	cmd := exec.Command(hubBin, "serve", "--data", data, "--mqtt-addr", addr, "--enroll-addr", "127.0.0.1:0", "--web-addr=", "--mdns=false", "--log-level", "warn")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return Result{}, err

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"golang.org/x/term"
 
 	"github.com/toyhub/toyhub/hub"
 )
@@ -36,6 +39,8 @@ Usage:
   toyhub invite list [--data DIR]
   toyhub invite revoke ID [--data DIR]
   toyhub audit-log [--count N] [--data DIR]
+  toyhub setup-link [--data DIR]
+  toyhub user reset-password --login NAME [--data DIR]   (reads the new password from the console)
   toyhub device add --name NAME --kind toy|family --out DIR [--data DIR]
   toyhub device list [--json] [--data DIR]
   toyhub device revoke NAME [--data DIR]
@@ -105,6 +110,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = invite(rest, stdout)
 	case "audit-log":
 		err = auditLog(rest, stdout)
+	case "setup-link":
+		err = setupLink(rest, stdout)
+	case "user":
+		if len(rest) == 0 || rest[0] != "reset-password" {
+			err = usageErr("usage: toyhub user reset-password --login NAME")
+			break
+		}
+		err = resetPassword(rest[1:], os.Stdin, stdout)
 	case "status":
 		err = status(rest, stdout)
 	case "version":
@@ -157,7 +170,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory")
 	fs.StringVar(&cfg.MQTTAddr, "mqtt-addr", cfg.MQTTAddr, "address of the mTLS MQTT broker")
 	fs.StringVar(&cfg.EnrollAddr, "enroll-addr", cfg.EnrollAddr, "address of the enrollment endpoint (pairing and invites)")
-	fs.StringVar(&cfg.WebAddr, "web-addr", cfg.WebAddr, "address of the HTTPS web app (not built yet)")
+	fs.StringVar(&cfg.WebAddr, "web-addr", cfg.WebAddr, "address of the HTTPS web app; empty turns it off")
 	fs.BoolVar(&cfg.Discovery, "mdns", cfg.Discovery, "advertise the hub by mDNS on the LAN interfaces")
 	var ifaces list
 	fs.Var(&ifaces, "mdns-iface", "advertise on this interface only (repeatable; default: the LAN interfaces)")
@@ -443,4 +456,54 @@ func auditLog(args []string, stdout io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.At.Local().Format(time.DateTime), e.Event, e.Device, e.Remote, e.Detail)
 	}
 	return tw.Flush()
+}
+
+func setupLink(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("toyhub setup-link", flag.ContinueOnError)
+	data := dataFlag(fs)
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usageErr("toyhub setup-link: unexpected argument %q", pos[0])
+	}
+	var res hub.SetupLinkResult
+	if err := hub.Call(*data, hub.OpSetupLink, nil, &res); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Open this link to create the owner account (it works once; earlier links no longer do):\n%s\n", res.Link)
+	return nil
+}
+
+// resetPassword sets a password from the hub's own console: running it
+// needs the hub's user on the hub, which proves physical access.
+func resetPassword(args []string, stdin *os.File, stdout io.Writer) error {
+	fs := flag.NewFlagSet("toyhub user reset-password", flag.ContinueOnError)
+	data := dataFlag(fs)
+	login := fs.String("login", "", "the account's name")
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 || *login == "" {
+		return usageErr("usage: toyhub user reset-password --login NAME")
+	}
+	var pw string
+	if term.IsTerminal(int(stdin.Fd())) {
+		fmt.Fprint(stdout, "New password (at least 12 characters): ")
+		b, err := term.ReadPassword(int(stdin.Fd()))
+		fmt.Fprintln(stdout)
+		if err != nil {
+			return err
+		}
+		pw = string(b)
+	} else {
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && line == "" {
+			return errors.New("no password on standard input")
+		}
+		pw = strings.TrimRight(line, "\r\n")
+	}
+	if err := hub.Call(*data, hub.OpResetPassword, hub.ResetArgs{Login: *login, Password: pw}, nil); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "Password changed; every session of this account has ended.")
+	return nil
 }

@@ -115,7 +115,7 @@ func startServe(t *testing.T, data, addr string) (*exec.Cmd, *lockedBuffer) {
 	logs := &lockedBuffer{}
 	// No mDNS: tests never multicast on this machine's LAN.
 	cmd := exec.Command(filepath.Join(binDir, "toyhub"), "serve", "--data", data, "--mqtt-addr", addr,
-		"--enroll-addr", "127.0.0.1:0", "--mdns=false", "--log-format", "json")
+		"--enroll-addr", "127.0.0.1:0", "--web-addr", "127.0.0.1:0", "--mdns=false", "--log-format", "json")
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -368,6 +368,18 @@ func TestCLI(t *testing.T) {
 		r = must(t, runBin(t, "toyhub", "device", "list", "--data", data))
 		if !regexp.MustCompile(`Stranger\s+toy\s+[a-z2-7]{26}\s+revoked`).MatchString(r.stdout) {
 			t.Fatalf("device list:\n%s", r.stdout)
+		}
+	})
+
+	t.Run("setup link and password reset", func(t *testing.T) {
+		r := must(t, runBin(t, "toyhub", "setup-link", "--data", data))
+		if !regexp.MustCompile(`https://\S+/setup\?token=[a-z2-7]{32}`).MatchString(r.stdout) {
+			t.Fatalf("setup-link printed %q", r.stdout)
+		}
+		reset := exec.Command(filepath.Join(binDir, "toyhub"), "user", "reset-password", "--login", "nobody", "--data", data)
+		reset.Stdin = strings.NewReader("violet tractor umbrella geology\n")
+		if out, err := reset.CombinedOutput(); err == nil || !strings.Contains(string(out), "no account") {
+			t.Fatalf("reset for an unknown account: %v %s", err, out)
 		}
 	})
 

@@ -1,0 +1,53 @@
+package web
+
+import (
+	"bytes"
+	"net/http"
+)
+
+func (s *Server) render(w http.ResponseWriter, status int, name string, data any) {
+	var buf bytes.Buffer
+	if err := s.tmpl[name].Execute(&buf, data); err != nil {
+		s.log.Error("Page not rendered", "page", name, "error", err)
+		http.Error(w, "the page could not be shown", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+type messageData struct{ Title, Text string }
+
+func (s *Server) message(w http.ResponseWriter, status int, title, text string) {
+	s.render(w, status, "message", messageData{title, text})
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Error("Request failed", "path", r.URL.Path, "error", err)
+	s.message(w, http.StatusInternalServerError, "Something went wrong", "The hub could not do this. Try again in a moment.")
+}
+
+type homeData struct {
+	Login string
+	Role  string
+}
+
+func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	cur, _ := current(r)
+	s.render(w, http.StatusOK, "home", homeData{Login: cur.user.Login, Role: cur.user.Role})
+}
+
+type trustData struct {
+	Fingerprint string
+}
+
+func (s *Server) trustPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, http.StatusOK, "trust", trustData{Fingerprint: s.cfg.CAFingerprint})
+}
+
+func (s *Server) caPEM(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/x-x509-ca-cert")
+	w.Header().Set("Content-Disposition", `attachment; filename="toyhub-ca.pem"`)
+	w.Write(s.cfg.CAPEM)
+}

@@ -1,0 +1,334 @@
+package web
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/toyhub/toyhub/store"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type app struct {
+	t     *testing.T
+	st    *store.Store
+	srv   *Server
+	ts    *httptest.Server
+	clk   *clock
+	token string
+}
+
+// newApp serves the web app over real TLS with a real store.
+func newApp(t *testing.T) *app {
+	t.Helper()
+	clk := &clock{t: time.Now()}
+	dir := t.TempDir()
+	st, err := store.Open(context.Background(), store.Options{Path: filepath.Join(dir, "hub.db"), MasterKeyPath: filepath.Join(dir, "m.key"), Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	srv, err := New(Config{CAPEM: []byte("-----BEGIN CERTIFICATE-----\n"), CAFingerprint: "sha256:abcd", Logger: slog.New(slog.DiscardHandler), Now: clk.now,
+		PasswordContext: func(context.Context) []string { return []string{"The Wilkinsons", "Poppy"} }}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewTLSServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	a := &app{t: t, st: st, srv: srv, ts: ts, clk: clk, token: NewSetupToken()}
+	if err := st.SetSetupToken(context.Background(), a.token); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// browser is a client with its own cookies that does not follow redirects.
+func (a *app) browser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	c := a.ts.Client()
+	c.Jar = jar
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return c
+}
+
+func (a *app) do(c *http.Client, method, path string, form url.Values, header map[string]string) (*http.Response, string) {
+	a.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, _ := http.NewRequest(method, a.ts.URL+path, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+const goodPassword = "violet tractor umbrella geology"
+
+func (a *app) setupOwner(c *http.Client) {
+	a.t.Helper()
+	resp, body := a.do(c, "POST", "/setup", url.Values{"token": {a.token}, "login": {"Mum"}, "email": {"mum@example.org"},
+		"password": {goodPassword}, "password2": {goodPassword}}, nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		a.t.Fatalf("setup: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestSetupFlow(t *testing.T) {
+	a := newApp(t)
+	c := a.browser()
+	// Before setup, everything but setup and the CA page refuses.
+	for _, path := range []string{"/", "/login"} {
+		if resp, body := a.do(c, "GET", path, nil, nil); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "not set up yet") {
+			t.Fatalf("GET %s before setup: %d", path, resp.StatusCode)
+		}
+	}
+	if resp, _ := a.do(c, "GET", "/trust", nil, nil); resp.StatusCode != http.StatusOK {
+		t.Fatal("the CA page is not public")
+	}
+	refusals := []struct {
+		name   string
+		form   url.Values
+		status int
+		say    string
+	}{
+		{"wrong token", url.Values{"token": {"nope"}, "login": {"Mum"}, "password": {goodPassword}, "password2": {goodPassword}}, 403, "not valid"},
+		{"breached service", url.Values{"token": {a.token}, "login": {"Mum"}, "password": {"Cloudpets2017!"}, "password2": {"Cloudpets2017!"}}, 400, "cloudpets"},
+		{"household name", url.Values{"token": {a.token}, "login": {"Mum"}, "password": {"wilkinsons forever and ever"}, "password2": {"wilkinsons forever and ever"}}, 400, "wilkinsons"},
+		{"own e-mail", url.Values{"token": {a.token}, "login": {"Mum"}, "email": {"bluebell@example.org"}, "password": {"bluebell meadow in spring"}, "password2": {"bluebell meadow in spring"}}, 400, "bluebell"},
+		{"digits", url.Values{"token": {a.token}, "login": {"Mum"}, "password": {"123456789012"}, "password2": {"123456789012"}}, 400, "too easy"},
+		{"mismatch", url.Values{"token": {a.token}, "login": {"Mum"}, "password": {goodPassword}, "password2": {goodPassword + "x"}}, 400, "differ"},
+	}
+	for _, tt := range refusals {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := a.do(c, "POST", "/setup", tt.form, nil)
+			if resp.StatusCode != tt.status || !strings.Contains(body, tt.say) {
+				t.Fatalf("%d, page lacks %q", resp.StatusCode, tt.say)
+			}
+		})
+	}
+	a.setupOwner(c)
+	var cookie *http.Cookie
+	for _, k := range c.Jar.Cookies(mustURL(a.ts.URL)) {
+		if k.Name == sessionCookie {
+			cookie = k
+		}
+	}
+	if cookie == nil {
+		t.Fatal("no session cookie")
+	}
+	resp, body := a.do(c, "GET", "/", nil, nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, "Hello, Mum") {
+		t.Fatalf("home after setup: %d", resp.StatusCode)
+	}
+	if resp, _ := a.do(c, "GET", "/setup?token="+a.token, nil, nil); resp.StatusCode != http.StatusGone {
+		t.Fatalf("setup after setup: %d", resp.StatusCode)
+	}
+}
+
+func mustURL(s string) *url.URL { u, _ := url.Parse(s); return u }
+
+func TestSessionCookie(t *testing.T) {
+	a := newApp(t)
+	c := a.browser()
+	resp, _ := a.do(c, "POST", "/setup", url.Values{"token": {a.token}, "login": {"Mum"}, "password": {goodPassword}, "password2": {goodPassword}}, nil)
+	raw := resp.Header.Get("Set-Cookie")
+	for _, want := range []string{sessionCookie + "=", "Path=/", "Secure", "HttpOnly", "SameSite=Strict"} {
+		if !strings.Contains(raw, want) {
+			t.Errorf("Set-Cookie %q lacks %s", raw, want)
+		}
+	}
+	if strings.Contains(raw, "Domain=") {
+		t.Errorf("a __Host- cookie has a Domain: %q", raw)
+	}
+	// The cookie holds 160 random bits.
+	v := strings.TrimPrefix(strings.SplitN(raw, ";", 2)[0], sessionCookie+"=")
+	if len(v) != 32 {
+		t.Errorf("token %q", v)
+	}
+}
+
+func TestLogin(t *testing.T) {
+	a := newApp(t)
+	a.setupOwner(a.browser())
+	c := a.browser()
+	if resp, _ := a.do(c, "GET", "/", nil, nil); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
+		t.Fatalf("home without a session: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	login := func(c *http.Client, name, pw string, header map[string]string) *http.Response {
+		resp, _ := a.do(c, "POST", "/login", url.Values{"login": {name}, "password": {pw}}, header)
+		return resp
+	}
+	if resp := login(c, "Mum", "wrong password!!", nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("wrong password: %d", resp.StatusCode)
+	}
+	if resp := login(c, "nobody", goodPassword, nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("unknown name: %d", resp.StatusCode)
+	}
+	// A cross-origin login form is refused before the handler.
+	if resp := login(c, "Mum", goodPassword, map[string]string{"Sec-Fetch-Site": "cross-site"}); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-site POST: %d", resp.StatusCode)
+	}
+	if resp := login(c, "mum", goodPassword, map[string]string{"Sec-Fetch-Site": "", "Origin": "https://evil.example"}); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-origin POST: %d", resp.StatusCode)
+	}
+	if resp := login(c, "mum", goodPassword, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	if resp, body := a.do(c, "GET", "/", nil, nil); resp.StatusCode != 200 || !strings.Contains(body, "Hello, Mum") {
+		t.Fatalf("home after login: %d", resp.StatusCode)
+	}
+	old := c.Jar.Cookies(mustURL(a.ts.URL))
+	if resp, _ := a.do(c, "POST", "/logout", url.Values{}, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	// The old cookie opens nothing: the session ended on the hub.
+	c2 := a.browser()
+	c2.Jar.SetCookies(mustURL(a.ts.URL), old)
+	if resp, _ := a.do(c2, "GET", "/", nil, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the logged-out cookie still works: %d", resp.StatusCode)
+	}
+	log, _ := a.st.AuditLog(context.Background(), 20)
+	var events []string
+	for _, e := range log {
+		events = append(events, e.Event)
+	}
+	for _, want := range []string{"login.ok", "login.failed", "logout"} {
+		if !strings.Contains(strings.Join(events, " "), want) {
+			t.Errorf("audit log lacks %s: %v", want, events)
+		}
+	}
+}
+
+func TestLoginRateLimit(t *testing.T) {
+	a := newApp(t)
+	a.setupOwner(a.browser())
+	c := a.browser()
+	try := func(pw string) int {
+		resp, _ := a.do(c, "POST", "/login", url.Values{"login": {"Mum"}, "password": {pw}}, nil)
+		return resp.StatusCode
+	}
+	for range 3 {
+		if got := try("wrong password!!"); got != http.StatusUnauthorized {
+			t.Fatalf("failure: %d", got)
+		}
+	}
+	// Now even the right password must wait, and the wait grows.
+	if got := try(goodPassword); got != http.StatusTooManyRequests {
+		t.Fatalf("right password during the delay: %d", got)
+	}
+	a.clk.advance(3 * time.Second)
+	if got := try("wrong password!!"); got != http.StatusUnauthorized {
+		t.Fatalf("after the delay: %d", got)
+	}
+	a.clk.advance(3 * time.Second)
+	if got := try(goodPassword); got != http.StatusTooManyRequests {
+		t.Fatalf("the second delay is longer: %d", got)
+	}
+	a.clk.advance(5 * time.Second)
+	if got := try(goodPassword); got != http.StatusSeeOther {
+		t.Fatalf("after the second delay: %d", got)
+	}
+	tests := []struct {
+		n    int
+		want time.Duration
+	}{{0, 0}, {2, 0}, {3, 2 * time.Second}, {4, 4 * time.Second}, {30, 15 * time.Minute}}
+	for _, tt := range tests {
+		if got := delay(tt.n); got != tt.want {
+			t.Errorf("delay(%d) = %v, want %v", tt.n, got, tt.want)
+		}
+	}
+}
+
+func TestSessionExpiry(t *testing.T) {
+	a := newApp(t)
+	c := a.browser()
+	a.setupOwner(c)
+	a.clk.advance(29 * time.Minute)
+	if resp, _ := a.do(c, "GET", "/", nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("within the idle timeout: %d", resp.StatusCode)
+	}
+	a.clk.advance(31 * time.Minute)
+	if resp, _ := a.do(c, "GET", "/", nil, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("after the idle timeout: %d", resp.StatusCode)
+	}
+}
+
+// TestEveryRoute walks the route table: every response carries the
+// security headers, and every route that is not public refuses a browser
+// without a session.
+func TestEveryRoute(t *testing.T) {
+	a := newApp(t)
+	a.setupOwner(a.browser())
+	c := a.browser()
+	for _, rt := range a.srv.Routes() {
+		method, path, _ := strings.Cut(rt.Pattern, " ")
+		path = strings.ReplaceAll(path, "{$}", "")
+		t.Run(rt.Pattern, func(t *testing.T) {
+			var form url.Values
+			if method == "POST" {
+				form = url.Values{}
+			}
+			resp, _ := a.do(c, method, path, form, nil)
+			for h, want := range map[string]string{
+				"Content-Security-Policy": "default-src 'self'",
+				"X-Content-Type-Options":  "nosniff",
+				"X-Frame-Options":         "DENY",
+				"Cache-Control":           "no-store",
+			} {
+				if !strings.Contains(resp.Header.Get(h), want) {
+					t.Errorf("%s: %q", h, resp.Header.Get(h))
+				}
+			}
+			switch rt.Access {
+			case Public, Anonymous:
+				if resp.StatusCode >= 500 {
+					t.Errorf("status %d", resp.StatusCode)
+				}
+			case SetupOnly:
+				if resp.StatusCode != http.StatusGone {
+					t.Errorf("after setup: %d", resp.StatusCode)
+				}
+			default:
+				if resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusUnauthorized {
+					t.Errorf("without a session: %d", resp.StatusCode)
+				}
+			}
+		})
+	}
+	resp, _ := a.do(c, "GET", a.srv.static+"app.css", nil, nil)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("static: %d", resp.StatusCode)
+	}
+}
