@@ -219,6 +219,9 @@ func TestLogin(t *testing.T) {
 	if resp, _ := a.do(c2, "GET", "/", nil, nil); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("the logged-out cookie still works: %d", resp.StatusCode)
 	}
+	// Audit events are written in the background; the writer's queue is
+	// in order, so a checkpoint waits for them.
+	a.st.Checkpoint(context.Background())
 	log, _ := a.st.AuditLog(context.Background(), 20)
 	var events []string
 	for _, e := range log {
