@@ -46,18 +46,26 @@ type NewUser struct {
 // any earlier one, as long as no owner exists.
 func (s *Store) SetSetupToken(ctx context.Context, token string) error {
 	err := s.w.do(ctx, func(tx *Tx) error {
-		var n int
-		if err := tx.QueryRow("SELECT count(*) FROM users").Scan(&n); err != nil {
+		if err := setupDone(tx); err != nil {
 			return err
-		}
-		if n > 0 {
-			return ErrSetupDone
 		}
 		_, err := tx.Exec("INSERT INTO meta (key, value) VALUES ('setup_token', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", SecretHash(token))
 		return err
 	}, nil)
 	if err != nil {
 		return fmt.Errorf("store: setup token: %w", err)
+	}
+	return nil
+}
+
+// setupDone is ErrSetupDone once any account exists.
+func setupDone(tx *Tx) error {
+	var n int
+	if err := tx.QueryRow("SELECT count(*) FROM users").Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return ErrSetupDone
 	}
 	return nil
 }
@@ -76,12 +84,8 @@ func (s *Store) SetupPending(ctx context.Context) (bool, error) {
 func (s *Store) CreateOwner(ctx context.Context, token string, nu NewUser) (User, error) {
 	nu.Role = RoleOwner
 	return s.addUser(ctx, nu, func(tx *Tx) error {
-		var n int
-		if err := tx.QueryRow("SELECT count(*) FROM users").Scan(&n); err != nil {
+		if err := setupDone(tx); err != nil {
 			return err
-		}
-		if n > 0 {
-			return ErrSetupDone
 		}
 		r, err := tx.Exec("DELETE FROM meta WHERE key = 'setup_token' AND value = ?", SecretHash(token))
 		if err != nil {

@@ -75,7 +75,7 @@ func (s *Server) guard(rt Route) http.Handler {
 			rt.Handler(w, r)
 			return
 		}
-		pending, err := s.st.SetupPending(r.Context())
+		pending, err := s.setupPending(r.Context())
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -108,6 +108,17 @@ func (s *Server) guard(rt Route) http.Handler {
 		}
 		rt.Handler(w, r.WithContext(context.WithValue(r.Context(), userKey, who{u, ses})))
 	})
+}
+
+func (s *Server) setupPending(ctx context.Context) (bool, error) {
+	if s.setUp.Load() {
+		return false, nil
+	}
+	pending, err := s.st.SetupPending(ctx)
+	if err == nil && !pending {
+		s.setUp.Store(true)
+	}
+	return pending, err
 }
 
 func (s *Server) needLogin(w http.ResponseWriter, r *http.Request) {

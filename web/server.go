@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/toyhub/toyhub/store"
@@ -65,6 +66,9 @@ type Server struct {
 	static string // content-hashed URL prefix of the static files
 	logins *loginLimiter
 	srv    *http.Server
+	// setUp is set once setup is seen done; it cannot be undone, so the
+	// guard stops asking the store on every request.
+	setUp atomic.Bool
 }
 
 // New parses every template at start, so a missing one fails here.
