@@ -35,6 +35,10 @@ type Device struct {
 	CreatedAt time.Time
 	LastSeen  time.Time
 	RevokedAt time.Time
+	// Account is the ID of the web account whose identity this is, if
+	// any. Such a device has no certificate: it exists so that messages
+	// to and from the web app follow the same links as any other.
+	Account string
 }
 
 // Revoked reports whether the device was revoked.
@@ -93,6 +97,9 @@ func (s *Store) addDevice(ctx context.Context, nd NewDevice, before func(tx *Tx,
 			nd.ID, string(nd.Kind), hash, seal(aead, []byte(name), ad("devices", nd.ID, "name")), wrapped, now); err != nil {
 			return err
 		}
+		if nd.CertSerial == "" {
+			return errors.New("a device needs its first certificate")
+		}
 		if _, err := tx.Exec(`INSERT INTO certificates (serial, device_id, issued_at, not_after) VALUES (?, ?, ?, ?)`,
 			nd.CertSerial, nd.ID, now, nd.CertExpiry.Unix()); err != nil {
 			return err
@@ -111,7 +118,66 @@ func (s *Store) addDevice(ctx context.Context, nd NewDevice, before func(tx *Tx,
 	return d, nil
 }
 
-const deviceColumns = "id, kind, name, dek, created_at, last_seen, revoked_at"
+// insertDevice adds a device row with no certificate: the identity of a
+// web account, which nothing can use to connect over MQTT.
+func (s *Store) insertDevice(tx *Tx, id, name string, now int64) error {
+	if err := CheckName(name); err != nil {
+		return fmt.Errorf("device name: %w", err)
+	}
+	wrapped, aead, err := s.keys.newDataKey("devices", id)
+	if err != nil {
+		return err
+	}
+	name = strings.TrimSpace(name)
+	hash := s.keys.nameHash("device", name)
+	var n int
+	if err := tx.QueryRow("SELECT count(*) FROM devices WHERE name_hash = ?", hash).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("%w: a device with that name", ErrExists)
+	}
+	_, err = tx.Exec(`INSERT INTO devices (id, kind, name_hash, name, dek, created_at) VALUES (?, 'family', ?, ?, ?, ?)`,
+		id, hash, seal(aead, []byte(name), ad("devices", id, "name")), wrapped, now)
+	return err
+}
+
+// RenameDevice gives a device a new name, which must not be another's.
+func (s *Store) RenameDevice(ctx context.Context, id, name string) error {
+	if err := CheckName(name); err != nil {
+		return fmt.Errorf("store: device name: %w", err)
+	}
+	name = strings.TrimSpace(name)
+	err := s.w.do(ctx, func(tx *Tx) error {
+		var dek []byte
+		if err := tx.QueryRow("SELECT dek FROM devices WHERE id = ?", id).Scan(&dek); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrNotFound
+			}
+			return err
+		}
+		hash := s.keys.nameHash("device", name)
+		var n int
+		if err := tx.QueryRow("SELECT count(*) FROM devices WHERE name_hash = ? AND id != ?", hash, id).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: a device with that name", ErrExists)
+		}
+		aead, err := s.keys.dataKey("devices", id, dek)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec("UPDATE devices SET name = ?, name_hash = ? WHERE id = ?", seal(aead, []byte(name), ad("devices", id, "name")), hash, id)
+		return err
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("store: rename device %s: %w", id, err)
+	}
+	return nil
+}
+
+const deviceColumns = "id, kind, name, dek, created_at, last_seen, revoked_at, coalesce((SELECT u.id FROM users u WHERE u.device_id = devices.id), '')"
 
 func (s *Store) scanDevice(row interface{ Scan(...any) error }) (Device, error) {
 	var (
@@ -121,7 +187,7 @@ func (s *Store) scanDevice(row interface{ Scan(...any) error }) (Device, error) 
 		created           int64
 		lastSeen, revoked sql.NullInt64
 	)
-	if err := row.Scan(&d.ID, &kind, &name, &dek, &created, &lastSeen, &revoked); err != nil {
+	if err := row.Scan(&d.ID, &kind, &name, &dek, &created, &lastSeen, &revoked, &d.Account); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return Device{}, ErrNotFound
 		}

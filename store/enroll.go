@@ -256,3 +256,91 @@ func (s *Store) RedeemInvite(ctx context.Context, secret string, nd NewDevice) (
 	}
 	return d, slices.Clone(toys), nil
 }
+
+// RedeemInviteAccount spends an invite to create a family member's web
+// account instead of a device: the account is named as the invite, and
+// its device identity is linked to the invite's toys, in one transaction.
+// nu's login and role are taken from the invite.
+func (s *Store) RedeemInviteAccount(ctx context.Context, secret string, nu NewUser) (User, []string, error) {
+	var (
+		toys     []string
+		inviteID string
+	)
+	// The invite's name is needed before the account is made, so it is
+	// read first and the invite spent inside the account's transaction.
+	now := s.now()
+	var name, dek []byte
+	err := s.db.QueryRowContext(ctx, `SELECT id, name, dek FROM invites
+		WHERE secret_hash = ? AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > ?`, SecretHash(secret), now).
+		Scan(&inviteID, &name, &dek)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, nil, ErrBadInvite
+	}
+	if err != nil {
+		return User{}, nil, fmt.Errorf("store: invite: %w", err)
+	}
+	aead, err := s.keys.dataKey("invites", inviteID, dek)
+	if err != nil {
+		return User{}, nil, err
+	}
+	plain, err := open(aead, name, ad("invites", inviteID, "name"))
+	if err != nil {
+		return User{}, nil, fmt.Errorf("store: name of invite %s: %w", inviteID, err)
+	}
+	nu.Login, nu.Role = string(plain), RoleFamily
+	u, err := s.addUser(ctx, nu, func(tx *Tx) error {
+		var toyList string
+		err := tx.QueryRow(`SELECT toys FROM invites WHERE id = ? AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > ?`,
+			inviteID, s.now()).Scan(&toyList)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrBadInvite
+		}
+		if err != nil {
+			return err
+		}
+		if toyList != "" {
+			toys = strings.Split(toyList, ",")
+		}
+		_, err = tx.Exec("UPDATE invites SET redeemed_at = ? WHERE id = ?", s.now(), inviteID)
+		return err
+	}, func(tx *Tx, now int64) error {
+		if _, err := tx.Exec("UPDATE invites SET device_id = ? WHERE id = ?", nu.DeviceID, inviteID); err != nil {
+			return err
+		}
+		for _, toy := range toys {
+			a, b := order(nu.DeviceID, toy)
+			if _, err := tx.Exec(`INSERT INTO links (a, b, created_at) SELECT ?, ?, ? WHERE EXISTS
+				(SELECT 1 FROM devices WHERE id = ? AND revoked_at IS NULL) ON CONFLICT DO NOTHING`, a, b, now, toy); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return User{}, nil, err
+	}
+	return u, slices.Clone(toys), nil
+}
+
+// InviteBySecret returns the open invite that a secret opens.
+func (s *Store) InviteBySecret(ctx context.Context, secret string) (Invite, error) {
+	var id string
+	err := s.db.QueryRowContext(ctx, `SELECT id FROM invites WHERE secret_hash = ? AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > ?`,
+		SecretHash(secret), s.now()).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Invite{}, ErrBadInvite
+	}
+	if err != nil {
+		return Invite{}, fmt.Errorf("store: invite: %w", err)
+	}
+	invs, err := s.Invites(ctx)
+	if err != nil {
+		return Invite{}, err
+	}
+	for _, inv := range invs {
+		if inv.ID == id {
+			return inv, nil
+		}
+	}
+	return Invite{}, ErrBadInvite
+}

@@ -28,6 +28,7 @@ type User struct {
 	PasswordHash  string
 	PolicyVersion int
 	TOTPSecret    string
+	DeviceID      string // the account's identity on the message path
 	CreatedAt     time.Time
 }
 
@@ -40,6 +41,9 @@ type NewUser struct {
 	Email         string
 	PasswordHash  string
 	PolicyVersion int
+	// DeviceID is the ID for the account's device identity, created with
+	// it and named like it.
+	DeviceID string
 }
 
 // SetSetupToken records (the hash of) the one-time setup token, replacing
@@ -95,7 +99,7 @@ func (s *Store) CreateOwner(ctx context.Context, token string, nu NewUser) (User
 			return fmt.Errorf("%w: the setup link is not valid", ErrNotFound)
 		}
 		return nil
-	})
+	}, nil)
 }
 
 // AddUser creates a parent's or family member's account.
@@ -103,10 +107,10 @@ func (s *Store) AddUser(ctx context.Context, nu NewUser) (User, error) {
 	if nu.Role != RoleParent && nu.Role != RoleFamily {
 		return User{}, fmt.Errorf("store: role %q", nu.Role)
 	}
-	return s.addUser(ctx, nu, nil)
+	return s.addUser(ctx, nu, nil, nil)
 }
 
-func (s *Store) addUser(ctx context.Context, nu NewUser, before func(tx *Tx) error) (User, error) {
+func (s *Store) addUser(ctx context.Context, nu NewUser, before func(tx *Tx) error, after func(tx *Tx, now int64) error) (User, error) {
 	if err := CheckName(nu.Login); err != nil {
 		return User{}, fmt.Errorf("store: login name: %w", err)
 	}
@@ -133,19 +137,173 @@ func (s *Store) addUser(ctx context.Context, nu NewUser, before func(tx *Tx) err
 		if n > 0 {
 			return fmt.Errorf("%w: an account with that name", ErrExists)
 		}
-		_, err := tx.Exec(`INSERT INTO users (id, role, login_hash, name, email, dek, password_hash, policy_version, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, nu.ID, nu.Role, s.keys.nameHash("user", login),
-			seal(aead, []byte(login), ad("users", nu.ID, "name")), email, wrapped, nu.PasswordHash, nu.PolicyVersion, now, now)
-		return err
+		if nu.DeviceID == "" {
+			return errors.New("an account needs a device ID")
+		}
+		if err := s.insertDevice(tx, nu.DeviceID, login, now); err != nil {
+			return err
+		}
+		_, err := tx.Exec(`INSERT INTO users (id, role, login_hash, name, email, dek, password_hash, policy_version, created_at, updated_at, device_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, nu.ID, nu.Role, s.keys.nameHash("user", login),
+			seal(aead, []byte(login), ad("users", nu.ID, "name")), email, wrapped, nu.PasswordHash, nu.PolicyVersion, now, now, nu.DeviceID)
+		if err != nil || after == nil {
+			return err
+		}
+		return after(tx, now)
 	}, nil)
 	if err != nil {
 		return User{}, fmt.Errorf("store: add user: %w", err)
 	}
 	return User{ID: nu.ID, Role: nu.Role, Login: login, Email: nu.Email, PasswordHash: nu.PasswordHash,
-		PolicyVersion: nu.PolicyVersion, CreatedAt: time.Unix(now, 0)}, nil
+		PolicyVersion: nu.PolicyVersion, DeviceID: nu.DeviceID, CreatedAt: time.Unix(now, 0)}, nil
 }
 
-const userColumns = "id, role, name, email, dek, password_hash, policy_version, totp_secret, created_at"
+// EnsureDevices gives every account made before schema 4 its device
+// identity, named like the account. newID returns a fresh device ID.
+func (s *Store) EnsureDevices(ctx context.Context, newID func() string) (int, error) {
+	users, err := s.Users(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, u := range users {
+		if u.DeviceID != "" {
+			continue
+		}
+		id := newID()
+		err := s.w.do(ctx, func(tx *Tx) error {
+			if err := s.insertDevice(tx, id, u.Login, s.now()); err != nil {
+				return err
+			}
+			_, err := tx.Exec("UPDATE users SET device_id = ? WHERE id = ? AND device_id IS NULL", id, u.ID)
+			return err
+		}, nil)
+		if err != nil {
+			return n, fmt.Errorf("store: device for user %s: %w", u.ID, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// Users lists every account, oldest first.
+func (s *Store) Users(ctx context.Context) ([]User, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT "+userColumns+" FROM users ORDER BY created_at, id")
+	if err != nil {
+		return nil, fmt.Errorf("store: users: %w", err)
+	}
+	defer rows.Close()
+	var out []User
+	for rows.Next() {
+		u, err := s.scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: users: %w", err)
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// DeleteUser removes an account and its sessions, and revokes its device
+// identity, which keeps the messages it sent and received until they are
+// deleted. The owner cannot be deleted.
+func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	now := s.now()
+	err := s.w.do(ctx, func(tx *Tx) error {
+		var role string
+		var dev sql.NullString
+		if err := tx.QueryRow("SELECT role, device_id FROM users WHERE id = ?", id).Scan(&role, &dev); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrNotFound
+			}
+			return err
+		}
+		if role == RoleOwner {
+			return errors.New("the owner's account cannot be removed")
+		}
+		if _, err := tx.Exec("DELETE FROM users WHERE id = ?", id); err != nil {
+			return err
+		}
+		if dev.Valid {
+			_, err := tx.Exec("UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", now, dev.String)
+			return err
+		}
+		return nil
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("store: delete user %s: %w", id, err)
+	}
+	return nil
+}
+
+// SetTOTP sets (or, with "", removes) an account's TOTP secret.
+func (s *Store) SetTOTP(ctx context.Context, id, secret string) error {
+	now := s.now()
+	err := s.w.do(ctx, func(tx *Tx) error {
+		var dek []byte
+		if err := tx.QueryRow("SELECT dek FROM users WHERE id = ?", id).Scan(&dek); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrNotFound
+			}
+			return err
+		}
+		var sealed []byte
+		if secret != "" {
+			aead, err := s.keys.dataKey("users", id, dek)
+			if err != nil {
+				return err
+			}
+			sealed = seal(aead, []byte(secret), ad("users", id, "totp"))
+		}
+		_, err := tx.Exec("UPDATE users SET totp_secret = ?, totp_step = 0, updated_at = ? WHERE id = ?", sealed, now, id)
+		return err
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("store: set TOTP of %s: %w", id, err)
+	}
+	return nil
+}
+
+// UseTOTPStep records that a code of this time step was accepted, and
+// reports false if this or a later step was accepted before: a code works
+// once.
+func (s *Store) UseTOTPStep(ctx context.Context, id string, step int64) (bool, error) {
+	var ok bool
+	err := s.w.do(ctx, func(tx *Tx) error {
+		r, err := tx.Exec("UPDATE users SET totp_step = ? WHERE id = ? AND totp_step < ?", step, id, step)
+		if err != nil {
+			return err
+		}
+		n, _ := r.RowsAffected()
+		ok = n == 1
+		return nil
+	}, nil)
+	if err != nil {
+		return false, fmt.Errorf("store: TOTP step of %s: %w", id, err)
+	}
+	return ok, nil
+}
+
+// EndUserSession ends one of a user's sessions; a session of someone else
+// is ErrNotFound.
+func (s *Store) EndUserSession(ctx context.Context, userID string, tokenHash []byte) error {
+	err := s.w.do(ctx, func(tx *Tx) error {
+		r, err := tx.Exec("DELETE FROM sessions WHERE token_hash = ? AND user_id = ?", tokenHash, userID)
+		if err != nil {
+			return err
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("store: end session: %w", err)
+	}
+	return nil
+}
+
+const userColumns = "id, role, name, email, dek, password_hash, policy_version, totp_secret, created_at, coalesce(device_id, '')"
 
 func (s *Store) scanUser(row interface{ Scan(...any) error }) (User, error) {
 	var (
@@ -153,7 +311,7 @@ func (s *Store) scanUser(row interface{ Scan(...any) error }) (User, error) {
 		name, email, dek, totp []byte
 		created                int64
 	)
-	if err := row.Scan(&u.ID, &u.Role, &name, &email, &dek, &u.PasswordHash, &u.PolicyVersion, &totp, &created); err != nil {
+	if err := row.Scan(&u.ID, &u.Role, &name, &email, &dek, &u.PasswordHash, &u.PolicyVersion, &totp, &created, &u.DeviceID); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return User{}, ErrNotFound
 		}

@@ -19,7 +19,7 @@ func TestSetupAndUsers(t *testing.T) {
 	if err := f.s.SetSetupToken(f.ctx, "setup-token-value"); err != nil { // replaces the first
 		t.Fatal(err)
 	}
-	owner := NewUser{ID: "u1", Login: "Mum", Email: "mum.smith@example.org", PasswordHash: "$argon2id$x", PolicyVersion: 1}
+	owner := NewUser{ID: "u1", DeviceID: "dev-u1", Login: "Mum", Email: "mum.smith@example.org", PasswordHash: "$argon2id$x", PolicyVersion: 1}
 	for _, bad := range []string{"first-token", "", "nope"} {
 		if _, err := f.s.CreateOwner(f.ctx, bad, owner); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("setup with token %q: %v", bad, err)
@@ -29,7 +29,7 @@ func TestSetupAndUsers(t *testing.T) {
 	if err != nil || u.Role != RoleOwner {
 		t.Fatalf("owner: %+v %v", u, err)
 	}
-	if _, err := f.s.CreateOwner(f.ctx, "setup-token-value", NewUser{ID: "u2", Login: "Eve", PasswordHash: "x"}); !errors.Is(err, ErrSetupDone) {
+	if _, err := f.s.CreateOwner(f.ctx, "setup-token-value", NewUser{ID: "u2", DeviceID: "dev-u2", Login: "Eve", PasswordHash: "x"}); !errors.Is(err, ErrSetupDone) {
 		t.Fatalf("second setup: %v", err)
 	}
 	if err := f.s.SetSetupToken(f.ctx, "again"); !errors.Is(err, ErrSetupDone) {
@@ -39,13 +39,13 @@ func TestSetupAndUsers(t *testing.T) {
 		t.Fatal("setup still pending")
 	}
 
-	if _, err := f.s.AddUser(f.ctx, NewUser{ID: "u3", Role: RoleFamily, Login: "Grandma", PasswordHash: "h", PolicyVersion: 1}); err != nil {
+	if _, err := f.s.AddUser(f.ctx, NewUser{ID: "u3", DeviceID: "dev-u3", Role: RoleFamily, Login: "Grandma", PasswordHash: "h", PolicyVersion: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.s.AddUser(f.ctx, NewUser{ID: "u4", Role: RoleFamily, Login: " MUM ", PasswordHash: "h"}); !errors.Is(err, ErrExists) {
+	if _, err := f.s.AddUser(f.ctx, NewUser{ID: "u4", DeviceID: "dev-u4", Role: RoleFamily, Login: " MUM ", PasswordHash: "h"}); !errors.Is(err, ErrExists) {
 		t.Fatalf("duplicate login: %v", err)
 	}
-	if _, err := f.s.AddUser(f.ctx, NewUser{ID: "u5", Role: RoleOwner, Login: "Boss", PasswordHash: "h"}); err == nil {
+	if _, err := f.s.AddUser(f.ctx, NewUser{ID: "u5", DeviceID: "dev-u5", Role: RoleOwner, Login: "Boss", PasswordHash: "h"}); err == nil {
 		t.Fatal("a second owner was added")
 	}
 	got, err := f.s.UserByLogin(f.ctx, "mum")
@@ -63,7 +63,7 @@ func TestSetupAndUsers(t *testing.T) {
 func TestSessions(t *testing.T) {
 	f := newFixture(t)
 	f.s.SetSetupToken(f.ctx, "t")
-	u, _ := f.s.CreateOwner(f.ctx, "t", NewUser{ID: "u1", Login: "Mum", PasswordHash: "h", PolicyVersion: 1})
+	u, _ := f.s.CreateOwner(f.ctx, "t", NewUser{ID: "u1", DeviceID: "dev-u1", Login: "Mum", PasswordHash: "h", PolicyVersion: 1})
 	const idle, absolute = 30 * time.Minute, 12 * time.Hour
 	tokens := []string{"session-token-aaaa", "session-token-bbbb", "session-token-cccc"}
 	for _, tok := range tokens {

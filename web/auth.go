@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/toyhub/toyhub/store"
+	"github.com/toyhub/toyhub/wire"
 )
 
 // Access says who may use a route.
@@ -196,7 +197,7 @@ func (s *Server) setup(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	u, err := s.st.CreateOwner(r.Context(), f.Token, store.NewUser{ID: newToken()[:26], Login: f.Login, Email: f.Email, PasswordHash: hash, PolicyVersion: PolicyVersion})
+	u, err := s.st.CreateOwner(r.Context(), f.Token, store.NewUser{ID: newToken()[:26], DeviceID: wire.NewDeviceID(), Login: f.Login, Email: f.Email, PasswordHash: hash, PolicyVersion: PolicyVersion})
 	if errors.Is(err, store.ErrNotFound) {
 		s.st.Audit(store.Event{Event: "setup.refused", Remote: remoteIP(r), Detail: "bad setup token"})
 		s.log.Warn("Setup refused", "remote", remoteIP(r), "reason", "bad setup token")
