@@ -144,6 +144,7 @@ func (k *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 func (k *authHook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
 	k.h.log.Info("Device connected", "device", cl.ID, "remote", cl.Net.Remote)
 	k.h.store.Seen(cl.ID, k.h.cfg.Now())
+	k.h.changes.publish(cl.ID)
 }
 
 func (k *authHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
@@ -151,6 +152,7 @@ func (k *authHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 		return
 	}
 	k.h.router.disconnected(cl.ID)
+	k.h.changes.publish(cl.ID)
 	attrs := []any{"device", cl.ID}
 	if err != nil && !errors.Is(err, packets.CodeDisconnect) {
 		attrs = append(attrs, "reason", err.Error())

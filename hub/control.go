@@ -81,6 +81,7 @@ type InviteArgs struct {
 // kept by the hub, so this is the only time it can be read.
 type InviteResult struct {
 	ID      string    `json:"id"`
+	Secret  string    `json:"-"` // for the web app's link; the CLI has it in Link and File
 	Link    string    `json:"link"`
 	File    string    `json:"file"`
 	Expires time.Time `json:"expires"`

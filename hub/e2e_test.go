@@ -113,8 +113,8 @@ func TestBrowserSetupAndLogin(t *testing.T) {
 	screenshot(t, ctx, "setup-refused")
 
 	step(t, ctx, fill("violet tractor umbrella geology"), chromedp.WaitVisible(chromedp.CSS(`form[action="/logout"]`)))
-	if hello := read(t, ctx, chromedp.Text(chromedp.CSS(`h1`))); !strings.Contains(hello, "Hello, Mum") {
-		t.Fatalf("after setup: %q", hello)
+	if me := read(t, ctx, chromedp.Text(chromedp.CSS(`nav a[href="/account"]`))); me != "Mum" {
+		t.Fatalf("after setup, logged in as %q", me)
 	}
 	screenshot(t, ctx, "home")
 
@@ -126,7 +126,7 @@ func TestBrowserSetupAndLogin(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`form[action="/logout"]`)),
 	)
-	if title := read(t, ctx, chromedp.Title()); !strings.Contains(title, "Home") {
+	if title := read(t, ctx, chromedp.Title()); !strings.Contains(title, "Messages") {
 		t.Fatalf("login again: title %q", title)
 	}
 	th.waitAudit(t, "login.ok")

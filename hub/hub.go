@@ -43,6 +43,8 @@ type Hub struct {
 	adv    *advertiser // nil unless Discovery is on
 	web    *web.Server // nil unless WebAddr is set
 	webLn  net.Listener
+	// changes tells the web app's live pages what changed.
+	changes changes
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -85,6 +87,11 @@ func New(cfg Config) (_ *Hub, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
 	}
+	if n, err := h.store.EnsureDevices(h.ctx, wire.NewDeviceID); err != nil {
+		return nil, fmt.Errorf("hub: %w", err)
+	} else if n > 0 {
+		h.log.Info("Accounts given device identities", "accounts", n)
+	}
 	if h.ca, err = h.loadCA(); err != nil {
 		return nil, err
 	}
@@ -94,6 +101,7 @@ func New(cfg Config) (_ *Hub, err error) {
 	h.broker = newBroker(cfg, h.log)
 	h.router = newRouter(h.ctx, cfg, h.store, h.broker, h.log)
 	h.router.renew = h.renew
+	h.router.changed = h.changes.publish
 	h.enroll = newEnroller(h)
 	if err := h.broker.AddHook(&authHook{h: h}, nil); err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
@@ -203,7 +211,7 @@ func (h *Hub) startWeb() error {
 	srv, err := web.New(web.Config{
 		TLS: certs.WebTLS(h.cert.get), CAPEM: h.ca.PEM, CAFingerprint: h.ca.Fingerprint(),
 		PasswordContext: h.passwordContext, Logger: h.log, Now: h.cfg.Now,
-	}, h.store)
+	}, h.store, webHub{h})
 	if err != nil {
 		return err
 	}
@@ -574,7 +582,7 @@ func (h *Hub) createInvite(ctx context.Context, a InviteArgs) (InviteResult, err
 	}
 	h.log.Info("Invite created", "invite", id, "toys", len(toys), "expires", inv.Expires.UTC().Format(time.RFC3339))
 	h.store.Audit(store.Event{Event: "invite.created", Detail: id})
-	return InviteResult{ID: id, Link: inv.Link(), File: string(inv.File()), Expires: inv.Expires}, nil
+	return InviteResult{ID: id, Secret: inv.Secret, Link: inv.Link(), File: string(inv.File()), Expires: inv.Expires}, nil
 }
 
 func (h *Hub) listInvites(ctx context.Context) ([]InviteView, error) {

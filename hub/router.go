@@ -39,6 +39,8 @@ type router struct {
 
 	// renew issues a certificate for a connected device's CSR.
 	renew func(ctx context.Context, cl *mqtt.Client, dev, csrPEM string) (string, error)
+	// changed tells the web app's live pages which devices changed.
+	changed func(ids ...string)
 }
 
 // upload is the in-memory side of a message being received.
@@ -56,7 +58,7 @@ type upload struct {
 }
 
 func newRouter(ctx context.Context, cfg Config, st *store.Store, srv *mqtt.Server, log *slog.Logger) *router {
-	return &router{cfg: cfg, st: st, srv: srv, log: log, ctx: ctx, uploads: make(map[string]*upload)}
+	return &router{cfg: cfg, st: st, srv: srv, log: log, ctx: ctx, uploads: make(map[string]*upload), changed: func(...string) {}}
 }
 
 // handle serves one request from device dev.
@@ -408,6 +410,7 @@ func (r *router) chunkDone(dev string, id wire.MessageID, u *upload, seq, n int,
 	r.log.Info("Message committed", "device", dev, "message", id.String(), "bytes", u.hdr.Size, "recipients", len(res.Recipients))
 	r.send(dev, wire.DownAck, wire.Encode(wire.Ack{ID: id, Op: wire.OpChunk, Status: wire.StatusCommitted, Seq: seq, Next: n}))
 	go r.announce(id.String(), res.Recipients)
+	r.changed(append([]string{dev}, res.Recipients...)...)
 }
 
 // announce notifies the connected recipients of a committed message.
@@ -486,6 +489,7 @@ func (r *router) onFetch(ctx context.Context, cl *mqtt.Client, dev string, b []b
 			}
 			if changed {
 				r.tell(st)
+				r.changed(st.Sender, st.Recipient)
 			}
 		})
 	}
@@ -506,6 +510,7 @@ func (r *router) onPlayed(ctx context.Context, cl *mqtt.Client, dev string, b []
 	if changed {
 		r.log.Info("Message played", "device", dev, "message", p.ID.String(), "sender", st.Sender)
 		r.tell(st)
+		r.changed(st.Sender, st.Recipient)
 	}
 }
 

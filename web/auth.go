@@ -44,8 +44,36 @@ func (s *Server) routes() []Route {
 		{Pattern: "POST /setup", Access: SetupOnly, Handler: s.setup},
 		{Pattern: "GET /login", Access: Anonymous, Handler: s.loginPage},
 		{Pattern: "POST /login", Access: Anonymous, Handler: s.login},
+		{Pattern: "GET /login/code", Access: Anonymous, Handler: s.codePage},
+		{Pattern: "POST /login/code", Access: Anonymous, Handler: s.loginCode},
+		{Pattern: "GET /join", Access: Anonymous, Handler: s.joinPage},
+		{Pattern: "POST /join", Access: Anonymous, Handler: s.join},
 		{Pattern: "POST /logout", Access: Member, Handler: s.logout},
+
 		{Pattern: "GET /{$}", Access: Member, Handler: s.home},
+		{Pattern: "GET /events", Access: Member, Handler: s.events},
+		{Pattern: "GET /toys/{toy}", Access: Member, Handler: s.toyPage},
+		{Pattern: "POST /toys/{toy}/messages", Access: Member, Handler: s.sendRecording},
+		{Pattern: "GET /toys/{toy}/messages/{msg}/audio", Access: Member, Handler: s.audio},
+		{Pattern: "POST /toys/{toy}/messages/{msg}/played", Access: Member, Handler: s.played},
+		{Pattern: "GET /account", Access: Member, Handler: s.accountPage},
+		{Pattern: "POST /account/sessions/end", Access: Member, Handler: s.endSession},
+		{Pattern: "GET /account/totp", Access: Member, Handler: s.totpPage},
+		{Pattern: "POST /account/totp", Access: Member, Handler: s.totpEnable},
+		{Pattern: "POST /account/totp/remove", Access: Member, Handler: s.totpRemove},
+
+		{Pattern: "GET /toys", Access: Parent, Handler: s.toysPage},
+		{Pattern: "POST /toys/pair", Access: Parent, Handler: s.pair},
+		{Pattern: "POST /toys/{toy}/rename", Access: Parent, Handler: s.renameToy},
+		{Pattern: "POST /toys/{toy}/revoke", Access: Parent, Handler: s.revokeToy},
+		{Pattern: "GET /family", Access: Parent, Handler: s.familyPage},
+		{Pattern: "POST /family/invites", Access: Parent, Handler: s.createInvite},
+		{Pattern: "POST /family/invites/{invite}/revoke", Access: Parent, Handler: s.revokeInvite},
+		{Pattern: "POST /family/people/{device}/toys", Access: Parent, Handler: s.setToys},
+		{Pattern: "POST /family/people/{device}/remove", Access: Parent, Handler: s.removePerson},
+		{Pattern: "GET /security", Access: Parent, Handler: s.securityPage},
+		{Pattern: "POST /security/totp-required", Access: Parent, Handler: s.setTOTPRequired},
+		{Pattern: "GET /audit", Access: Parent, Handler: s.auditPage},
 	}
 	return rs
 }
@@ -103,12 +131,37 @@ func (s *Server) guard(rt Route) http.Handler {
 			s.needLogin(w, r)
 			return
 		}
-		if rt.Access == Parent && u.Role != store.RoleOwner && u.Role != store.RoleParent {
-			s.message(w, http.StatusForbidden, "Not for this account", "Only parents can do this.")
+		if rt.Access == Parent && !isParent(u) {
+			s.refuse(w, r, u, http.StatusForbidden, "parents only")
+			return
+		}
+		if u.TOTPSecret == "" && !strings.HasPrefix(rt.Pattern, "GET /account") && !strings.HasPrefix(rt.Pattern, "POST /account/totp") &&
+			rt.Pattern != "POST /logout" && s.totpRequired(r.Context()) {
+			// The owner requires a second factor: nothing else until it is set.
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/account/totp", http.StatusSeeOther)
+				return
+			}
+			s.message(w, http.StatusForbidden, "Add a second factor first", "This hub requires a one-time code app for every account.")
 			return
 		}
 		rt.Handler(w, r.WithContext(context.WithValue(r.Context(), userKey, who{u, ses})))
 	})
+}
+
+func isParent(u store.User) bool { return u.Role == store.RoleOwner || u.Role == store.RoleParent }
+
+// refuse answers a request the account may not make, and logs it (IDs
+// only): a refusal here means a page or a person tried to reach beyond
+// what their role allows.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, u store.User, status int, why string) {
+	s.log.Warn("Request refused", "user", u.ID, "method", r.Method, "path", r.URL.Path, "reason", why)
+	s.st.Audit(store.Event{Event: "web.refused", Device: u.ID, Remote: remoteIP(r), Detail: r.Method + " " + r.URL.Path + ": " + why})
+	if status == http.StatusNotFound {
+		s.message(w, status, "Not found", "There is nothing here for this account.")
+		return
+	}
+	s.message(w, status, "Not for this account", "Only parents can do this.")
 }
 
 func (s *Server) setupPending(ctx context.Context) (bool, error) {
@@ -209,6 +262,14 @@ func (s *Server) setup(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	// Toys enrolled from the console before setup become the owner's contacts.
+	if ds, err := s.st.Devices(r.Context()); err == nil {
+		for _, d := range ds {
+			if d.Kind == store.KindToy && !d.Revoked() {
+				_ = s.st.Link(r.Context(), d.ID, u.DeviceID)
+			}
+		}
+	}
 	s.st.Audit(store.Event{Event: "setup.ok", Device: u.ID, Remote: remoteIP(r)})
 	s.log.Info("Owner account created", "user", u.ID, "remote", remoteIP(r))
 	if err := s.startSession(w, r, u); err != nil {
@@ -250,13 +311,26 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusUnauthorized, "login", formData{Login: login, Error: "That name and password do not match."})
 		return
 	}
+	if u.TOTPSecret != "" {
+		// The password was right; the session waits for the code.
+		s.logins.succeeded(account)
+		token := s.pending.add(u.ID, now)
+		http.SetCookie(w, &http.Cookie{Name: pendingCookie, Value: token, Path: "/", Secure: true, HttpOnly: true,
+			SameSite: http.SameSiteStrictMode, MaxAge: int(pendingLife.Seconds())})
+		http.Redirect(w, r, "/login/code", http.StatusSeeOther)
+		return
+	}
 	s.logins.succeeded(account)
+	s.loggedIn(w, r, u)
+}
+
+func (s *Server) loggedIn(w http.ResponseWriter, r *http.Request, u store.User) {
 	if err := s.startSession(w, r, u); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.st.Audit(store.Event{Event: "login.ok", Device: u.ID, Remote: ip})
-	s.log.Info("Logged in", "user", u.ID, "remote", ip)
+	s.st.Audit(store.Event{Event: "login.ok", Device: u.ID, Remote: remoteIP(r)})
+	s.log.Info("Logged in", "user", u.ID, "remote", remoteIP(r))
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 

@@ -28,16 +28,6 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	s.message(w, http.StatusInternalServerError, "Something went wrong", "The hub could not do this. Try again in a moment.")
 }
 
-type homeData struct {
-	Login string
-	Role  string
-}
-
-func (s *Server) home(w http.ResponseWriter, r *http.Request) {
-	cur, _ := current(r)
-	s.render(w, http.StatusOK, "home", homeData{Login: cur.user.Login, Role: cur.user.Role})
-}
-
 type trustData struct {
 	Fingerprint string
 }

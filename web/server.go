@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -20,7 +21,7 @@ import (
 	"github.com/toyhub/toyhub/store"
 )
 
-//go:embed templates/*.html
+//go:embed templates/*.html templates/*.tmpl
 var templateFS embed.FS
 
 //go:embed static
@@ -31,13 +32,74 @@ type Store interface {
 	SetupPending(ctx context.Context) (bool, error)
 	CreateOwner(ctx context.Context, token string, nu store.NewUser) (store.User, error)
 	UserByLogin(ctx context.Context, login string) (store.User, error)
+	User(ctx context.Context, id string) (store.User, error)
+	Users(ctx context.Context) ([]store.User, error)
+	DeleteUser(ctx context.Context, id string) error
+	SetTOTP(ctx context.Context, id, secret string) error
+	UseTOTPStep(ctx context.Context, id string, step int64) (bool, error)
 	CreateSession(ctx context.Context, token, userID, remote string) error
 	SessionUser(ctx context.Context, token string, idle, absolute time.Duration) (store.Session, store.User, error)
+	Sessions(ctx context.Context, userID string) ([]store.Session, error)
 	EndSession(ctx context.Context, tokenHash []byte) error
+	EndUserSession(ctx context.Context, userID string, tokenHash []byte) error
+	Meta(ctx context.Context, key string) ([]byte, error)
+	SetMeta(ctx context.Context, key string, value []byte) error
+
+	Device(ctx context.Context, id string) (store.Device, error)
+	Devices(ctx context.Context) ([]store.Device, error)
+	RenameDevice(ctx context.Context, id, name string) error
+	Contacts(ctx context.Context, id string) ([]string, error)
+	Link(ctx context.Context, a, b string) error
+	Unlink(ctx context.Context, a, b string) error
+	Conversation(ctx context.Context, toy string, v store.Viewer, limit int) ([]store.MessageInfo, error)
+	OpenAudio(ctx context.Context, id, toy string, v store.Viewer) (store.Audio, error)
+	WriteAudio(ctx context.Context, a store.Audio, w io.Writer) error
+
+	Invites(ctx context.Context) ([]store.Invite, error)
+	InviteBySecret(ctx context.Context, secret string) (store.Invite, error)
+	RedeemInviteAccount(ctx context.Context, secret string, nu store.NewUser) (store.User, []string, error)
+	RevokeInvite(ctx context.Context, id string) error
+
 	Audit(e store.Event)
+	AuditLog(ctx context.Context, limit int) ([]store.Event, error)
 }
 
 var _ Store = (*store.Store)(nil)
+
+// Hub is what the web app asks of the running hub: the message path,
+// enrollment and who is connected. What a person does in the browser takes
+// the same path as what a device does.
+type Hub interface {
+	Online(deviceID string) bool
+	NewDeviceID() string
+	// Send stores a WAV recording from a device to recipients (device
+	// IDs) and announces it; a recording the toys cannot play is
+	// ErrBadAudio.
+	Send(ctx context.Context, from string, to []string, wav []byte) (messageID string, err error)
+	// Fetched and Played record a delivery to an account's device.
+	Fetched(device, messageID string)
+	Played(ctx context.Context, device, messageID string) error
+	// Pair opens a pairing window for a toy's label code.
+	Pair(ctx context.Context, code, name string) (time.Time, error)
+	Revoke(ctx context.Context, deviceID string) error
+	Invite(ctx context.Context, name string, toys []string) (Invite, error)
+	// Watch reports what changed, until the returned func is called.
+	Watch() (<-chan Change, func())
+}
+
+// ErrBadAudio marks a recording that is not one the toys accept.
+var ErrBadAudio = errors.New("not a recording the toys can play")
+
+// Invite is a new invite, with its secret (shown once).
+type Invite struct {
+	ID         string
+	Secret     string
+	DeviceLink string // toyhub://join… for a family device
+	Expires    time.Time
+}
+
+// Change says that something about these devices changed.
+type Change struct{ Devices []string }
 
 // Config configures the web app.
 type Config struct {
@@ -51,6 +113,13 @@ type Config struct {
 	// household, its children and toys), besides the account's own.
 	PasswordContext func(ctx context.Context) []string
 
+	// MaxRecording bounds a recording sent from the browser (default
+	// 2 MiB, the hub's own bound for a message).
+	MaxRecording int64
+	// EventStreamLife is how long one live-update stream lasts before the
+	// browser opens a new one (default 5 minutes).
+	EventStreamLife time.Duration
+
 	IdleTimeout     time.Duration // default 30 minutes
 	AbsoluteTimeout time.Duration // default 12 hours
 	Logger          *slog.Logger
@@ -59,20 +128,23 @@ type Config struct {
 
 // Server is the web app.
 type Server struct {
-	cfg    Config
-	st     Store
-	log    *slog.Logger
-	tmpl   map[string]*template.Template
-	static string // content-hashed URL prefix of the static files
-	logins *loginLimiter
-	srv    *http.Server
+	cfg     Config
+	st      Store
+	hub     Hub
+	log     *slog.Logger
+	tmpl    map[string]*template.Template
+	static  string // content-hashed URL prefix of the static files
+	logins  *loginLimiter
+	pending pendingLogins
+	streams streams
+	srv     *http.Server
 	// setUp is set once setup is seen done; it cannot be undone, so the
 	// guard stops asking the store on every request.
 	setUp atomic.Bool
 }
 
 // New parses every template at start, so a missing one fails here.
-func New(cfg Config, st Store) (*Server, error) {
+func New(cfg Config, st Store, hub Hub) (*Server, error) {
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = 30 * time.Minute
 	}
@@ -82,13 +154,19 @@ func New(cfg Config, st Store) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.MaxRecording == 0 {
+		cfg.MaxRecording = 2 << 20
+	}
+	if cfg.EventStreamLife == 0 {
+		cfg.EventStreamLife = 5 * time.Minute
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.PasswordContext == nil {
 		cfg.PasswordContext = func(context.Context) []string { return nil }
 	}
-	s := &Server{cfg: cfg, st: st, log: cfg.Logger, tmpl: map[string]*template.Template{}, logins: newLoginLimiter()}
+	s := &Server{cfg: cfg, st: st, hub: hub, log: cfg.Logger, tmpl: map[string]*template.Template{}, logins: newLoginLimiter()}
 	sum := sha256.New()
 	err := fs.WalkDir(staticFS, "static", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -113,13 +191,13 @@ func New(cfg Config, st Store) (*Server, error) {
 		if name == "layout" {
 			continue
 		}
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", p)
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/nav.tmpl", p)
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", name, err)
 		}
 		s.tmpl[name] = t
 	}
-	for _, need := range []string{"setup", "login", "home", "trust", "message"} {
+	for _, need := range []string{"setup", "login", "code", "join", "home", "toy", "toys", "family", "account", "totp", "security", "audit", "trust", "message"} {
 		if s.tmpl[need] == nil {
 			return nil, fmt.Errorf("web: template %s is missing", need)
 		}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -38,6 +39,27 @@ type app struct {
 	token string
 }
 
+// noHub is a hub with no devices connected and no message path: these
+// tests cover sign-in and sessions; the message path is tested through
+// the real hub in package hub.
+type noHub struct{}
+
+func (noHub) Online(string) bool     { return false }
+func (noHub) NewDeviceID() string    { return "" }
+func (noHub) Fetched(string, string) {}
+func (noHub) Send(context.Context, string, []string, []byte) (string, error) {
+	return "", errors.New("no message path in this test")
+}
+func (noHub) Played(context.Context, string, string) error { return store.ErrNotFound }
+func (noHub) Pair(context.Context, string, string) (time.Time, error) {
+	return time.Time{}, errors.New("no enrollment in this test")
+}
+func (noHub) Revoke(context.Context, string) error { return errors.New("no broker in this test") }
+func (noHub) Invite(context.Context, string, []string) (Invite, error) {
+	return Invite{}, errors.New("no enrollment in this test")
+}
+func (noHub) Watch() (<-chan Change, func()) { return make(chan Change), func() {} }
+
 // newApp serves the web app over real TLS with a real store.
 func newApp(t *testing.T) *app {
 	t.Helper()
@@ -49,7 +71,7 @@ func newApp(t *testing.T) *app {
 	}
 	t.Cleanup(func() { st.Close() })
 	srv, err := New(Config{CAPEM: []byte("-----BEGIN CERTIFICATE-----\n"), CAFingerprint: "sha256:abcd", Logger: slog.New(slog.DiscardHandler), Now: clk.now,
-		PasswordContext: func(context.Context) []string { return []string{"The Wilkinsons", "Poppy"} }}, st)
+		PasswordContext: func(context.Context) []string { return []string{"The Wilkinsons", "Poppy"} }}, st, noHub{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +171,7 @@ func TestSetupFlow(t *testing.T) {
 		t.Fatal("no session cookie")
 	}
 	resp, body := a.do(c, "GET", "/", nil, nil)
-	if resp.StatusCode != 200 || !strings.Contains(body, "Hello, Mum") {
+	if resp.StatusCode != 200 || !strings.Contains(body, `href="/account">Mum</a>`) {
 		t.Fatalf("home after setup: %d", resp.StatusCode)
 	}
 	if resp, _ := a.do(c, "GET", "/setup?token="+a.token, nil, nil); resp.StatusCode != http.StatusGone {
@@ -206,7 +228,7 @@ func TestLogin(t *testing.T) {
 	if resp := login(c, "mum", goodPassword, nil); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("login: %d", resp.StatusCode)
 	}
-	if resp, body := a.do(c, "GET", "/", nil, nil); resp.StatusCode != 200 || !strings.Contains(body, "Hello, Mum") {
+	if resp, body := a.do(c, "GET", "/", nil, nil); resp.StatusCode != 200 || !strings.Contains(body, `href="/account">Mum</a>`) {
 		t.Fatalf("home after login: %d", resp.StatusCode)
 	}
 	old := c.Jar.Cookies(mustURL(a.ts.URL))

@@ -1,0 +1,187 @@
+package hub
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/toyhub/toyhub/store"
+	"github.com/toyhub/toyhub/web"
+	"github.com/toyhub/toyhub/wire"
+)
+
+// webHub is the hub as the web app sees it (web.Hub): what a person does
+// in a browser goes through the same message path, links and enrollment
+// as what a device does over MQTT.
+type webHub struct{ h *Hub }
+
+var _ web.Hub = webHub{}
+
+func (w webHub) Online(id string) bool { return w.h.router.online(id) }
+
+func (w webHub) NewDeviceID() string { return wire.NewDeviceID() }
+
+// Send stores a recording made in the browser as a message from the
+// account's device, exactly as an MQTT upload would (the same checks of
+// format and contacts, the same durable commit), then announces it.
+func (w webHub) Send(ctx context.Context, from string, to []string, wav []byte) (string, error) {
+	h := w.h
+	if int64(len(wav)) > h.cfg.MaxMessageBytes {
+		return "", fmt.Errorf("%w: the recording is too long", web.ErrBadAudio)
+	}
+	info, err := wire.ParseWAV(wav, int64(len(wav)))
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", web.ErrBadAudio, err)
+	}
+	id := wire.NewMessageID()
+	spec := store.UploadSpec{ID: id.String(), Sender: from, To: to, Format: wire.FormatWAV, Size: int64(len(wav)),
+		SHA256: sha256.Sum256(wav), ChunkSize: h.cfg.MaxChunk}
+	up, err := h.store.StartUpload(ctx, spec)
+	if err != nil {
+		return "", err
+	}
+	n := spec.Chunks()
+	results := make(chan store.ChunkResult, n)
+	for seq := range n {
+		end := min((seq+1)*spec.ChunkSize, len(wav))
+		h.store.PutChunk(up, seq, wav[seq*spec.ChunkSize:end], seq == n-1, info.Duration(), func(r store.ChunkResult) { results <- r })
+	}
+	var last store.ChunkResult
+	for range n {
+		select {
+		case r := <-results:
+			if r.Err != nil {
+				_ = h.store.DiscardUpload(context.WithoutCancel(ctx), from, id.String())
+				return "", r.Err
+			}
+			if r.Committed {
+				last = r
+			}
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	h.log.Info("Message committed", "device", from, "message", id.String(), "bytes", len(wav), "recipients", len(last.Recipients), "via", "web")
+	go h.router.announce(id.String(), last.Recipients)
+	h.changes.publish(append([]string{from}, last.Recipients...)...)
+	return id.String(), nil
+}
+
+// Fetched records that an account's device has received a message (its
+// audio was streamed to the browser in full).
+func (w webHub) Fetched(device, id string) {
+	w.h.store.MarkDelivered(device, id, func(st store.Status, changed bool, err error) {
+		if changed {
+			w.h.router.tell(st)
+			w.h.changes.publish(st.Sender, st.Recipient)
+		}
+	})
+}
+
+// Played records that a message was played in the browser, and tells its
+// sender, as a toy's "played" does.
+func (w webHub) Played(ctx context.Context, device, id string) error {
+	st, changed, err := w.h.store.MarkPlayed(ctx, device, id)
+	if err != nil {
+		return err
+	}
+	if changed {
+		w.h.router.tell(st)
+		w.h.changes.publish(st.Sender, st.Recipient)
+	}
+	return nil
+}
+
+// Pair opens a pairing window for a toy's label code.
+func (w webHub) Pair(ctx context.Context, code, name string) (time.Time, error) {
+	c, err := wire.ParsePairingCode(code)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return w.h.enroll.open(ctx, c, name)
+}
+
+// Revoke revokes a device and drops its connection.
+func (w webHub) Revoke(ctx context.Context, id string) error {
+	if err := w.h.store.RevokeDevice(ctx, id); err != nil {
+		return err
+	}
+	dropped := w.h.disconnect(id)
+	w.h.log.Info("Device revoked", "device", id, "disconnected", dropped, "via", "web")
+	w.h.changes.publish(id)
+	return nil
+}
+
+// Invite creates an invite for a family member, linked to toys (by ID).
+func (w webHub) Invite(ctx context.Context, name string, toys []string) (web.Invite, error) {
+	var names []string
+	for _, id := range toys {
+		d, err := w.h.store.Device(ctx, id)
+		if err != nil || d.Kind != store.KindToy || d.Revoked() {
+			return web.Invite{}, errors.New("one of the chosen toys is not there any more")
+		}
+		names = append(names, d.Name)
+	}
+	res, err := w.h.createInvite(ctx, InviteArgs{Name: name, Toys: names})
+	if err != nil {
+		return web.Invite{}, err
+	}
+	return web.Invite{ID: res.ID, Secret: res.Secret, DeviceLink: res.Link, Expires: res.Expires}, nil
+}
+
+// Watch reports changes that pages showing these devices should reflect.
+func (w webHub) Watch() (<-chan web.Change, func()) { return w.h.changes.watch() }
+
+// linkParents links a newly paired toy to the parents' accounts, so that
+// it can send to them and they to it.
+func (h *Hub) linkParents(ctx context.Context, toy string) {
+	users, err := h.store.Users(ctx)
+	if err != nil {
+		h.log.Error("Parents not linked", "device", toy, "error", err)
+		return
+	}
+	for _, u := range users {
+		if (u.Role == store.RoleOwner || u.Role == store.RoleParent) && u.DeviceID != "" {
+			if err := h.store.Link(ctx, toy, u.DeviceID); err != nil {
+				h.log.Error("Parent not linked", "device", toy, "user", u.ID, "error", err)
+			}
+		}
+	}
+}
+
+// changes fans out "something about these devices changed" to the web
+// app's live pages. It carries IDs only; each page reloads what its
+// viewer may see, authorized as any request.
+type changes struct {
+	mu   sync.Mutex
+	subs map[chan web.Change]struct{}
+}
+
+func (c *changes) publish(ids ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for ch := range c.subs {
+		select {
+		case ch <- web.Change{Devices: ids}:
+		default: // a slow page catches up at its next change
+		}
+	}
+}
+
+func (c *changes) watch() (<-chan web.Change, func()) {
+	ch := make(chan web.Change, 16)
+	c.mu.Lock()
+	if c.subs == nil {
+		c.subs = map[chan web.Change]struct{}{}
+	}
+	c.subs[ch] = struct{}{}
+	c.mu.Unlock()
+	return ch, func() {
+		c.mu.Lock()
+		delete(c.subs, ch)
+		c.mu.Unlock()
+	}
+}
