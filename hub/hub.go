@@ -510,6 +510,10 @@ func (h *Hub) addDevice(ctx context.Context, a AddDeviceArgs) (AddDeviceResult, 
 		return AddDeviceResult{}, err
 	}
 	h.log.Info("Device added", "device", id, "kind", kind, "serial", iss.Serial, "not_after", iss.Cert.NotAfter.UTC().Format(time.RFC3339))
+	if kind == store.KindToy {
+		h.linkParents(ctx, id)
+	}
+	h.changes.publish(id)
 	return AddDeviceResult{
 		Device:  h.view(d),
 		CertPEM: string(iss.PEM), CAPEM: string(h.ca.PEM), CAFingerprint: h.ca.Fingerprint(),

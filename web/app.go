@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"net/http"
 	"slices"
@@ -451,7 +452,7 @@ type familyData struct {
 type newInvite struct {
 	Name       string
 	Link       string
-	QR         string
+	QR         template.URL
 	DeviceLink string
 	Expires    time.Time
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
@@ -167,7 +168,7 @@ type totpData struct {
 	Enabled  bool
 	Required bool
 	Secret   string
-	QR       string // data: URL of a PNG
+	QR       template.URL // data: URL of a PNG made here
 	Error    string
 }
 
@@ -190,12 +191,14 @@ func (s *Server) totpPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, "totp", d)
 }
 
-func qrDataURL(text string) (string, error) {
+// qrDataURL draws text as a QR code, as a data: URL the page can show
+// (the Content-Security-Policy allows data: images, nothing else).
+func qrDataURL(text string) (template.URL, error) {
 	png, err := qrcode.Encode(text, qrcode.Medium, 256)
 	if err != nil {
 		return "", err
 	}
-	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(png), nil
+	return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)), nil
 }
 
 func (s *Server) totpEnable(w http.ResponseWriter, r *http.Request) {
@@ -205,13 +208,18 @@ func (s *Server) totpEnable(w http.ResponseWriter, r *http.Request) {
 		s.message(w, http.StatusBadRequest, "That did not work", "Start adding the code app again.")
 		return
 	}
-	if _, ok := checkTOTP(secret, r.PostFormValue("code"), s.cfg.Now()); !ok {
+	step, ok := checkTOTP(secret, r.PostFormValue("code"), s.cfg.Now())
+	if !ok {
 		d := totpData{Page: s.page(r, "account"), Secret: secret, Error: "That code is not right. Check the time on your phone, and type the newest code."}
 		d.QR, _ = qrDataURL(totpURL(cur.user.Login, secret))
 		s.render(w, http.StatusBadRequest, "totp", d)
 		return
 	}
 	if err := s.st.SetTOTP(r.Context(), cur.user.ID, secret); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := s.st.UseTOTPStep(r.Context(), cur.user.ID, step); err != nil { // the code just typed is spent
 		s.fail(w, r, err)
 		return
 	}

@@ -1,0 +1,428 @@
+package hub_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"github.com/toyhub/toyhub/hub"
+	"github.com/toyhub/toyhub/wire"
+)
+
+// webClient is one person's browser: its own cookies, trusting the
+// household CA, not following redirects.
+type webClient struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func (th *testHub) webClient(t *testing.T) *webClient {
+	t.Helper()
+	ca, err := os.ReadFile(filepath.Join(th.cfg.DataDir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	jar, _ := cookiejar.New(nil)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &webClient{t: t, base: "https://" + th.h.WebAddr(), c: &http.Client{Jar: jar, Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (w *webClient) do(method, path, contentType string, body []byte) (*http.Response, string) {
+	w.t.Helper()
+	req, _ := http.NewRequest(method, w.base+path, bytes.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Sec-Fetch-Site", "same-origin") // as a browser sends for the app's own forms
+	resp, err := w.c.Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+func (w *webClient) get(path string) (int, string) {
+	w.t.Helper()
+	resp, body := w.do("GET", path, "", nil)
+	return resp.StatusCode, body
+}
+
+func (w *webClient) post(path string, form url.Values) (int, string) {
+	w.t.Helper()
+	resp, body := w.do("POST", path, "application/x-www-form-urlencoded", []byte(form.Encode()))
+	return resp.StatusCode, body
+}
+
+const ownerPassword = "violet tractor umbrella geology"
+
+// setupOwner creates the owner account "Mum" through the setup link.
+func (th *testHub) setupOwner(t *testing.T) *webClient {
+	t.Helper()
+	th.waitLog(t, "Setup link")
+	m := regexp.MustCompile(`token=([a-z0-9]+)`).FindStringSubmatch(th.logs.String())
+	w := th.webClient(t)
+	if code, body := w.post("/setup", url.Values{"token": {m[1]}, "login": {"Mum"}, "password": {ownerPassword}, "password2": {ownerPassword}}); code != http.StatusSeeOther {
+		t.Fatalf("setup: %d %s", code, body)
+	}
+	return w
+}
+
+var (
+	audioURL  = regexp.MustCompile(`src="(/toys/[a-z0-9]+/messages/[0-9a-f]+/audio)"`)
+	playedURL = regexp.MustCompile(`data-played="(/toys/[a-z0-9]+/messages/[0-9a-f]+/played)"`)
+	joinLink  = regexp.MustCompile(`value="(https://[^"]+/join\?s=[^"]+)"`)
+)
+
+// TestWebMessagePath: what a toy sends is listed and played in the web
+// app, with delivery and play reported back to the toy; what a parent
+// records in the browser reaches the toy like any message.
+func TestWebMessagePath(t *testing.T) {
+	th := startHub(t, func(c *hub.Config) { c.WebAddr = "127.0.0.1:0" })
+	mum := th.setupOwner(t)
+	teddy := th.device("Teddy", "toy") // linked to the parents on enrollment
+	toy := th.dial(teddy)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	wav := recording(1.5, 7)
+	id := wire.NewMessageID()
+	if err := toy.Send(ctx, id, wav, nil); err != nil {
+		t.Fatalf("toy to Mum: %v", err)
+	}
+	page := "/toys/" + teddy.Info.DeviceID
+	code, body := mum.get(page)
+	if code != 200 || !strings.Contains(body, id.String()) || !strings.Contains(body, "you: waiting") {
+		t.Fatalf("conversation: %d\n%s", code, body)
+	}
+	audio := audioURL.FindStringSubmatch(body)[1]
+	resp, got := mum.do("GET", audio, "", nil)
+	if resp.StatusCode != 200 || got != string(wav) || resp.Header.Get("Content-Type") != "audio/wav" ||
+		resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("audio: %d, %d bytes, %v", resp.StatusCode, len(got), resp.Header)
+	}
+	status := func(want string) {
+		t.Helper()
+		for {
+			select {
+			case st := <-toy.Statuses():
+				if st.ID == id && st.State == want {
+					return
+				}
+			case <-ctx.Done():
+				t.Fatalf("the toy was never told %q", want)
+			}
+		}
+	}
+	status("delivered")
+	played := playedURL.FindStringSubmatch(body)[1]
+	if code, _ := mum.post(played, nil); code != http.StatusNoContent {
+		t.Fatalf("played: %d", code)
+	}
+	status("played")
+	if _, body := mum.get(page); !strings.Contains(body, "you: played") {
+		t.Fatalf("conversation after playing:\n%s", body)
+	}
+
+	// Mum records in the browser; the toy receives it.
+	reply := recording(2, 9)
+	resp, msgID := mum.do("POST", page+"/messages", "audio/wav", reply)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("send from the web: %d %s", resp.StatusCode, msgID)
+	}
+	msgs := receive(t, toy, 1)
+	mid, _ := wire.ParseMessageID(msgID)
+	if !bytes.Equal(msgs[mid], reply) {
+		t.Fatalf("the toy got %d messages, not the recording", len(msgs))
+	}
+	// What the toys cannot play is refused, and nothing is stored.
+	for _, bad := range []struct {
+		name, ct string
+		body     []byte
+		want     int
+	}{
+		{"not WAV", "audio/wav", []byte("OggS not a wav at all, but long enough to be looked at"), 400},
+		{"stereo", "audio/wav", stereo(reply), 400},
+		{"wrong type", "text/plain", reply, http.StatusUnsupportedMediaType},
+		{"too long", "audio/wav", make([]byte, 3<<20), http.StatusRequestEntityTooLarge},
+	} {
+		t.Run(bad.name, func(t *testing.T) {
+			if resp, body := mum.do("POST", page+"/messages", bad.ct, bad.body); resp.StatusCode != bad.want {
+				t.Fatalf("%d %s", resp.StatusCode, body)
+			}
+		})
+	}
+	if _, body := mum.get(page); strings.Count(body, "<audio controls preload") != 2 {
+		t.Fatalf("refused recordings were stored:\n%s", body)
+	}
+	// A cross-site page cannot make the browser send one.
+	req, _ := http.NewRequest("POST", mum.base+page+"/messages", bytes.NewReader(reply))
+	req.Header.Set("Content-Type", "audio/wav")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if resp, err := mum.c.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-site send: %v %v", resp.StatusCode, err)
+	}
+}
+
+// TestWebFamilyScope: a grandparent who joins by invite in the browser
+// sees and talks to only the invite's toy; no URL, guessed or copied,
+// reaches anything else; parents' pages refuse them.
+func TestWebFamilyScope(t *testing.T) {
+	th := startHub(t, func(c *hub.Config) { c.WebAddr = "127.0.0.1:0" })
+	mum := th.setupOwner(t)
+	teddy, bunny := th.device("Teddy", "toy"), th.device("Bunny", "toy")
+	teddyC, bunnyC := th.dial(teddy), th.dial(bunny)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	// Messages of both toys to Mum.
+	for _, c := range []interface {
+		Send(context.Context, wire.MessageID, []byte, []string) error
+	}{teddyC, bunnyC} {
+		if err := c.Send(ctx, wire.NewMessageID(), recording(1, 3), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, teddyPage := mum.get("/toys/" + teddy.Info.DeviceID)
+	_, bunnyPage := mum.get("/toys/" + bunny.Info.DeviceID)
+	mumsTeddyAudio := audioURL.FindStringSubmatch(teddyPage)[1]
+	mumsBunnyAudio := audioURL.FindStringSubmatch(bunnyPage)[1]
+
+	// Mum invites Gran for Teddy only.
+	code, body := mum.post("/family/invites", url.Values{"name": {"Gran"}, "toy": {teddy.Info.DeviceID}})
+	if code != 200 || !strings.Contains(body, "data:image/png;base64,") {
+		t.Fatalf("invite: %d\n%s", code, body)
+	}
+	link := html.UnescapeString(joinLink.FindStringSubmatch(body)[1])
+	u, _ := url.Parse(link)
+	secret := u.Query().Get("s")
+
+	gran := th.webClient(t)
+	if code, body := gran.get("/join?s=" + url.QueryEscape(secret)); code != 200 || !strings.Contains(body, "Welcome, Gran") {
+		t.Fatalf("join page: %d", code)
+	}
+	for _, weak := range []string{"cloudpets", "Cloudpets2017!", "123456789012", "gran loves her grandchildren"} {
+		if code, body := gran.post("/join", url.Values{"secret": {secret}, "password": {weak}, "password2": {weak}}); code != 400 || !strings.Contains(body, "choose another password") {
+			t.Fatalf("weak password %q at join: %d", weak, code)
+		}
+	}
+	const granPassword = "marmalade orbit pelican thimble"
+	if code, _ := gran.post("/join", url.Values{"secret": {secret}, "password": {granPassword}, "password2": {granPassword}}); code != http.StatusSeeOther {
+		t.Fatalf("join: %d", code)
+	}
+	// The invite works once.
+	if code, _ := th.webClient(t).post("/join", url.Values{"secret": {secret}, "password": {granPassword}, "password2": {granPassword}}); code != http.StatusForbidden {
+		t.Fatalf("second join: %d", code)
+	}
+	th.waitAudit(t, "join.refused")
+
+	_, home := gran.get("/")
+	if !strings.Contains(home, `data-toy="Teddy"`) || strings.Contains(home, "Bunny") {
+		t.Fatalf("Gran's home should list Teddy only:\n%s", home)
+	}
+	// Teddy sends to all its contacts, Gran now among them.
+	if err := teddyC.Send(ctx, wire.NewMessageID(), recording(1, 4), nil); err != nil {
+		t.Fatal(err)
+	}
+	_, granTeddy := gran.get("/toys/" + teddy.Info.DeviceID)
+	granAudio := audioURL.FindAllStringSubmatch(granTeddy, -1)
+	if len(granAudio) != 1 {
+		t.Fatalf("Gran sees %d of Teddy's messages, want only the one to her", len(granAudio))
+	}
+	if code, _ := gran.get(granAudio[0][1]); code != 200 {
+		t.Fatalf("Gran's own message: %d", code)
+	}
+
+	refused := []struct{ method, path string }{
+		{"GET", "/toys/" + bunny.Info.DeviceID}, // another toy
+		{"GET", mumsTeddyAudio},                 // her toy, but a message not hers
+		{"GET", mumsBunnyAudio},                 // another toy's message
+		{"GET", strings.Replace(mumsBunnyAudio, bunny.Info.DeviceID, teddy.Info.DeviceID, 1)}, // another toy's message under her toy
+		{"POST", "/toys/" + bunny.Info.DeviceID + "/messages"},                                // sending to another toy
+		{"GET", "/toys"}, {"GET", "/family"}, {"GET", "/audit"}, {"GET", "/security"},
+		{"POST", "/toys/" + teddy.Info.DeviceID + "/revoke"},
+		{"POST", "/family/invites"},
+	}
+	for _, r := range refused {
+		t.Run(r.method+r.path, func(t *testing.T) {
+			ct := "application/x-www-form-urlencoded"
+			var body []byte
+			if strings.HasSuffix(r.path, "/messages") {
+				ct, body = "audio/wav", recording(1, 5)
+			}
+			resp, _ := gran.do(r.method, r.path, ct, body)
+			if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("%s %s: %d", r.method, r.path, resp.StatusCode)
+			}
+		})
+	}
+	th.waitAudit(t, "web.refused")
+	if _, err := os.Stat(filepath.Join(th.cfg.DataDir, "hub.db")); err != nil {
+		t.Fatal(err)
+	}
+	// Gran talks to Teddy from the browser.
+	if resp, _ := gran.do("POST", "/toys/"+teddy.Info.DeviceID+"/messages", "audio/wav", recording(1, 6)); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("Gran to Teddy: %d", resp.StatusCode)
+	}
+	// The parent takes Teddy away from Gran: her pages and audio go at once.
+	_, fam := mum.get("/family")
+	dev := regexp.MustCompile(`action="/family/people/([a-z0-9]+)/toys"`).FindStringSubmatch(fam)[1]
+	if code, _ := mum.post("/family/people/"+dev+"/toys", url.Values{}); code != http.StatusSeeOther {
+		t.Fatalf("unlink: %d", code)
+	}
+	if code, _ := gran.get(granAudio[0][1]); code != http.StatusNotFound {
+		t.Fatalf("audio after unlinking: %d", code)
+	}
+	// Removing Gran ends her session.
+	if code, _ := mum.post("/family/people/"+dev+"/remove", url.Values{}); code != http.StatusSeeOther {
+		t.Fatalf("remove: %d", code)
+	}
+	if code, _ := gran.get("/"); code != http.StatusSeeOther {
+		t.Fatalf("Gran after removal: %d", code)
+	}
+}
+
+// TestWebTOTPAndSessions: a second factor, its replay refused, the owner
+// requiring it, and ending another session.
+func TestWebTOTPAndSessions(t *testing.T) {
+	now := time.Now()
+	th := startHub(t, func(c *hub.Config) { c.WebAddr = "127.0.0.1:0" })
+	mum := th.setupOwner(t)
+	_, page := mum.get("/account/totp")
+	secret := regexp.MustCompile(`name="secret" value="([A-Z2-7]+)"`).FindStringSubmatch(page)[1]
+	if code, _ := mum.post("/account/totp", url.Values{"secret": {secret}, "code": {"000000"}}); code != 400 {
+		t.Fatalf("wrong code accepted at enrolment: %d", code)
+	}
+	c0, _ := totp.GenerateCode(secret, now)
+	if code, _ := mum.post("/account/totp", url.Values{"secret": {secret}, "code": {c0}}); code != http.StatusSeeOther {
+		t.Fatalf("enable: %d", code)
+	}
+	// A second browser: password, then code.
+	other := th.webClient(t)
+	login := func(w *webClient) {
+		t.Helper()
+		resp, _ := w.do("POST", "/login", "application/x-www-form-urlencoded", []byte(url.Values{"login": {"Mum"}, "password": {ownerPassword}}.Encode()))
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login/code" {
+			t.Fatalf("password step: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	login(other)
+	if code, _ := other.get("/"); code != http.StatusSeeOther {
+		t.Fatalf("a password alone opened a session: %d", code)
+	}
+	if code, _ := other.post("/login/code", url.Values{"code": {"123456"}}); code != http.StatusUnauthorized {
+		t.Fatalf("wrong code: %d", code)
+	}
+	// The code used to enable it is spent: a replay is refused.
+	if code, _ := other.post("/login/code", url.Values{"code": {c0}}); code != http.StatusUnauthorized {
+		t.Fatalf("replayed code: %d", code)
+	}
+	c1, _ := totp.GenerateCode(secret, now.Add(30*time.Second))
+	if code, _ := other.post("/login/code", url.Values{"code": {c1}}); code != http.StatusSeeOther {
+		t.Fatalf("next code: %d", code)
+	}
+	if code, _ := other.get("/"); code != 200 {
+		t.Fatalf("after the code: %d", code)
+	}
+	th.waitAudit(t, "wrong code")
+
+	// Mum sees both sessions and ends the other one.
+	_, acct := mum.get("/account")
+	ids := regexp.MustCompile(`name="session" value="([0-9a-f]+)"`).FindAllStringSubmatch(acct, -1)
+	if len(ids) != 1 || !strings.Contains(acct, "this browser") {
+		t.Fatalf("sessions on the account page: %d\n%s", len(ids), acct)
+	}
+	if code, _ := other.post("/account/sessions/end", url.Values{"session": {"00" + ids[0][1][2:]}}); code != http.StatusNotFound {
+		t.Fatalf("ending an unknown session: %d", code)
+	}
+	if code, _ := mum.post("/account/sessions/end", url.Values{"session": {ids[0][1]}}); code != http.StatusSeeOther {
+		t.Fatalf("end: %d", code)
+	}
+	if code, _ := other.get("/"); code != http.StatusSeeOther {
+		t.Fatalf("the ended session still works: %d", code)
+	}
+
+	// The owner requires a code app: an account without one can do
+	// nothing but add it.
+	if code, _ := mum.post("/security/totp-required", url.Values{"required": {"1"}}); code != http.StatusSeeOther {
+		t.Fatalf("require: %d", code)
+	}
+	teddy := th.device("Teddy", "toy")
+	_, body := mum.post("/family/invites", url.Values{"name": {"Gran"}, "toy": {teddy.Info.DeviceID}})
+	u, _ := url.Parse(html.UnescapeString(joinLink.FindStringSubmatch(body)[1]))
+	gran := th.webClient(t)
+	const granPassword = "marmalade orbit pelican thimble"
+	gran.post("/join", url.Values{"secret": {u.Query().Get("s")}, "password": {granPassword}, "password2": {granPassword}})
+	resp, _ := gran.do("GET", "/", "", nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account/totp" {
+		t.Fatalf("without a code app under the requirement: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if code, _ := gran.get("/account/totp"); code != 200 {
+		t.Fatalf("the code app page: %d", code)
+	}
+}
+
+// TestWebLiveUpdates: a page's event stream says "changed" when a message
+// for what it shows arrives, and carries nothing else.
+func TestWebLiveUpdates(t *testing.T) {
+	th := startHub(t, func(c *hub.Config) { c.WebAddr = "127.0.0.1:0" })
+	mum := th.setupOwner(t)
+	teddy := th.device("Teddy", "toy")
+	toy := th.dial(teddy)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", mum.base+"/events", nil)
+	resp, err := mum.c.Do(req)
+	if err != nil || resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("events: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	if err := toy.Send(ctx, wire.NewMessageID(), recording(1, 8), nil); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("the stream ended")
+			}
+			if strings.HasPrefix(l, "data:") && l != "data: {}" {
+				t.Fatalf("the stream carries content: %q", l)
+			}
+			if l == "event: change" {
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("no change event for a new message")
+		}
+	}
+}
