@@ -19,6 +19,9 @@ type Config struct {
 	MQTTAddr string // the mTLS broker
 	// WebAddr is where the HTTPS web app listens; empty turns it off.
 	WebAddr string
+	// HTTPRedirectAddr, if set, serves plain HTTP that does nothing but
+	// redirect to the web app's HTTPS address. Off by default.
+	HTTPRedirectAddr string
 
 	// EnrollAddr is the enrollment endpoint (TLS 1.3, server
 	// authentication only) where toys pair and invited devices join.
@@ -110,13 +113,16 @@ func (c Config) Check() error {
 	if c.DataDir == "" {
 		bad("data directory is empty")
 	}
-	for name, addr := range map[string]string{"mqtt address": c.MQTTAddr, "web address": c.WebAddr, "enrollment address": c.EnrollAddr, "public address": c.PublicAddress} {
-		if addr == "" && (name == "web address" || name == "public address") {
+	for name, addr := range map[string]string{"mqtt address": c.MQTTAddr, "web address": c.WebAddr, "http redirect address": c.HTTPRedirectAddr, "enrollment address": c.EnrollAddr, "public address": c.PublicAddress} {
+		if addr == "" && name != "mqtt address" && name != "enrollment address" {
 			continue
 		}
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			bad("%s %q: %v", name, addr, err)
 		}
+	}
+	if c.HTTPRedirectAddr != "" && c.WebAddr == "" {
+		bad("http redirect address %q: there is no web app to redirect to", c.HTTPRedirectAddr)
 	}
 	if c.MaxMessageBytes < 1024 || c.MaxMessageBytes > 64<<20 {
 		bad("max message size %d: want 1 KiB to 64 MiB", c.MaxMessageBytes)

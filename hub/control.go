@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/toyhub/toyhub/web"
 )
 
 // The control socket carries one JSON request and one JSON response per
@@ -75,6 +77,8 @@ type InviteArgs struct {
 	Role    string   `json:"role"`
 	Toys    []string `json:"toys"`    // names
 	Expires string   `json:"expires"` // a duration such as 72h; empty: the default
+
+	by web.Actor // who asked, for the audit log; empty from the console
 }
 
 // InviteResult is a new invite. Its secret is in Link and File and is not

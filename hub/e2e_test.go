@@ -20,7 +20,7 @@ import (
 // browser starts Debian's headless Chromium, trusting exactly the hub's
 // server key, with every background service off: it talks to the hub on
 // loopback and nothing else.
-func (th *testHub) browser(t *testing.T) context.Context {
+func (th *testHub) browser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	bin := needTool(t, "chromium")
 	pemBytes, err := os.ReadFile(filepath.Join(th.cfg.DataDir, "server.pem"))
@@ -44,6 +44,7 @@ func (th *testHub) browser(t *testing.T) context.Context {
 		chromedp.Flag("ignore-certificate-errors-spki-list", base64.StdEncoding.EncodeToString(spki[:])),
 		chromedp.WindowSize(390, 844), // a phone-sized screen
 	)
+	opts = append(opts, extra...)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelB := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancelB(); cancelA() })

@@ -14,6 +14,7 @@ import (
 
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/store"
+	"github.com/toyhub/toyhub/web"
 	"github.com/toyhub/toyhub/wire"
 )
 
@@ -160,7 +161,7 @@ func (e *enroller) refused(kind, remote, why string) {
 }
 
 // open starts a pairing window for a code, as 'toyhub pair' asks.
-func (e *enroller) open(ctx context.Context, code wire.PairingCode, name string) (time.Time, error) {
+func (e *enroller) open(ctx context.Context, code wire.PairingCode, name string, by web.Actor) (time.Time, error) {
 	if err := store.CheckName(name); err != nil {
 		return time.Time{}, fmt.Errorf("toy name: %w", err)
 	}
@@ -183,7 +184,7 @@ func (e *enroller) open(ctx context.Context, code wire.PairingCode, name string)
 	}
 	w := &pairWindow{code: code, name: name, expires: now.Add(e.h.cfg.PairingWindow)}
 	e.windows = append(e.windows, w)
-	e.h.store.Audit(store.Event{Event: "pair.opened", Detail: "window " + e.h.cfg.PairingWindow.String()})
+	e.h.store.Audit(store.Event{Event: "pair.opened", Device: by.User, Remote: by.Remote, Detail: "window " + e.h.cfg.PairingWindow.String()})
 	return w.expires, nil
 }
 

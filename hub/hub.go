@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"sync"
 	"syscall"
@@ -31,18 +32,20 @@ type Hub struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	lock   *os.File
-	store  *store.Store
-	ca     *certs.CA
-	cert   *serverCert
-	broker *mqtt.Server
-	lis    *tlsListener
-	router *router
-	ctl    *controlServer
-	enroll *enroller
-	adv    *advertiser // nil unless Discovery is on
-	web    *web.Server // nil unless WebAddr is set
-	webLn  net.Listener
+	lock       *os.File
+	store      *store.Store
+	ca         *certs.CA
+	cert       *serverCert
+	broker     *mqtt.Server
+	lis        *tlsListener
+	router     *router
+	ctl        *controlServer
+	enroll     *enroller
+	adv        *advertiser // nil unless Discovery is on
+	web        *web.Server // nil unless WebAddr is set
+	webLn      net.Listener
+	redirect   *http.Server // plain HTTP that only redirects, if configured
+	redirectLn net.Listener
 	// changes tells the web app's live pages what changed.
 	changes changes
 
@@ -226,6 +229,19 @@ func (h *Hub) startWeb() error {
 		}
 	}()
 	h.log.Info("Web app started", "web", ln.Addr().String())
+	if h.cfg.HTTPRedirectAddr != "" {
+		rln, err := net.Listen("tcp", h.cfg.HTTPRedirectAddr)
+		if err != nil {
+			return err
+		}
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		h.redirect = &http.Server{Handler: web.RedirectHandler(port), ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, MaxHeaderBytes: 8 << 10,
+			ErrorLog: slog.NewLogLogger(h.log.Handler(), slog.LevelDebug)}
+		h.redirectLn = rln
+		go func() { _ = h.redirect.Serve(rln) }()
+		h.log.Info("HTTP redirect started", "http", rln.Addr().String())
+	}
 	if pending, err := h.store.SetupPending(h.ctx); err == nil && pending {
 		link, err := h.setupLink(h.ctx)
 		if err != nil {
@@ -301,6 +317,14 @@ func (h *Hub) WebAddr() string {
 	return h.webLn.Addr().String()
 }
 
+// RedirectAddr is the address of the plain-HTTP redirect, or "".
+func (h *Hub) RedirectAddr() string {
+	if h.redirectLn == nil {
+		return ""
+	}
+	return h.redirectLn.Addr().String()
+}
+
 // MQTTAddr is the address the broker is bound to.
 func (h *Hub) MQTTAddr() string { return h.lis.Address() }
 
@@ -319,6 +343,9 @@ func (h *Hub) Close() error {
 		}
 		if h.web != nil {
 			h.web.Close()
+		}
+		if h.redirect != nil {
+			h.redirect.Close()
 		}
 		if h.enroll != nil {
 			h.enroll.close()
@@ -442,7 +469,7 @@ func (h *Hub) control(ctx context.Context, op string, raw json.RawMessage) (any,
 		if err != nil {
 			return nil, errors.New("that is not a valid code: check it against the toy's label")
 		}
-		exp, err := h.enroll.open(ctx, code, a.Name)
+		exp, err := h.enroll.open(ctx, code, a.Name, web.Actor{})
 		return PairResult{Expires: exp}, err
 	case OpInviteCreate:
 		var a InviteArgs
@@ -585,7 +612,7 @@ func (h *Hub) createInvite(ctx context.Context, a InviteArgs) (InviteResult, err
 		return InviteResult{}, err
 	}
 	h.log.Info("Invite created", "invite", id, "toys", len(toys), "expires", inv.Expires.UTC().Format(time.RFC3339))
-	h.store.Audit(store.Event{Event: "invite.created", Detail: id})
+	h.store.Audit(store.Event{Event: "invite.created", Device: a.by.User, Remote: a.by.Remote, Detail: id})
 	return InviteResult{ID: id, Secret: inv.Secret, Link: inv.Link(), File: string(inv.File()), Expires: inv.Expires}, nil
 }
 

@@ -426,3 +426,29 @@ func TestWebLiveUpdates(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPOnlyRedirects: the optional plain-HTTP port answers every
+// request with a redirect to HTTPS and nothing else: no page, no cookie,
+// whatever the method or path.
+func TestHTTPOnlyRedirects(t *testing.T) {
+	th := startHub(t, func(c *hub.Config) { c.WebAddr, c.HTTPRedirectAddr = "127.0.0.1:0", "127.0.0.1:0" })
+	th.setupOwner(t)
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	want := "https://127.0.0.1:" + portOnly(th.h.WebAddr()) + "/"
+	for _, r := range []struct{ method, path string }{
+		{"GET", "/"}, {"GET", "/login"}, {"POST", "/login"}, {"GET", "/setup?token=x"}, {"GET", "/ca.pem"},
+		{"GET", "/toys/abc/messages/def/audio"}, {"GET", "/events"},
+	} {
+		req, _ := http.NewRequest(r.method, "http://"+th.h.RedirectAddr()+r.path, strings.NewReader("login=Mum&password=x"))
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != want ||
+			len(resp.Cookies()) > 0 || strings.Contains(string(body), "<form") || strings.Contains(string(body), "CERTIFICATE") {
+			t.Fatalf("%s %s: %d %q %q", r.method, r.path, resp.StatusCode, resp.Header.Get("Location"), body)
+		}
+	}
+}

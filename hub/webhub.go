@@ -96,12 +96,12 @@ func (w webHub) Played(ctx context.Context, device, id string) error {
 }
 
 // Pair opens a pairing window for a toy's label code.
-func (w webHub) Pair(ctx context.Context, code, name string) (time.Time, error) {
+func (w webHub) Pair(ctx context.Context, by web.Actor, code, name string) (time.Time, error) {
 	c, err := wire.ParsePairingCode(code)
 	if err != nil {
 		return time.Time{}, err
 	}
-	return w.h.enroll.open(ctx, c, name)
+	return w.h.enroll.open(ctx, c, name, by)
 }
 
 // Revoke revokes a device and drops its connection.
@@ -116,7 +116,7 @@ func (w webHub) Revoke(ctx context.Context, id string) error {
 }
 
 // Invite creates an invite for a family member, linked to toys (by ID).
-func (w webHub) Invite(ctx context.Context, name string, toys []string) (web.Invite, error) {
+func (w webHub) Invite(ctx context.Context, by web.Actor, name string, toys []string) (web.Invite, error) {
 	var names []string
 	for _, id := range toys {
 		d, err := w.h.store.Device(ctx, id)
@@ -125,7 +125,7 @@ func (w webHub) Invite(ctx context.Context, name string, toys []string) (web.Inv
 		}
 		names = append(names, d.Name)
 	}
-	res, err := w.h.createInvite(ctx, InviteArgs{Name: name, Toys: names})
+	res, err := w.h.createInvite(ctx, InviteArgs{Name: name, Toys: names, by: by})
 	if err != nil {
 		return web.Invite{}, err
 	}

@@ -371,12 +371,11 @@ func (s *Server) pair(w http.ResponseWriter, r *http.Request) {
 			Error: "That is not the code of a toy's label. Check each character: " + err.Error() + "."})
 		return
 	}
-	until, err := s.hub.Pair(r.Context(), code, name)
+	until, err := s.hub.Pair(r.Context(), Actor{cur.user.ID, remoteIP(r)}, code, name)
 	if err != nil {
 		s.renderToys(w, r, http.StatusBadRequest, toysData{Code: code, Name: name, Error: "The toy cannot be paired: " + err.Error() + "."})
 		return
 	}
-	s.st.Audit(store.Event{Event: "pair.started", Device: cur.user.ID, Remote: remoteIP(r)})
 	s.renderToys(w, r, http.StatusOK, toysData{Waiting: until,
 		Notice: "The hub is waiting for the toy. Switch it on near the hub (or press its pairing button) before " + until.Local().Format("15:04") + "."})
 }
@@ -548,7 +547,7 @@ func (s *Server) createInvite(w http.ResponseWriter, r *http.Request) {
 		s.renderFamily(w, r, http.StatusBadRequest, familyData{Error: "Choose at least one toy they may talk to."})
 		return
 	}
-	inv, err := s.hub.Invite(r.Context(), name, toys)
+	inv, err := s.hub.Invite(r.Context(), Actor{cur.user.ID, remoteIP(r)}, name, toys)
 	if err != nil {
 		s.renderFamily(w, r, http.StatusBadRequest, familyData{Error: "The invite was not made: " + err.Error() + "."})
 		return
@@ -559,7 +558,6 @@ func (s *Server) createInvite(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.st.Audit(store.Event{Event: "invite.created", Device: cur.user.ID, Remote: remoteIP(r), Detail: inv.ID})
 	s.renderFamily(w, r, http.StatusOK, familyData{New: &newInvite{Name: name, Link: link, QR: qr, DeviceLink: inv.DeviceLink, Expires: inv.Expires}})
 }
 

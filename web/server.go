@@ -80,9 +80,9 @@ type Hub interface {
 	Fetched(device, messageID string)
 	Played(ctx context.Context, device, messageID string) error
 	// Pair opens a pairing window for a toy's label code.
-	Pair(ctx context.Context, code, name string) (time.Time, error)
+	Pair(ctx context.Context, by Actor, code, name string) (time.Time, error)
 	Revoke(ctx context.Context, deviceID string) error
-	Invite(ctx context.Context, name string, toys []string) (Invite, error)
+	Invite(ctx context.Context, by Actor, name string, toys []string) (Invite, error)
 	// Watch reports what changed, until the returned func is called.
 	Watch() (<-chan Change, func())
 }
@@ -97,6 +97,10 @@ type Invite struct {
 	DeviceLink string // toyhub://join… for a family device
 	Expires    time.Time
 }
+
+// Actor is who asked for an action, for the audit log: an account ID and
+// the address it came from.
+type Actor struct{ User, Remote string }
 
 // Change says that something about these devices changed.
 type Change struct{ Devices []string }

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
+
 	"github.com/toyhub/toyhub/store"
 )
 
@@ -51,11 +53,11 @@ func (noHub) Send(context.Context, string, []string, []byte) (string, error) {
 	return "", errors.New("no message path in this test")
 }
 func (noHub) Played(context.Context, string, string) error { return store.ErrNotFound }
-func (noHub) Pair(context.Context, string, string) (time.Time, error) {
+func (noHub) Pair(context.Context, Actor, string, string) (time.Time, error) {
 	return time.Time{}, errors.New("no enrollment in this test")
 }
 func (noHub) Revoke(context.Context, string) error { return errors.New("no broker in this test") }
-func (noHub) Invite(context.Context, string, []string) (Invite, error) {
+func (noHub) Invite(context.Context, Actor, string, []string) (Invite, error) {
 	return Invite{}, errors.New("no enrollment in this test")
 }
 func (noHub) Watch() (<-chan Change, func()) { return make(chan Change), func() {} }
@@ -355,5 +357,65 @@ func TestEveryRoute(t *testing.T) {
 	resp, _ := a.do(c, "GET", a.srv.static+"app.css", nil, nil)
 	if resp.StatusCode != 200 || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Fatalf("static: %d", resp.StatusCode)
+	}
+}
+
+// TestCrossOriginEveryPost walks the route table with a logged-in
+// browser: every state-changing route refuses a cross-site request.
+func TestCrossOriginEveryPost(t *testing.T) {
+	a := newApp(t)
+	c := a.browser()
+	a.setupOwner(c)
+	for _, rt := range a.srv.Routes() {
+		method, path, _ := strings.Cut(rt.Pattern, " ")
+		if method != "POST" {
+			continue
+		}
+		t.Run(rt.Pattern, func(t *testing.T) {
+			for _, h := range []map[string]string{
+				{"Sec-Fetch-Site": "cross-site"},
+				{"Sec-Fetch-Site": "", "Origin": "https://evil.example"},
+			} {
+				if resp, _ := a.do(c, method, path, url.Values{}, h); resp.StatusCode != http.StatusForbidden {
+					t.Fatalf("cross-origin %v: %d", h, resp.StatusCode)
+				}
+			}
+		})
+	}
+}
+
+func TestCheckTOTP(t *testing.T) {
+	const secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+	now := time.Unix(1_800_000_000, 0)
+	code := func(at time.Time) string {
+		c, err := totp.GenerateCode(secret, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	step := now.Unix() / 30
+	tests := []struct {
+		name string
+		code string
+		ok   bool
+		step int64
+	}{
+		{"now", code(now), true, step},
+		{"with spaces", code(now)[:3] + " " + code(now)[3:], true, step},
+		{"one step late", code(now.Add(-30 * time.Second)), true, step - 1},
+		{"one step early", code(now.Add(30 * time.Second)), true, step + 1},
+		{"two steps late", code(now.Add(-60 * time.Second)), false, 0},
+		{"empty", "", false, 0},
+		{"too long", code(now) + "1", false, 0},
+		{"letters", "abcdef", false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, ok := checkTOTP(secret, tt.code, now)
+			if ok != tt.ok || s != tt.step {
+				t.Fatalf("checkTOTP(%q) = %d, %v; want %d, %v", tt.code, s, ok, tt.step, tt.ok)
+			}
+		})
 	}
 }

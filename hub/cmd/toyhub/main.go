@@ -171,6 +171,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.MQTTAddr, "mqtt-addr", cfg.MQTTAddr, "address of the mTLS MQTT broker")
 	fs.StringVar(&cfg.EnrollAddr, "enroll-addr", cfg.EnrollAddr, "address of the enrollment endpoint (pairing and invites)")
 	fs.StringVar(&cfg.WebAddr, "web-addr", cfg.WebAddr, "address of the HTTPS web app; empty turns it off")
+	fs.StringVar(&cfg.HTTPRedirectAddr, "http-redirect-addr", cfg.HTTPRedirectAddr, "address of a plain-HTTP listener that only redirects to the web app (off when empty)")
 	fs.BoolVar(&cfg.Discovery, "mdns", cfg.Discovery, "advertise the hub by mDNS on the LAN interfaces")
 	var ifaces list
 	fs.Var(&ifaces, "mdns-iface", "advertise on this interface only (repeatable; default: the LAN interfaces)")
