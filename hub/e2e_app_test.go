@@ -16,6 +16,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/toyhub/toyhub/certs"
+	"github.com/toyhub/toyhub/devices"
 	"github.com/toyhub/toyhub/hub"
 	"github.com/toyhub/toyhub/wire"
 )
@@ -272,4 +274,47 @@ func TestBrowserInviteGrandparent(t *testing.T) {
 	screenshot(t, ctx, "audit")
 	step(t, ctx, chromedp.Navigate(th.webURL("/account/totp")), chromedp.WaitVisible(chromedp.CSS(`#totp-secret`)))
 	screenshot(t, ctx, "totp")
+}
+
+// TestBrowserPairsToy: a parent photographs a toy's label, the hub reads
+// the code from the photo, the parent names the toy and starts pairing;
+// the toy pairs, and the open dashboard shows it without a reload.
+func TestBrowserPairsToy(t *testing.T) {
+	th := startHub(t, func(c *hub.Config) { c.WebAddr = "127.0.0.1:0" })
+	ctx := th.browserOwner(t)
+	toyDir := filepath.Join(t.TempDir(), "toy")
+	code, err := devices.MakeLabel(toyDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step(t, ctx, chromedp.Navigate(th.webURL("/toys")),
+		chromedp.SetUploadFiles(chromedp.CSS(`input[name=photo]`), []string{filepath.Join(toyDir, devices.LabelPNG)}),
+		chromedp.Click(chromedp.CSS(`form[action="/toys/scan"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`.notice`)))
+	if got := read(t, ctx, chromedp.Value(chromedp.CSS(`input[name=code]`))); got != code.String() {
+		t.Fatalf("the code read from the photo is %q, the label says %q", got, code)
+	}
+	step(t, ctx, chromedp.SetValue(chromedp.CSS(`input[name=name]`), "Teddy"),
+		chromedp.Click(chromedp.CSS(`form[action="/toys/pair"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#pair-waiting`)))
+	if notice := read(t, ctx, chromedp.Text(chromedp.CSS(`.notice`))); !strings.Contains(notice, "waiting for the toy") {
+		t.Fatalf("after Pair: %q", notice)
+	}
+	screenshot(t, ctx, "pairing")
+	step(t, ctx, chromedp.Navigate(th.webURL("/")))
+	liveOpen(t, ctx)
+	keyPEM, err := os.ReadFile(filepath.Join(toyDir, certs.BundleKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := certs.ParseKey(keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := devices.Pair(pctx, th.h.EnrollAddr(), code, key); err != nil {
+		t.Fatalf("the toy did not pair: %v", err)
+	}
+	step(t, ctx, chromedp.WaitVisible(chromedp.CSS(`a[data-toy="Teddy"]`)))
 }

@@ -452,3 +452,65 @@ func TestHTTPOnlyRedirects(t *testing.T) {
 		}
 	}
 }
+
+// TestWebToysAndInvites: renaming and removing a toy, a mistyped label
+// code, and a withdrawn invite, from the parents' pages.
+func TestWebToysAndInvites(t *testing.T) {
+	th := startHub(t, func(c *hub.Config) { c.WebAddr = "127.0.0.1:0" })
+	mum := th.setupOwner(t)
+	teddy := th.device("Teddy", "toy")
+	th.device("Bunny", "toy")
+	toy := th.dial(teddy)
+	id := teddy.Info.DeviceID
+
+	steps := []struct {
+		name, path string
+		form       url.Values
+		want       int
+		says       string
+	}{
+		{"rename", "/toys/" + id + "/rename", url.Values{"name": {"Mr Bear"}}, http.StatusSeeOther, ""},
+		{"rename to a taken name", "/toys/" + id + "/rename", url.Values{"name": {"bunny"}}, 400, "already has that name"},
+		{"rename to nothing", "/toys/" + id + "/rename", url.Values{"name": {"  "}}, 400, "cannot be used"},
+		{"rename a missing toy", "/toys/nosuchtoy/rename", url.Values{"name": {"X"}}, 404, ""},
+		{"mistyped code", "/toys/pair", url.Values{"code": {"ABCDE-12345"}, "name": {"Kitty"}}, 400, "Check each character"},
+		{"code without a name", "/toys/pair", url.Values{"code": {wire.NewPairingCode().String()}, "name": {""}}, 400, "cannot be paired"},
+		{"invite without toys", "/family/invites", url.Values{"name": {"Grandpa"}}, 400, "Choose at least one toy"},
+		{"invite with a name in use", "/family/invites", url.Values{"name": {"Mum"}, "toy": {id}}, 400, "already has that name"},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			code, body := mum.post(s.path, s.form)
+			if code != s.want || !strings.Contains(body, s.says) {
+				t.Fatalf("%d, page lacks %q", code, s.says)
+			}
+		})
+	}
+	if _, body := mum.get("/"); !strings.Contains(body, `data-toy="Mr Bear"`) {
+		t.Fatal("the renamed toy is not on the dashboard")
+	}
+	// Withdrawing an invite closes its link.
+	_, body := mum.post("/family/invites", url.Values{"name": {"Grandpa"}, "toy": {id}})
+	u, _ := url.Parse(html.UnescapeString(joinLink.FindStringSubmatch(body)[1]))
+	_, fam := mum.get("/family")
+	inv := regexp.MustCompile(`action="/family/invites/([a-z0-9]+)/revoke"`).FindStringSubmatch(fam)[1]
+	if code, _ := mum.post("/family/invites/"+inv+"/revoke", nil); code != http.StatusSeeOther {
+		t.Fatalf("withdraw: %d", code)
+	}
+	if code, _ := th.webClient(t).get("/join?s=" + u.Query().Get("s")); code != http.StatusForbidden {
+		t.Fatalf("a withdrawn invite's link: %d", code)
+	}
+	// Removing a toy drops its connection at once.
+	if code, _ := mum.post("/toys/"+id+"/revoke", nil); code != http.StatusSeeOther {
+		t.Fatalf("remove: %d", code)
+	}
+	select {
+	case <-toy.Lost():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the removed toy is still connected")
+	}
+	if _, body := mum.get("/"); strings.Contains(body, "Mr Bear") {
+		t.Fatal("the removed toy is still on the dashboard")
+	}
+	th.waitAudit(t, "device.revoked")
+}

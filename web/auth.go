@@ -64,6 +64,7 @@ func (s *Server) routes() []Route {
 
 		{Pattern: "GET /toys", Access: Parent, Handler: s.toysPage},
 		{Pattern: "POST /toys/pair", Access: Parent, Handler: s.pair},
+		{Pattern: "POST /toys/scan", Access: Parent, Handler: s.scanLabel},
 		{Pattern: "POST /toys/{toy}/rename", Access: Parent, Handler: s.renameToy},
 		{Pattern: "POST /toys/{toy}/revoke", Access: Parent, Handler: s.revokeToy},
 		{Pattern: "GET /family", Access: Parent, Handler: s.familyPage},

@@ -141,6 +141,7 @@ type Server struct {
 	logins  *loginLimiter
 	pending pendingLogins
 	streams streams
+	scans   chan struct{} // bounds label photos decoded at once
 	srv     *http.Server
 	// setUp is set once setup is seen done; it cannot be undone, so the
 	// guard stops asking the store on every request.
@@ -170,7 +171,7 @@ func New(cfg Config, st Store, hub Hub) (*Server, error) {
 	if cfg.PasswordContext == nil {
 		cfg.PasswordContext = func(context.Context) []string { return nil }
 	}
-	s := &Server{cfg: cfg, st: st, hub: hub, log: cfg.Logger, tmpl: map[string]*template.Template{}, logins: newLoginLimiter()}
+	s := &Server{cfg: cfg, st: st, hub: hub, scans: make(chan struct{}, 1), log: cfg.Logger, tmpl: map[string]*template.Template{}, logins: newLoginLimiter()}
 	sum := sha256.New()
 	err := fs.WalkDir(staticFS, "static", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {

@@ -1,0 +1,85 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	_ "image/jpeg" // phone cameras take JPEG
+	_ "image/png"
+	"net/http"
+	"strings"
+
+	"github.com/makiuchi-d/gozxing"
+	"github.com/makiuchi-d/gozxing/qrcode"
+
+	"github.com/toyhub/toyhub/wire"
+)
+
+// Scanning a label: a phone's browser offers its camera for a file input
+// (capture=environment), so "scan the QR code" needs no script and works
+// in every browser. The photo is decoded here and forgotten; it is never
+// stored or logged.
+const (
+	maxPhotoBytes  = 12 << 20
+	maxPhotoPixels = 24_000_000 // about a 24-megapixel phone photo
+)
+
+// readLabel finds a pairing code in a photo of a label.
+func readLabel(r *http.Request) (wire.PairingCode, error) {
+	f, _, err := r.FormFile("photo")
+	if err != nil {
+		return "", errors.New("no photo was sent")
+	}
+	defer f.Close()
+	cfg, _, err := image.DecodeConfig(f)
+	if err != nil {
+		return "", errors.New("the photo is not a JPEG or PNG picture")
+	}
+	if cfg.Width*cfg.Height > maxPhotoPixels {
+		return "", fmt.Errorf("the photo is too large (%d×%d); take it with a lower resolution", cfg.Width, cfg.Height)
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		return "", err
+	}
+	img, _, err := image.Decode(f)
+	if err != nil {
+		return "", errors.New("the photo could not be read")
+	}
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		return "", errors.New("the photo could not be read")
+	}
+	res, err := qrcode.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true})
+	if err != nil {
+		return "", errors.New("no QR code was found in the photo; hold the label flat, in good light, and fill the picture with it")
+	}
+	text := strings.TrimSpace(res.GetText())
+	code, err := wire.ParsePairingCode(text)
+	if err != nil {
+		return "", errors.New("the QR code is not a toyhub pairing code")
+	}
+	return code, nil
+}
+
+// scanLabel reads the code from a photo of the label and fills in the
+// pairing form with it; the parent still names the toy and confirms.
+func (s *Server) scanLabel(w http.ResponseWriter, r *http.Request) {
+	select {
+	case s.scans <- struct{}{}: // one decode at a time: a photo takes tens of MB
+		defer func() { <-s.scans }()
+	case <-r.Context().Done():
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxPhotoBytes)
+	if err := r.ParseMultipartForm(1 << 20); err != nil {
+		s.renderToys(w, r, http.StatusBadRequest, toysData{Error: "The photo could not be received: it may be too large."})
+		return
+	}
+	defer r.MultipartForm.RemoveAll()
+	code, err := readLabel(r)
+	if err != nil {
+		s.renderToys(w, r, http.StatusBadRequest, toysData{Error: "The label could not be read: " + err.Error() + ". You can type the code instead."})
+		return
+	}
+	s.renderToys(w, r, http.StatusOK, toysData{Code: code.String(), Notice: "The code was read from the photo. Give the toy a name, then press Pair."})
+}
