@@ -6,7 +6,7 @@ GO      ?= go
 FUZZTIME ?= 30s
 BIN     := bin
 
-.PHONY: help run build test lint bench bench-store fuzz clean
+.PHONY: help run build test lint bench bench-store fuzz screenshots clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,6 +35,11 @@ bench-store: ## Compare journal modes and page sizes on the message path
 fuzz: ## Run every fuzz target for FUZZTIME each
 	$(GO) test ./wire -run '^$$' -fuzz '^FuzzDecodeChunk$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./wire -run '^$$' -fuzz '^FuzzParseWAV$$' -fuzztime $(FUZZTIME)
+
+screenshots: ## Drive the web app in headless Chromium and copy its page screenshots to docs/screenshots
+	rm -rf $(BIN)/artifacts && mkdir -p $(BIN)/artifacts docs/screenshots
+	$(GO) test ./hub -count=1 -run '^TestBrowser' -artifacts -outputdir $(abspath $(BIN)/artifacts)
+	find $(BIN)/artifacts -name '*.png' -exec cp {} docs/screenshots/ \;
 
 clean: ## Remove build output (not ./data)
 	rm -rf $(BIN)

@@ -31,7 +31,7 @@ var version = "dev"
 const usage = `toyhub: a home hub for children's voice-message toys
 
 Usage:
-  toyhub serve [--data DIR] [--mqtt-addr ADDR] [--enroll-addr ADDR] [--web-addr ADDR]
+  toyhub serve [--data DIR] [--mqtt-addr ADDR] [--enroll-addr ADDR] [--web-addr ADDR] [--http-redirect-addr ADDR]
                [--mdns=true|false] [--mdns-iface NAME]... [--public-addr HOST:PORT]
                [--log-format text|json] [--log-level LEVEL]
   toyhub pair --code CODE --name NAME [--data DIR]
