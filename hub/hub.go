@@ -275,15 +275,19 @@ func (h *Hub) setupLink(ctx context.Context) (string, error) {
 }
 
 // passwordContext is what no password may contain: the names of the
-// household's toys and people.
+// household, its toys and its people (every account has a device named
+// like it, so the device names cover the people too).
 func (h *Hub) passwordContext(ctx context.Context) []string {
 	ds, err := h.store.Devices(ctx)
 	if err != nil {
 		return nil
 	}
-	out := make([]string, 0, len(ds))
+	out := make([]string, 0, len(ds)+1)
 	for _, d := range ds {
 		out = append(out, d.Name)
+	}
+	if name, err := h.store.Household(ctx); err == nil && name != "" {
+		out = append(out, name)
 	}
 	return out
 }

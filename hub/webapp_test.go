@@ -514,3 +514,49 @@ func TestWebToysAndInvites(t *testing.T) {
 	}
 	th.waitAudit(t, "device.revoked")
 }
+
+// TestWebPasswordChange: the current password is needed, the new one
+// follows the rules (including the household's name given at setup), and
+// every other session ends.
+func TestWebPasswordChange(t *testing.T) {
+	th := startHub(t, func(c *hub.Config) { c.WebAddr = "127.0.0.1:0" })
+	th.waitLog(t, "Setup link")
+	token := regexp.MustCompile(`token=([a-z0-9]+)`).FindStringSubmatch(th.logs.String())[1]
+	mum := th.webClient(t)
+	if code, body := mum.post("/setup", url.Values{"token": {token}, "login": {"Mum"}, "household": {"The Wilkinsons"},
+		"password": {ownerPassword}, "password2": {ownerPassword}}); code != http.StatusSeeOther {
+		t.Fatalf("setup: %d %s", code, body)
+	}
+	other := th.webClient(t)
+	if code, _ := other.post("/login", url.Values{"login": {"Mum"}, "password": {ownerPassword}}); code != http.StatusSeeOther {
+		t.Fatalf("second login: %d", code)
+	}
+	const newPassword = "copper lantern meadow finch"
+	for _, tt := range []struct {
+		name, current, password string
+		want                    int
+		says                    string
+	}{
+		{"wrong current password", "not my password at all", newPassword, 401, "not right"},
+		{"the household's name", ownerPassword, "wilkinsons forever and always", 400, "wilkinsons"},
+		{"too easy", ownerPassword, "123456789012", 400, "too easy"},
+		{"right", ownerPassword, newPassword, http.StatusSeeOther, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := mum.post("/account/password", url.Values{"current": {tt.current}, "password": {tt.password}, "password2": {tt.password}})
+			if code != tt.want || !strings.Contains(strings.ToLower(body), tt.says) {
+				t.Fatalf("%d, page lacks %q", code, tt.says)
+			}
+		})
+	}
+	if code, _ := mum.get("/"); code != 200 {
+		t.Fatalf("this browser after the change: %d", code)
+	}
+	if code, _ := other.get("/"); code != http.StatusSeeOther {
+		t.Fatalf("the other session survived the change: %d", code)
+	}
+	if code, _ := th.webClient(t).post("/login", url.Values{"login": {"Mum"}, "password": {ownerPassword}}); code != http.StatusUnauthorized {
+		t.Fatalf("the old password: %d", code)
+	}
+	th.waitAudit(t, "password.changed")
+}

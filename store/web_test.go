@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -255,5 +256,33 @@ func TestTOTPStepsAndSessions(t *testing.T) {
 	}
 	if _, _, err := f.s.SessionUser(f.ctx, "hers-aaaaaaaaaaaa", time.Hour, time.Hour); err != nil {
 		t.Fatalf("her session: %v", err)
+	}
+}
+
+func TestHouseholdName(t *testing.T) {
+	f := newFixture(t)
+	if n, err := f.s.Household(f.ctx); n != "" || err != nil {
+		t.Fatalf("no household yet: %q %v", n, err)
+	}
+	for _, name := range []string{"The Wilkinsons", "Les Dupont-Martin"} {
+		if err := f.s.SetHousehold(f.ctx, name); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := f.s.Household(f.ctx); n != name || err != nil {
+			t.Fatalf("household %q %v, want %q", n, err, name)
+		}
+	}
+	f.s.Checkpoint(f.ctx)
+	for _, file := range f.s.Files() {
+		b, _ := os.ReadFile(file)
+		if bytes.Contains(b, []byte("Wilkinsons")) || bytes.Contains(b, []byte("Dupont")) {
+			t.Fatalf("the household name is in %s in clear", file)
+		}
+	}
+	if err := f.s.SetHousehold(f.ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := f.s.Household(f.ctx); n != "" {
+		t.Fatalf("removed household name reads %q", n)
 	}
 }

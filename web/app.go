@@ -325,6 +325,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, ": ping\n\n")
 		case <-end.C:
 			return
+		case <-s.quit:
+			return
 		case <-r.Context().Done():
 			return
 		}
@@ -718,19 +720,28 @@ type accountData struct {
 	Sessions []SessionRow
 	HasTOTP  bool
 	Required bool
+	Error    string
 }
 
-func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
+func (s *Server) accountData(r *http.Request) (accountData, error) {
 	cur, _ := current(r)
 	ss, err := s.st.Sessions(r.Context(), cur.user.ID)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return accountData{}, err
 	}
 	d := accountData{Page: s.page(r, "account"), HasTOTP: cur.user.TOTPSecret != "", Required: s.totpRequired(r.Context())}
 	for _, x := range ss {
 		d.Sessions = append(d.Sessions, SessionRow{ID: fmt.Sprintf("%x", x.TokenHash), Created: x.CreatedAt, LastSeen: x.LastSeen,
 			Remote: x.Remote, Current: string(x.TokenHash) == string(cur.session.TokenHash)})
+	}
+	return d, nil
+}
+
+func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
+	d, err := s.accountData(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	s.render(w, http.StatusOK, "account", d)
 }

@@ -58,6 +58,7 @@ func (s *Server) routes() []Route {
 		{Pattern: "POST /toys/{toy}/messages/{msg}/played", Access: Member, Handler: s.played},
 		{Pattern: "GET /account", Access: Member, Handler: s.accountPage},
 		{Pattern: "POST /account/sessions/end", Access: Member, Handler: s.endSession},
+		{Pattern: "POST /account/password", Access: Member, Handler: s.changePassword},
 		{Pattern: "GET /account/totp", Access: Member, Handler: s.totpPage},
 		{Pattern: "POST /account/totp", Access: Member, Handler: s.totpEnable},
 		{Pattern: "POST /account/totp/remove", Access: Member, Handler: s.totpRemove},
@@ -217,11 +218,12 @@ func (s *Server) passwordContext(ctx context.Context, login, email string) []str
 }
 
 type formData struct {
-	Token  string
-	Login  string
-	Email  string
-	Error  string
-	Fields map[string]string
+	Token     string
+	Login     string
+	Email     string
+	Household string
+	Error     string
+	Fields    map[string]string
 }
 
 func (s *Server) setupPage(w http.ResponseWriter, r *http.Request) {
@@ -229,7 +231,8 @@ func (s *Server) setupPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) setup(w http.ResponseWriter, r *http.Request) {
-	f := formData{Token: r.PostFormValue("token"), Login: strings.TrimSpace(r.PostFormValue("login")), Email: strings.TrimSpace(r.PostFormValue("email"))}
+	f := formData{Token: r.PostFormValue("token"), Login: strings.TrimSpace(r.PostFormValue("login")), Email: strings.TrimSpace(r.PostFormValue("email")),
+		Household: strings.TrimSpace(r.PostFormValue("household"))}
 	password := r.PostFormValue("password")
 	if password != r.PostFormValue("password2") {
 		f.Error = "The two passwords differ."
@@ -241,7 +244,14 @@ func (s *Server) setup(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusBadRequest, "setup", f)
 		return
 	}
-	if err := CheckPassword(password, s.passwordContext(r.Context(), f.Login, f.Email)); err != nil {
+	if f.Household != "" {
+		if err := store.CheckName(f.Household); err != nil {
+			f.Error = "Your family's name: " + err.Error() + "."
+			s.render(w, http.StatusBadRequest, "setup", f)
+			return
+		}
+	}
+	if err := CheckPassword(password, append(s.passwordContext(r.Context(), f.Login, f.Email), f.Household)); err != nil {
 		f.Error = "Please choose another password: " + err.(*PasswordError).Reason + "."
 		s.render(w, http.StatusBadRequest, "setup", f)
 		return
@@ -262,6 +272,11 @@ func (s *Server) setup(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if f.Household != "" {
+		if err := s.st.SetHousehold(r.Context(), f.Household); err != nil {
+			s.log.Error("Household name not saved", "error", err)
+		}
 	}
 	// Toys enrolled from the console before setup become the owner's contacts.
 	if ds, err := s.st.Devices(r.Context()); err == nil {

@@ -42,6 +42,9 @@ type Store interface {
 	Sessions(ctx context.Context, userID string) ([]store.Session, error)
 	EndSession(ctx context.Context, tokenHash []byte) error
 	EndUserSession(ctx context.Context, userID string, tokenHash []byte) error
+	SetPassword(ctx context.Context, id, hash string, policyVersion int) error
+	SetHousehold(ctx context.Context, name string) error
+	Household(ctx context.Context) (string, error)
 	Meta(ctx context.Context, key string) ([]byte, error)
 	SetMeta(ctx context.Context, key string, value []byte) error
 
@@ -142,6 +145,7 @@ type Server struct {
 	pending pendingLogins
 	streams streams
 	scans   chan struct{} // bounds label photos decoded at once
+	quit    chan struct{} // closed when the server shuts down, to end event streams
 	srv     *http.Server
 	// setUp is set once setup is seen done; it cannot be undone, so the
 	// guard stops asking the store on every request.
@@ -171,7 +175,7 @@ func New(cfg Config, st Store, hub Hub) (*Server, error) {
 	if cfg.PasswordContext == nil {
 		cfg.PasswordContext = func(context.Context) []string { return nil }
 	}
-	s := &Server{cfg: cfg, st: st, hub: hub, scans: make(chan struct{}, 1), log: cfg.Logger, tmpl: map[string]*template.Template{}, logins: newLoginLimiter()}
+	s := &Server{cfg: cfg, st: st, hub: hub, scans: make(chan struct{}, 1), quit: make(chan struct{}), log: cfg.Logger, tmpl: map[string]*template.Template{}, logins: newLoginLimiter()}
 	sum := sha256.New()
 	err := fs.WalkDir(staticFS, "static", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -217,6 +221,8 @@ func New(cfg Config, st Store, hub Hub) (*Server, error) {
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	// Event streams never go idle; Shutdown would wait for them.
+	s.srv.RegisterOnShutdown(func() { close(s.quit) })
 	return s, nil
 }
 
