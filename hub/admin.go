@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -54,7 +55,14 @@ func CreateInvite(dataDir string, a InviteArgs, out string) (InviteResult, error
 	if err := Call(dataDir, OpInviteCreate, a, &res); err != nil {
 		return res, err
 	}
-	png, err := qrcode.Encode(res.Link, qrcode.Medium, 512)
+	link := res.Link
+	if res.Role == "parent" {
+		if res.WebLink == "" {
+			return res, errors.New("a parent's invite is opened in the web app, which is off")
+		}
+		link = res.WebLink
+	}
+	png, err := qrcode.Encode(link, qrcode.Medium, 512)
 	if err != nil {
 		return res, fmt.Errorf("QR code: %w", err)
 	}

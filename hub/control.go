@@ -84,8 +84,12 @@ type InviteArgs struct {
 // InviteResult is a new invite. Its secret is in Link and File and is not
 // kept by the hub, so this is the only time it can be read.
 type InviteResult struct {
-	ID      string    `json:"id"`
-	Secret  string    `json:"-"` // for the web app's link; the CLI has it in Link and File
+	ID     string `json:"id"`
+	Secret string `json:"-"` // for the web app's link; the CLI has it in Link and File
+	Role   string `json:"role"`
+	// WebLink opens the invite in a browser, to make a web account (the
+	// only way for a parent's invite); empty when the web app is off.
+	WebLink string    `json:"web_link,omitempty"`
 	Link    string    `json:"link"`
 	File    string    `json:"file"`
 	Expires time.Time `json:"expires"`

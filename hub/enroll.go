@@ -257,6 +257,10 @@ func (e *enroller) join(ctx context.Context, remote, source, secret string, pub 
 		return refusal(wire.CodeStorage, "the hub could not issue a certificate")
 	}
 	d, toys, err := e.h.store.RedeemInvite(ctx, secret, store.NewDevice{ID: id, CertSerial: iss.Serial, CertExpiry: iss.Cert.NotAfter})
+	if errors.Is(err, store.ErrInviteForWeb) {
+		e.refused(wire.EnrollJoin, remote, "parent's invite used by a device")
+		return refusal(wire.CodeBadInvite, "this invite is for a parent's account: open its link in a web browser instead")
+	}
 	if err != nil {
 		why := "invite unknown, used, expired or revoked"
 		if !errors.Is(err, store.ErrBadInvite) {

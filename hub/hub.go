@@ -266,12 +266,21 @@ func (h *Hub) setupLink(ctx context.Context) (string, error) {
 		}
 		return "", err
 	}
+	return h.webBase() + "/setup?token=" + token, nil
+}
+
+// webBase is the web app's address as a person on the LAN opens it, or ""
+// when the web app is off.
+func (h *Hub) webBase() string {
+	if h.webLn == nil {
+		return ""
+	}
 	host := "localhost"
 	if hs := hostsFor(h.lis.Address()); len(hs) > 0 {
 		host, _, _ = net.SplitHostPort(hs[0])
 	}
 	_, port, _ := net.SplitHostPort(h.webLn.Addr().String())
-	return "https://" + net.JoinHostPort(host, port) + "/setup?token=" + token, nil
+	return "https://" + net.JoinHostPort(host, port)
 }
 
 // passwordContext is what no password may contain: the names of the
@@ -583,8 +592,11 @@ func (h *Hub) createInvite(ctx context.Context, a InviteArgs) (InviteResult, err
 	if a.Role == "" {
 		a.Role = "family"
 	}
-	if a.Role != "family" {
-		return InviteResult{}, fmt.Errorf("role %q: invites are for family devices (parents' accounts come with the web app)", a.Role)
+	if a.Role != store.RoleFamily && a.Role != store.RoleParent {
+		return InviteResult{}, fmt.Errorf("role %q: want family or parent", a.Role)
+	}
+	if a.Role == store.RoleParent {
+		a.Toys = nil // a parent talks to every toy
 	}
 	life := h.cfg.InviteExpiry
 	if a.Expires != "" {
@@ -617,7 +629,11 @@ func (h *Hub) createInvite(ctx context.Context, a InviteArgs) (InviteResult, err
 	}
 	h.log.Info("Invite created", "invite", id, "toys", len(toys), "expires", inv.Expires.UTC().Format(time.RFC3339))
 	h.store.Audit(store.Event{Event: "invite.created", Device: a.by.User, Remote: a.by.Remote, Detail: id})
-	return InviteResult{ID: id, Secret: inv.Secret, Link: inv.Link(), File: string(inv.File()), Expires: inv.Expires}, nil
+	res := InviteResult{ID: id, Secret: inv.Secret, Role: a.Role, Link: inv.Link(), File: string(inv.File()), Expires: inv.Expires}
+	if base := h.webBase(); base != "" {
+		res.WebLink = base + "/join?s=" + inv.Secret
+	}
+	return res, nil
 }
 
 func (h *Hub) listInvites(ctx context.Context) ([]InviteView, error) {

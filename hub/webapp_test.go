@@ -20,6 +20,8 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
+	"github.com/toyhub/toyhub/certs"
+	"github.com/toyhub/toyhub/devices"
 	"github.com/toyhub/toyhub/hub"
 	"github.com/toyhub/toyhub/wire"
 )
@@ -559,4 +561,56 @@ func TestWebPasswordChange(t *testing.T) {
 		t.Fatalf("the old password: %d", code)
 	}
 	th.waitAudit(t, "password.changed")
+}
+
+// TestWebParentInvite: a parent's invite makes a web account that can do
+// everything; a device cannot use it.
+func TestWebParentInvite(t *testing.T) {
+	th := startHub(t, func(c *hub.Config) { c.WebAddr = "127.0.0.1:0" })
+	mum := th.setupOwner(t)
+	teddy, bunny := th.device("Teddy", "toy"), th.device("Bunny", "toy")
+	code, body := mum.post("/family/invites", url.Values{"name": {"Dad"}, "role": {"parent"}})
+	if code != 200 || !strings.Contains(body, "parent's account") || strings.Contains(body, "toyhub://") {
+		t.Fatalf("parent invite: %d\n%s", code, body)
+	}
+	u, _ := url.Parse(html.UnescapeString(joinLink.FindStringSubmatch(body)[1]))
+	dad := th.webClient(t)
+	const dadPassword = "saffron glacier kettle ribbon"
+	if code, _ := dad.post("/join", url.Values{"secret": {u.Query().Get("s")}, "password": {dadPassword}, "password2": {dadPassword}}); code != http.StatusSeeOther {
+		t.Fatalf("join: %d", code)
+	}
+	if code, _ := dad.get("/toys"); code != 200 {
+		t.Fatalf("a parent's toys page: %d", code)
+	}
+	_, home := dad.get("/")
+	for _, toy := range []string{"Teddy", "Bunny"} {
+		if !strings.Contains(home, `data-toy="`+toy+`"`) {
+			t.Fatalf("Dad does not see %s", toy)
+		}
+	}
+	// A toy paired later, and the toys already there, can message him.
+	for _, b := range []string{teddy.Info.DeviceID, bunny.Info.DeviceID} {
+		if resp, _ := dad.do("POST", "/toys/"+b+"/messages", "audio/wav", recording(1, 2)); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("Dad to a toy: %d", resp.StatusCode)
+		}
+	}
+	// The same kind of invite, taken by a device, is refused.
+	var res hub.InviteResult
+	if err := hub.Call(th.cfg.DataDir, hub.OpInviteCreate, hub.InviteArgs{Name: "Uncle", Role: "parent"}, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.WebLink == "" || !strings.Contains(res.WebLink, "/join?s=") {
+		t.Fatalf("no web link for a parent's invite: %+v", res)
+	}
+	inv, err := wire.ParseInvite(res.Link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := certs.NewKey()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	inv.Hub = []string{th.h.EnrollAddr()}
+	if _, err := devices.Join(ctx, inv, key); err == nil || !strings.Contains(err.Error(), "web browser") {
+		t.Fatalf("a device took a parent's invite: %v", err)
+	}
 }

@@ -116,7 +116,7 @@ func (w webHub) Revoke(ctx context.Context, id string) error {
 }
 
 // Invite creates an invite for a family member, linked to toys (by ID).
-func (w webHub) Invite(ctx context.Context, by web.Actor, name string, toys []string) (web.Invite, error) {
+func (w webHub) Invite(ctx context.Context, by web.Actor, name string, parent bool, toys []string) (web.Invite, error) {
 	var names []string
 	for _, id := range toys {
 		d, err := w.h.store.Device(ctx, id)
@@ -125,7 +125,11 @@ func (w webHub) Invite(ctx context.Context, by web.Actor, name string, toys []st
 		}
 		names = append(names, d.Name)
 	}
-	res, err := w.h.createInvite(ctx, InviteArgs{Name: name, Toys: names, by: by})
+	role := store.RoleFamily
+	if parent {
+		role = store.RoleParent
+	}
+	res, err := w.h.createInvite(ctx, InviteArgs{Name: name, Role: role, Toys: names, by: by})
 	if err != nil {
 		return web.Invite{}, err
 	}

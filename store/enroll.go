@@ -15,6 +15,8 @@ import (
 var (
 	ErrCodeUsed  = errors.New("store: pairing code already used")
 	ErrBadInvite = errors.New("store: invite unknown, used, expired or revoked")
+	// ErrInviteForWeb: a parent's invite makes a web account, not a device.
+	ErrInviteForWeb = errors.New("store: this invite is for a parent's web account")
 )
 
 // SecretHash is how the store keeps pairing codes and invite secrets: they
@@ -71,7 +73,7 @@ type NewInvite struct {
 	ID      string
 	Secret  string // only its hash is stored
 	Name    string
-	Role    string   // "family"
+	Role    string   // RoleFamily, or RoleParent (a web account only)
 	Toys    []string // device IDs the new device will be linked to
 	Expires time.Time
 }
@@ -220,6 +222,9 @@ func (s *Store) RedeemInvite(ctx context.Context, secret string, nd NewDevice) (
 		if err != nil {
 			return err
 		}
+		if role != RoleFamily {
+			return ErrInviteForWeb
+		}
 		if _, err := tx.Exec("UPDATE invites SET redeemed_at = ? WHERE id = ?", now, id); err != nil {
 			return err
 		}
@@ -269,10 +274,13 @@ func (s *Store) RedeemInviteAccount(ctx context.Context, secret string, nu NewUs
 	// The invite's name is needed before the account is made, so it is
 	// read first and the invite spent inside the account's transaction.
 	now := s.now()
-	var name, dek []byte
-	err := s.db.QueryRowContext(ctx, `SELECT id, name, dek FROM invites
+	var (
+		name, dek []byte
+		role      string
+	)
+	err := s.db.QueryRowContext(ctx, `SELECT id, name, dek, role FROM invites
 		WHERE secret_hash = ? AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > ?`, SecretHash(secret), now).
-		Scan(&inviteID, &name, &dek)
+		Scan(&inviteID, &name, &dek, &role)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, nil, ErrBadInvite
 	}
@@ -287,7 +295,7 @@ func (s *Store) RedeemInviteAccount(ctx context.Context, secret string, nu NewUs
 	if err != nil {
 		return User{}, nil, fmt.Errorf("store: name of invite %s: %w", inviteID, err)
 	}
-	nu.Login, nu.Role = string(plain), RoleFamily
+	nu.Login, nu.Role = string(plain), role
 	u, err := s.addUser(ctx, nu, func(tx *Tx) error {
 		var toyList string
 		err := tx.QueryRow(`SELECT toys FROM invites WHERE id = ? AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > ?`,
@@ -300,6 +308,26 @@ func (s *Store) RedeemInviteAccount(ctx context.Context, secret string, nu NewUs
 		}
 		if toyList != "" {
 			toys = strings.Split(toyList, ",")
+		}
+		if role == RoleParent {
+			// A parent talks to every toy.
+			rows, err := tx.Query("SELECT id FROM devices WHERE kind = 'toy' AND revoked_at IS NULL ORDER BY id")
+			if err != nil {
+				return err
+			}
+			toys = nil
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				toys = append(toys, id)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
 		}
 		_, err = tx.Exec("UPDATE invites SET redeemed_at = ? WHERE id = ?", s.now(), inviteID)
 		return err

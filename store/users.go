@@ -159,7 +159,9 @@ func (s *Store) addUser(ctx context.Context, nu NewUser, before func(tx *Tx) err
 }
 
 // EnsureDevices gives every account made before schema 4 its device
-// identity, named like the account. newID returns a fresh device ID.
+// identity, named like the account; a parent's is linked to every toy, as
+// it would have been had it existed when the toys were paired. newID
+// returns a fresh device ID.
 func (s *Store) EnsureDevices(ctx context.Context, newID func() string) (int, error) {
 	users, err := s.Users(ctx)
 	if err != nil {
@@ -175,7 +177,15 @@ func (s *Store) EnsureDevices(ctx context.Context, newID func() string) (int, er
 			if err := s.insertDevice(tx, id, u.Login, s.now()); err != nil {
 				return err
 			}
-			_, err := tx.Exec("UPDATE users SET device_id = ? WHERE id = ? AND device_id IS NULL", id, u.ID)
+			if _, err := tx.Exec("UPDATE users SET device_id = ? WHERE id = ? AND device_id IS NULL", id, u.ID); err != nil {
+				return err
+			}
+			if u.Role != RoleOwner && u.Role != RoleParent {
+				return nil
+			}
+			_, err := tx.Exec(`INSERT INTO links (a, b, created_at)
+				SELECT min(id, ?1), max(id, ?1), ?2 FROM devices WHERE kind = 'toy' AND revoked_at IS NULL
+				ON CONFLICT DO NOTHING`, id, s.now())
 			return err
 		}, nil)
 		if err != nil {

@@ -286,3 +286,43 @@ func TestHouseholdName(t *testing.T) {
 		t.Fatalf("removed household name reads %q", n)
 	}
 }
+
+func TestEnsureDevices(t *testing.T) {
+	f := newFixture(t)
+	toy := f.device("Teddy", KindToy)
+	f.s.SetSetupToken(f.ctx, "t")
+	owner, _ := f.s.CreateOwner(f.ctx, "t", NewUser{ID: "u1", DeviceID: "owner-dev", Login: "Mum", PasswordHash: "h"})
+	gran, _ := f.s.AddUser(f.ctx, NewUser{ID: "u2", DeviceID: "gran-dev", Role: RoleFamily, Login: "Gran", PasswordHash: "h"})
+	// As accounts made before schema 4 were: no device identity.
+	err := f.s.w.do(f.ctx, func(tx *Tx) error {
+		if _, err := tx.Exec("UPDATE users SET device_id = NULL"); err != nil {
+			return err
+		}
+		_, err := tx.Exec("DELETE FROM devices WHERE id IN ('owner-dev', 'gran-dev')")
+		return err
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	ids := []string{"new-owner-dev", "new-gran-dev"}
+	if got, err := f.s.EnsureDevices(f.ctx, func() string { n++; return ids[n-1] }); got != 2 || err != nil {
+		t.Fatalf("EnsureDevices = %d, %v", got, err)
+	}
+	if got, err := f.s.EnsureDevices(f.ctx, func() string { return "again" }); got != 0 || err != nil {
+		t.Fatalf("second EnsureDevices = %d, %v", got, err)
+	}
+	for _, tt := range []struct {
+		user     User
+		contacts []string
+	}{{owner, []string{toy.ID}}, {gran, nil}} {
+		u, _ := f.s.User(f.ctx, tt.user.ID)
+		d, err := f.s.Device(f.ctx, u.DeviceID)
+		if err != nil || d.Name != u.Login || d.Account != u.ID {
+			t.Fatalf("%s's device: %+v %v", u.Login, d, err)
+		}
+		if cs, _ := f.s.Contacts(f.ctx, u.DeviceID); !slices.Equal(cs, tt.contacts) {
+			t.Fatalf("%s's contacts %v, want %v", u.Login, cs, tt.contacts)
+		}
+	}
+}

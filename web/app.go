@@ -436,6 +436,7 @@ type Person struct {
 type InviteRow struct {
 	ID      string
 	Name    string
+	Parent  bool
 	Toys    []string
 	State   string
 	Expires time.Time
@@ -456,6 +457,7 @@ type newInvite struct {
 	QR         template.URL
 	DeviceLink string
 	Expires    time.Time
+	Parent     bool
 }
 
 func (s *Server) familyPage(w http.ResponseWriter, r *http.Request) {
@@ -514,7 +516,7 @@ func (s *Server) renderFamily(w http.ResponseWriter, r *http.Request, status int
 	}
 	now := s.cfg.Now()
 	for _, inv := range invs {
-		row := InviteRow{ID: inv.ID, Name: inv.Name, Expires: inv.Expires}
+		row := InviteRow{ID: inv.ID, Name: inv.Name, Expires: inv.Expires, Parent: inv.Role == store.RoleParent}
 		switch {
 		case !inv.RedeemedAt.IsZero():
 			row.State = "used"
@@ -545,11 +547,14 @@ func (s *Server) createInvite(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	toys := r.PostForm["toy"]
-	if len(toys) == 0 {
+	parent := r.PostFormValue("role") == store.RoleParent
+	if parent {
+		toys = nil
+	} else if len(toys) == 0 {
 		s.renderFamily(w, r, http.StatusBadRequest, familyData{Error: "Choose at least one toy they may talk to."})
 		return
 	}
-	inv, err := s.hub.Invite(r.Context(), Actor{cur.user.ID, remoteIP(r)}, name, toys)
+	inv, err := s.hub.Invite(r.Context(), Actor{cur.user.ID, remoteIP(r)}, name, parent, toys)
 	if err != nil {
 		s.renderFamily(w, r, http.StatusBadRequest, familyData{Error: "The invite was not made: " + err.Error() + "."})
 		return
@@ -560,7 +565,11 @@ func (s *Server) createInvite(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.renderFamily(w, r, http.StatusOK, familyData{New: &newInvite{Name: name, Link: link, QR: qr, DeviceLink: inv.DeviceLink, Expires: inv.Expires}})
+	ni := &newInvite{Name: name, Link: link, QR: qr, Expires: inv.Expires, Parent: parent}
+	if !parent {
+		ni.DeviceLink = inv.DeviceLink // a parent's invite makes a web account only
+	}
+	s.renderFamily(w, r, http.StatusOK, familyData{New: ni})
 }
 
 func (s *Server) revokeInvite(w http.ResponseWriter, r *http.Request) {

@@ -85,7 +85,9 @@ type Hub interface {
 	// Pair opens a pairing window for a toy's label code.
 	Pair(ctx context.Context, by Actor, code, name string) (time.Time, error)
 	Revoke(ctx context.Context, deviceID string) error
-	Invite(ctx context.Context, by Actor, name string, toys []string) (Invite, error)
+	// Invite creates an invite for a family member (linked to toys) or,
+	// with parent set, for a parent.
+	Invite(ctx context.Context, by Actor, name string, parent bool, toys []string) (Invite, error)
 	// Watch reports what changed, until the returned func is called.
 	Watch() (<-chan Change, func())
 }

@@ -57,7 +57,7 @@ func (noHub) Pair(context.Context, Actor, string, string) (time.Time, error) {
 	return time.Time{}, errors.New("no enrollment in this test")
 }
 func (noHub) Revoke(context.Context, string) error { return errors.New("no broker in this test") }
-func (noHub) Invite(context.Context, Actor, string, []string) (Invite, error) {
+func (noHub) Invite(context.Context, Actor, string, bool, []string) (Invite, error) {
 	return Invite{}, errors.New("no enrollment in this test")
 }
 func (noHub) Watch() (<-chan Change, func()) { return make(chan Change), func() {} }

@@ -35,7 +35,7 @@ Usage:
                [--mdns=true|false] [--mdns-iface NAME]... [--public-addr HOST:PORT]
                [--log-format text|json] [--log-level LEVEL]
   toyhub pair --code CODE --name NAME [--data DIR]
-  toyhub invite create --name NAME [--role family] [--toys NAME,NAME] [--expires 72h] --out FILE [--data DIR]
+  toyhub invite create --name NAME [--role family|parent] [--toys NAME,NAME] [--expires 72h] --out FILE [--data DIR]
   toyhub invite list [--data DIR]
   toyhub invite revoke ID [--data DIR]
   toyhub audit-log [--count N] [--data DIR]
@@ -380,7 +380,7 @@ func invite(args []string, stdout io.Writer) error {
 	switch sub {
 	case "create":
 		name := fs.String("name", "", "who the invite is for, as the family calls them")
-		role := fs.String("role", "family", "family")
+		role := fs.String("role", "family", "family (only the toys given) or parent (everything, in the web app)")
 		toys := fs.String("toys", "", "comma-separated toys the new device may message")
 		expires := fs.String("expires", "", "how long the invite is valid (default 72h)")
 		out := fs.String("out", "", "file to write the invite to; FILE.png gets its QR code")
@@ -399,8 +399,14 @@ func invite(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "Invite %s for %q, valid until %s, written to %s and %s.png.\nIt works once; send it privately. The link:\n%s\n",
-			res.ID, *name, res.Expires.Local().Format(time.DateTime), *out, *out, res.Link)
+		fmt.Fprintf(stdout, "Invite %s for %q, valid until %s, written to %s and %s.png.\nIt works once; send it privately.\n",
+			res.ID, *name, res.Expires.Local().Format(time.DateTime), *out, *out)
+		if res.Role != "parent" {
+			fmt.Fprintf(stdout, "For a family device:\n%s\n", res.Link)
+		}
+		if res.WebLink != "" {
+			fmt.Fprintf(stdout, "In a web browser:\n%s\n", res.WebLink)
+		}
 		return nil
 	case "list":
 		if pos, err := parse(fs, args); err != nil {
