@@ -3,11 +3,19 @@ package hub_test
 import (
 	"bytes"
 	"context"
+	"html"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/pquerna/otp/totp"
+
+	"github.com/toyhub/toyhub/hub"
 	"github.com/toyhub/toyhub/wire"
 )
 
@@ -33,49 +41,58 @@ func TestNothingPersonalAtRest(t *testing.T) {
 	}
 	receive(t, a, 1)
 
+	needles := personal(names, msg, reply)
+	th.scanDB(t, "while running", needles)
+	th.stop() // closing checkpoints the WAL into hub.db
+	th.scanDB(t, "after stop", needles)
+	log := th.logs.String()
+	th.noNamesInLog(t, names)
+	if !strings.Contains(log, "Message committed") || !strings.Contains(log, bunny.Info.DeviceID) {
+		t.Fatal("the log does not show the exchange by ID; is the test looking at the right log?")
+	}
+}
+
+// personal lists byte strings that must never be stored or logged in
+// clear: the names given (whole, lower-cased, and their first word), and
+// windows of each recording with the WAV header they start with.
+func personal(names []string, recs ...[]byte) [][]byte {
 	var needles [][]byte
 	for _, n := range names {
 		needles = append(needles, []byte(n), []byte(strings.ToLower(n)))
 		first, _, _ := strings.Cut(n, " ")
 		needles = append(needles, []byte(first))
 	}
-	// Windows of the samples, and the WAV header every recording starts with.
-	for _, rec := range [][]byte{msg, reply} {
+	for _, rec := range recs {
 		for _, off := range []int{44, 1000, len(rec) / 2, len(rec) - 64} {
 			needles = append(needles, rec[off:off+32])
 		}
 		needles = append(needles, rec[:36])
 	}
-	needles = append(needles, []byte("WAVEfmt "))
+	return append(needles, []byte("WAVEfmt "))
+}
 
-	scan := func(when string) {
-		files, _ := filepath.Glob(filepath.Join(th.cfg.DataDir, "hub.db*"))
-		if len(files) < 3 {
-			t.Fatalf("%s: expected hub.db, -wal and -shm, found %v", when, files)
-		}
-		for _, f := range files {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, n := range needles {
-				if bytes.Contains(b, n) {
-					t.Errorf("%s: %s contains %q", when, filepath.Base(f), n[:min(len(n), 16)])
-				}
-			}
-		}
-	}
-	scan("while running")
-	th.stop() // closing checkpoints the WAL into hub.db
+// scanDB fails the test if any needle is in hub.db, its WAL or its shm.
+func (th *testHub) scanDB(t *testing.T, when string, needles [][]byte) {
+	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(th.cfg.DataDir, "hub.db*"))
+	if len(files) == 0 {
+		t.Fatalf("%s: no database files", when)
+	}
 	for _, f := range files {
-		b, _ := os.ReadFile(f)
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, n := range needles {
 			if bytes.Contains(b, n) {
-				t.Errorf("after stop: %s contains %q", filepath.Base(f), n[:min(len(n), 16)])
+				t.Errorf("%s: %s contains %q", when, filepath.Base(f), n[:min(len(n), 16)])
 			}
 		}
 	}
+}
+
+func (th *testHub) noNamesInLog(t *testing.T, names []string) {
+	t.Helper()
 	log := th.logs.String()
 	for _, n := range names {
 		first, _, _ := strings.Cut(n, " ")
@@ -83,7 +100,53 @@ func TestNothingPersonalAtRest(t *testing.T) {
 			t.Errorf("the hub's log contains the name %q", first)
 		}
 	}
-	if !strings.Contains(log, "Message committed") || !strings.Contains(log, bunny.Info.DeviceID) {
-		t.Fatal("the log does not show the exchange by ID; is the test looking at the right log?")
+}
+
+// TestNothingPersonalAtRestWeb: the same through the web app: accounts,
+// the household's name, an e-mail address, a TOTP secret, an invite, and
+// recordings sent both ways in the browser.
+func TestNothingPersonalAtRestWeb(t *testing.T) {
+	th := startHub(t, func(c *hub.Config) { c.WebAddr = "127.0.0.1:0" })
+	th.waitLog(t, "Setup link")
+	token := regexp.MustCompile(`token=([a-z0-9]+)`).FindStringSubmatch(th.logs.String())[1]
+	mum := th.webClient(t)
+	const email = "mum.whiskerton@example.org"
+	if code, body := mum.post("/setup", url.Values{"token": {token}, "login": {"Marjorie Whiskerton"}, "email": {email},
+		"household": {"Clan Whiskerton"}, "password": {ownerPassword}, "password2": {ownerPassword}}); code != http.StatusSeeOther {
+		t.Fatalf("setup: %d %s", code, body)
+	}
+	teddy := th.device("Teddy Fitzgerald", "toy")
+	toy := th.dial(teddy)
+	_, page := mum.get("/account/totp")
+	secret := regexp.MustCompile(`name="secret" value="([A-Z2-7]+)"`).FindStringSubmatch(page)[1]
+	c0, _ := totp.GenerateCode(secret, time.Now())
+	if code, _ := mum.post("/account/totp", url.Values{"secret": {secret}, "code": {c0}}); code != http.StatusSeeOther {
+		t.Fatalf("TOTP: %d", code)
+	}
+	_, body := mum.post("/family/invites", url.Values{"name": {"Grandma Rosalind"}, "toy": {teddy.Info.DeviceID}})
+	u, _ := url.Parse(html.UnescapeString(joinLink.FindStringSubmatch(body)[1]))
+	gran := th.webClient(t)
+	const granPassword = "marmalade orbit pelican thimble"
+	if code, _ := gran.post("/join", url.Values{"secret": {u.Query().Get("s")}, "password": {granPassword}, "password2": {granPassword}}); code != http.StatusSeeOther {
+		t.Fatalf("join: %d", code)
+	}
+	fromWeb, fromToy := recording(3, 21), recording(4, 22)
+	if resp, _ := gran.do("POST", "/toys/"+teddy.Info.DeviceID+"/messages", "audio/wav", fromWeb); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("Gran to Teddy: %d", resp.StatusCode)
+	}
+	receive(t, toy, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := toy.Send(ctx, wire.NewMessageID(), fromToy, nil); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"Marjorie Whiskerton", "Grandma Rosalind", "Teddy Fitzgerald", "Clan Whiskerton"}
+	needles := append(personal(names, fromWeb, fromToy), []byte(email), []byte(secret), []byte(strings.ToLower(secret)))
+	th.scanDB(t, "while running", needles)
+	th.stop()
+	th.scanDB(t, "after stop", needles)
+	th.noNamesInLog(t, names)
+	if strings.Contains(th.logs.String(), email) || strings.Contains(th.logs.String(), secret) {
+		t.Error("the log holds the e-mail address or the TOTP secret")
 	}
 }
