@@ -327,14 +327,20 @@ func TestCLI(t *testing.T) {
 
 		inv := b("grandpa.invite")
 		r = must(t, runBin(t, "toyhub", "invite", "create", "--data", data, "--name", "Grandpa", "--toys", "teddy", "--expires", "2h", "--out", inv))
-		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-		link := lines[len(lines)-1]
-		if !strings.HasPrefix(link, "toyhub://join?") {
-			t.Fatalf("invite create printed %q", r.stdout)
+		link := regexp.MustCompile(`(?m)^toyhub://join\?\S+$`).FindString(r.stdout)
+		if link == "" || !regexp.MustCompile(`(?m)^https://\S+/join\?s=\S+$`).MatchString(r.stdout) {
+			t.Fatalf("invite create printed %q, want a device link and a web link", r.stdout)
 		}
 		must(t, runBin(t, "toy", "join", inv, "--out", b("grandpa")))
 		if r := runBin(t, "toy", "join", link, "--out", b("grandpa2")); r.code != 1 || !strings.Contains(r.stderr, "bad_invite") {
 			t.Fatalf("second join by link: exit %d %q", r.code, r.stderr)
+		}
+		r = must(t, runBin(t, "toyhub", "invite", "create", "--data", data, "--name", "Dad", "--role", "parent", "--out", b("dad.invite")))
+		if strings.Contains(r.stdout, "toyhub://") || !strings.Contains(r.stdout, "/join?s=") {
+			t.Fatalf("a parent's invite printed %q, want only a web link", r.stdout)
+		}
+		if r := runBin(t, "toy", "join", b("dad.invite"), "--out", b("dad")); r.code != 1 || !strings.Contains(r.stderr, "web browser") {
+			t.Fatalf("a device joined with a parent's invite: exit %d %q", r.code, r.stderr)
 		}
 		inv2 := b("aunt.invite")
 		r = must(t, runBin(t, "toyhub", "invite", "create", "--data", data, "--name", "Aunt", "--out", inv2))
