@@ -1,14 +1,8 @@
 package hub_test
 
 import (
-	"crypto/tls"
-	"crypto/x509"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -32,25 +26,8 @@ func TestWebSetupAndReset(t *testing.T) {
 		t.Fatalf("setup link %q", link)
 	}
 	// A browser that trusts the household CA, at the bound address.
-	ca, _ := os.ReadFile(filepath.Join(th.cfg.DataDir, "ca.pem"))
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	base := "https://" + th.h.WebAddr()
-	post := func(path string, form url.Values) (int, string) {
-		req, _ := http.NewRequest("POST", base+path, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Sec-Fetch-Site", "same-origin")
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode, string(b)
-	}
+	w := th.webClient(t)
+	post := w.post
 	token := u.Query().Get("token")
 	// Device names are context words no password may contain.
 	th.device("Snowball", "toy")
@@ -82,14 +59,8 @@ func TestWebSetupAndReset(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The browser's session ended with the reset.
-	req, _ := http.NewRequest("GET", base+"/", nil)
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("the session survived a password reset: %d", resp.StatusCode)
+	if code, _ := w.get("/"); code != http.StatusSeeOther {
+		t.Fatalf("the session survived a password reset: %d", code)
 	}
 	if code, _ := post("/login", url.Values{"login": {"Mum"}, "password": {"purple giraffe eats lasagne"}}); code != http.StatusSeeOther {
 		t.Fatalf("login with the new password: %d", code)

@@ -74,27 +74,10 @@ func (s *Store) addDevice(ctx context.Context, nd NewDevice, before func(tx *Tx,
 				return err
 			}
 		}
-		if err := CheckName(nd.Name); err != nil {
-			return fmt.Errorf("device name: %w", err)
-		}
 		if _, err := ParseKind(string(nd.Kind)); err != nil {
 			return err
 		}
-		wrapped, aead, err := s.keys.newDataKey("devices", nd.ID)
-		if err != nil {
-			return err
-		}
-		name := strings.TrimSpace(nd.Name)
-		hash := s.keys.nameHash("device", name)
-		var n int
-		if err := tx.QueryRow("SELECT count(*) FROM devices WHERE name_hash = ?", hash).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
-			return fmt.Errorf("%w: a device with that name", ErrExists)
-		}
-		if _, err := tx.Exec(`INSERT INTO devices (id, kind, name_hash, name, dek, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			nd.ID, string(nd.Kind), hash, seal(aead, []byte(name), ad("devices", nd.ID, "name")), wrapped, now); err != nil {
+		if err := s.insertDevice(tx, nd.ID, nd.Name, nd.Kind, now); err != nil {
 			return err
 		}
 		if nd.CertSerial == "" {
@@ -109,7 +92,7 @@ func (s *Store) addDevice(ctx context.Context, nd NewDevice, before func(tx *Tx,
 				return err
 			}
 		}
-		d = Device{ID: nd.ID, Kind: nd.Kind, Name: name, CreatedAt: time.Unix(now, 0)}
+		d = Device{ID: nd.ID, Kind: nd.Kind, Name: strings.TrimSpace(nd.Name), CreatedAt: time.Unix(now, 0)}
 		return nil
 	}, nil)
 	if err != nil {
@@ -118,9 +101,10 @@ func (s *Store) addDevice(ctx context.Context, nd NewDevice, before func(tx *Tx,
 	return d, nil
 }
 
-// insertDevice adds a device row with no certificate: the identity of a
-// web account, which nothing can use to connect over MQTT.
-func (s *Store) insertDevice(tx *Tx, id, name string, now int64) error {
+// insertDevice adds a device row, with a unique name, and no certificate:
+// as such it is the identity of a web account, which nothing can use to
+// connect over MQTT; addDevice adds the certificate of a real device.
+func (s *Store) insertDevice(tx *Tx, id, name string, kind Kind, now int64) error {
 	if err := CheckName(name); err != nil {
 		return fmt.Errorf("device name: %w", err)
 	}
@@ -137,8 +121,8 @@ func (s *Store) insertDevice(tx *Tx, id, name string, now int64) error {
 	if n > 0 {
 		return fmt.Errorf("%w: a device with that name", ErrExists)
 	}
-	_, err = tx.Exec(`INSERT INTO devices (id, kind, name_hash, name, dek, created_at) VALUES (?, 'family', ?, ?, ?, ?)`,
-		id, hash, seal(aead, []byte(name), ad("devices", id, "name")), wrapped, now)
+	_, err = tx.Exec(`INSERT INTO devices (id, kind, name_hash, name, dek, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		id, string(kind), hash, seal(aead, []byte(name), ad("devices", id, "name")), wrapped, now)
 	return err
 }
 

@@ -185,14 +185,7 @@ func (s *Store) Invites(ctx context.Context) ([]Invite, error) {
 func (s *Store) RevokeInvite(ctx context.Context, id string) error {
 	now := s.now()
 	err := s.w.do(ctx, func(tx *Tx) error {
-		r, err := tx.Exec("UPDATE invites SET revoked_at = ? WHERE id = ? AND redeemed_at IS NULL AND revoked_at IS NULL", now, id)
-		if err != nil {
-			return err
-		}
-		if n, _ := r.RowsAffected(); n == 0 {
-			return ErrNotFound
-		}
-		return nil
+		return tx.execOne("UPDATE invites SET revoked_at = ? WHERE id = ? AND redeemed_at IS NULL AND revoked_at IS NULL", now, id)
 	}, nil)
 	if err != nil {
 		return fmt.Errorf("store: revoke invite %s: %w", id, err)
@@ -243,23 +236,28 @@ func (s *Store) RedeemInvite(ctx context.Context, secret string, nd NewDevice) (
 		}
 		return nil
 	}, func(tx *Tx, now int64) error {
-		// The device exists now, so the invite can point at it.
-		if _, err := tx.Exec("UPDATE invites SET device_id = ? WHERE id = ?", nd.ID, inviteID); err != nil {
-			return err
-		}
-		for _, toy := range toys {
-			a, b := order(nd.ID, toy)
-			if _, err := tx.Exec(`INSERT INTO links (a, b, created_at) SELECT ?, ?, ? WHERE EXISTS
-				(SELECT 1 FROM devices WHERE id = ? AND revoked_at IS NULL) ON CONFLICT DO NOTHING`, a, b, now, toy); err != nil {
-				return err
-			}
-		}
-		return nil
+		return invited(tx, inviteID, nd.ID, toys, now)
 	})
 	if err != nil {
 		return Device{}, nil, err
 	}
 	return d, slices.Clone(toys), nil
+}
+
+// invited finishes a redemption once the new device exists: the invite
+// points at it, and it is linked to the invite's toys that are still there.
+func invited(tx *Tx, inviteID, device string, toys []string, now int64) error {
+	if _, err := tx.Exec("UPDATE invites SET device_id = ? WHERE id = ?", device, inviteID); err != nil {
+		return err
+	}
+	for _, toy := range toys {
+		a, b := order(device, toy)
+		if _, err := tx.Exec(`INSERT INTO links (a, b, created_at) SELECT ?, ?, ? WHERE EXISTS
+			(SELECT 1 FROM devices WHERE id = ? AND revoked_at IS NULL) ON CONFLICT DO NOTHING`, a, b, now, toy); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // RedeemInviteAccount spends an invite to create a family member's web
@@ -332,17 +330,7 @@ func (s *Store) RedeemInviteAccount(ctx context.Context, secret string, nu NewUs
 		_, err = tx.Exec("UPDATE invites SET redeemed_at = ? WHERE id = ?", s.now(), inviteID)
 		return err
 	}, func(tx *Tx, now int64) error {
-		if _, err := tx.Exec("UPDATE invites SET device_id = ? WHERE id = ?", nu.DeviceID, inviteID); err != nil {
-			return err
-		}
-		for _, toy := range toys {
-			a, b := order(nu.DeviceID, toy)
-			if _, err := tx.Exec(`INSERT INTO links (a, b, created_at) SELECT ?, ?, ? WHERE EXISTS
-				(SELECT 1 FROM devices WHERE id = ? AND revoked_at IS NULL) ON CONFLICT DO NOTHING`, a, b, now, toy); err != nil {
-				return err
-			}
-		}
-		return nil
+		return invited(tx, inviteID, nu.DeviceID, toys, now)
 	})
 	if err != nil {
 		return User{}, nil, err

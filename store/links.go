@@ -42,14 +42,7 @@ func (s *Store) Link(ctx context.Context, a, b string) error {
 func (s *Store) Unlink(ctx context.Context, a, b string) error {
 	x, y := order(a, b)
 	err := s.w.do(ctx, func(tx *Tx) error {
-		res, err := tx.Exec("DELETE FROM links WHERE a = ? AND b = ?", x, y)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNotFound
-		}
-		return nil
+		return tx.execOne("DELETE FROM links WHERE a = ? AND b = ?", x, y)
 	}, nil)
 	if err != nil {
 		return fmt.Errorf("store: unlink: %w", err)

@@ -140,7 +140,7 @@ func (s *Store) addUser(ctx context.Context, nu NewUser, before func(tx *Tx) err
 		if nu.DeviceID == "" {
 			return errors.New("an account needs a device ID")
 		}
-		if err := s.insertDevice(tx, nu.DeviceID, login, now); err != nil {
+		if err := s.insertDevice(tx, nu.DeviceID, login, KindFamily, now); err != nil {
 			return err
 		}
 		_, err := tx.Exec(`INSERT INTO users (id, role, login_hash, name, email, dek, password_hash, policy_version, created_at, updated_at, device_id)
@@ -174,7 +174,7 @@ func (s *Store) EnsureDevices(ctx context.Context, newID func() string) (int, er
 		}
 		id := newID()
 		err := s.w.do(ctx, func(tx *Tx) error {
-			if err := s.insertDevice(tx, id, u.Login, s.now()); err != nil {
+			if err := s.insertDevice(tx, id, u.Login, KindFamily, s.now()); err != nil {
 				return err
 			}
 			if _, err := tx.Exec("UPDATE users SET device_id = ? WHERE id = ? AND device_id IS NULL", id, u.ID); err != nil {
@@ -298,14 +298,7 @@ func (s *Store) UseTOTPStep(ctx context.Context, id string, step int64) (bool, e
 // is ErrNotFound.
 func (s *Store) EndUserSession(ctx context.Context, userID string, tokenHash []byte) error {
 	err := s.w.do(ctx, func(tx *Tx) error {
-		r, err := tx.Exec("DELETE FROM sessions WHERE token_hash = ? AND user_id = ?", tokenHash, userID)
-		if err != nil {
-			return err
-		}
-		if n, _ := r.RowsAffected(); n == 0 {
-			return ErrNotFound
-		}
-		return nil
+		return tx.execOne("DELETE FROM sessions WHERE token_hash = ? AND user_id = ?", tokenHash, userID)
 	}, nil)
 	if err != nil {
 		return fmt.Errorf("store: end session: %w", err)

@@ -34,6 +34,18 @@ func (t *Tx) Exec(query string, args ...any) (sql.Result, error) {
 }
 
 // QueryRow runs a query expected to return at most one row.
+// execOne runs a statement that must change a row: none is ErrNotFound.
+func (t *Tx) execOne(query string, args ...any) error {
+	r, err := t.Exec(query, args...)
+	if err != nil {
+		return err
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
 func (t *Tx) QueryRow(query string, args ...any) *sql.Row {
 	st, err := t.w.stmt(query)
 	if err != nil {
