@@ -48,15 +48,12 @@ func (s *Server) row(d store.Device) DeviceRow {
 		LastSeen: d.LastSeen, Revoked: d.Revoked()}
 }
 
-// visibleToys are the toys a person may see: every toy for a parent, the
-// toys linked to their own device for anyone else.
-func (s *Server) visibleToys(r *http.Request, u store.User) ([]store.Device, error) {
-	ds, err := s.st.Devices(r.Context())
-	if err != nil {
-		return nil, err
-	}
+// visibleToys are the toys among ds a person may see: every toy for a
+// parent, the toys linked to their own device for anyone else.
+func (s *Server) visibleToys(r *http.Request, u store.User, ds []store.Device) ([]store.Device, error) {
 	var contacts []string
 	if !isParent(u) {
+		var err error
 		if contacts, err = s.st.Contacts(r.Context(), u.DeviceID); err != nil {
 			return nil, err
 		}
@@ -81,7 +78,12 @@ type homeData struct {
 
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 	cur, _ := current(r)
-	toys, err := s.visibleToys(r, cur.user)
+	ds, err := s.st.Devices(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	toys, err := s.visibleToys(r, cur.user, ds)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -91,11 +93,6 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		d.Toys = append(d.Toys, s.row(t))
 	}
 	if isParent(cur.user) {
-		ds, err := s.st.Devices(r.Context())
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
 		for _, x := range ds {
 			if x.Kind == store.KindFamily && !x.Revoked() {
 				d.Family = append(d.Family, s.row(x))
@@ -165,9 +162,9 @@ func (s *Server) toyPage(w http.ResponseWriter, r *http.Request) {
 		d.Send = "/toys/" + toy.ID + "/messages"
 	}
 	for _, m := range ms {
+		base := "/toys/" + toy.ID + "/messages/" + m.ID
 		row := MessageRow{ID: m.ID, From: m.SenderName, Mine: m.Sender == cur.user.DeviceID, FromToy: m.Sender == toy.ID,
-			SentAt: m.SentAt, Seconds: int((m.Duration + time.Second/2) / time.Second),
-			Audio: "/toys/" + toy.ID + "/messages/" + m.ID + "/audio"}
+			SentAt: m.SentAt, Seconds: int((m.Duration + time.Second/2) / time.Second), Audio: base + "/audio"}
 		for _, dl := range m.Deliveries {
 			state := "waiting"
 			switch {
@@ -180,7 +177,7 @@ func (s *Server) toyPage(w http.ResponseWriter, r *http.Request) {
 			if dl.Recipient == cur.user.DeviceID {
 				name = "you"
 				if dl.PlayedAt.IsZero() {
-					row.Played = row.Audio[:len(row.Audio)-len("audio")] + "played"
+					row.Played = base + "/played"
 				}
 			}
 			row.States = append(row.States, name+": "+state)
