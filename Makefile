@@ -6,7 +6,7 @@ GO      ?= go
 FUZZTIME ?= 30s
 BIN     := bin
 
-.PHONY: help run build test lint bench bench-store fuzz screenshots clean
+.PHONY: help run build test lint bench bench-store bench-web fuzz screenshots clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,6 +31,10 @@ bench: build ## Measure toy→hub→toy delivery (1 and 25 pairs) beside a seal+
 
 bench-store: ## Compare journal modes and page sizes on the message path
 	$(GO) test ./store -run '^$$' -bench Journal -benchtime 3000x
+
+bench-web: ## Playing a message from the store beside a memory copy; logins one and eight at a time
+	$(GO) test ./store -run '^$$' -bench '^BenchmarkAudio$$' -benchtime 2s
+	$(GO) test ./web -run '^$$' -bench '^BenchmarkLoginFlood$$' -benchtime 20x
 
 fuzz: ## Run every fuzz target for FUZZTIME each
 	$(GO) test ./wire -run '^$$' -fuzz '^FuzzDecodeChunk$$' -fuzztime $(FUZZTIME)

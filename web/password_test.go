@@ -3,8 +3,13 @@ package web
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestCheckPassword(t *testing.T) {
@@ -107,3 +112,46 @@ func BenchmarkHashPassword(b *testing.B) {
 }
 
 func b64(b []byte) string { return base64.RawStdEncoding.EncodeToString(b) }
+
+// BenchmarkLoginFlood is a burst of logins at once, as a guessing attack
+// would make: hashing is bounded to two at a time, so eight callers take
+// four times as long each as one alone while memory stays at two hashes'
+// worth. Compare the two sub-benchmarks' ns/op and peak-MiB.
+func BenchmarkLoginFlood(b *testing.B) {
+	for _, callers := range []int{1, 8} {
+		b.Run(fmt.Sprintf("%d at once", callers), func(b *testing.B) {
+			var peak atomic.Uint64
+			stop := make(chan struct{})
+			sampled := make(chan struct{})
+			go func() {
+				defer close(sampled)
+				var ms runtime.MemStats
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(2 * time.Millisecond):
+					}
+					runtime.ReadMemStats(&ms)
+					if ms.HeapInuse > peak.Load() {
+						peak.Store(ms.HeapInuse)
+					}
+				}
+			}()
+			for b.Loop() {
+				var wg sync.WaitGroup
+				for range callers {
+					wg.Go(func() {
+						if _, err := HashPassword("violet tractor umbrella geology"); err != nil {
+							b.Error(err)
+						}
+					})
+				}
+				wg.Wait()
+			}
+			close(stop)
+			<-sampled
+			b.ReportMetric(float64(peak.Load())/(1<<20), "peak-MiB")
+		})
+	}
+}
