@@ -82,6 +82,10 @@ func loadMasterKey(path string, create bool) ([]byte, error) {
 	if st.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%w: %s has mode %#o; run: chmod 600 %s", ErrMasterKeyExposed, path, st.Mode().Perm(), path)
 	}
+	return parseMasterKey(path, b)
+}
+
+func parseMasterKey(path string, b []byte) ([]byte, error) {
 	head, body, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
 	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(body))
 	if head != masterKeyHeader || err != nil || len(key) != 32 {
