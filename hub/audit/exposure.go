@@ -1,0 +1,551 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/toyhub/toyhub/certs"
+)
+
+// socket is a listening TCP socket read from /proc/net/tcp{,6}.
+type socket struct {
+	Addr  netip.AddrPort
+	Inode string
+}
+
+// listening lists the TCP sockets in LISTEN state that this process owns:
+// those in /proc/net/tcp and tcp6 whose inode is one of /proc/self/fd's.
+func listening() ([]socket, error) {
+	own := map[string]bool{}
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return nil, err
+	}
+	for _, fd := range fds {
+		link, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
+		if err == nil && strings.HasPrefix(link, "socket:[") {
+			own[strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")] = true
+		}
+	}
+	var out []socket
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		f, err := os.Open(table)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // no IPv6 here
+		}
+		if err != nil {
+			return nil, err
+		}
+		socks, err := parseProcNet(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", table, err)
+		}
+		for _, s := range socks {
+			if own[s.Inode] {
+				out = append(out, s)
+			}
+		}
+	}
+	return out, nil
+}
+
+// parseProcNet reads the LISTEN entries (state 0A) of a /proc/net/tcp table.
+func parseProcNet(r io.Reader) ([]socket, error) {
+	var out []socket
+	sc := bufio.NewScanner(r)
+	sc.Scan() // header
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 10 || f[3] != "0A" {
+			continue
+		}
+		ap, err := parseHexAddr(f[1])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, socket{Addr: ap, Inode: f[9]})
+	}
+	return out, sc.Err()
+}
+
+// parseHexAddr reads "0100007F:1F90" (IPv4) or a 32-digit IPv6 address,
+// both as the kernel prints them: 32-bit words in host order (little
+// endian on every machine toyhub runs on).
+func parseHexAddr(s string) (netip.AddrPort, error) {
+	host, port, ok := strings.Cut(s, ":")
+	p, err := strconv.ParseUint(port, 16, 16)
+	if !ok || err != nil {
+		return netip.AddrPort{}, fmt.Errorf("address %q", s)
+	}
+	b, err := hex.DecodeString(host)
+	if err != nil || (len(b) != 4 && len(b) != 16) {
+		return netip.AddrPort{}, fmt.Errorf("address %q", s)
+	}
+	for i := 0; i < len(b); i += 4 {
+		binary.BigEndian.PutUint32(b[i:], binary.LittleEndian.Uint32(b[i:]))
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return netip.AddrPortFrom(a.Unmap(), uint16(p)), nil
+}
+
+func portOf(addr string) int {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+// dialAddr turns a bound address into one to connect to: an unspecified
+// host means loopback.
+func dialAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return addr
+}
+
+func checkListeners(ctx context.Context, r *run) {
+	const id = "exposure.listeners"
+	socks, err := listening()
+	if err != nil {
+		r.add(Finding{Check: id, Severity: Medium, Title: "The hub could not list its own sockets",
+			Checked: "the listening sockets of the hub's process (/proc/net/tcp and tcp6)", Seen: err.Error(),
+			Fix: "Run the hub on Linux with /proc mounted, then run the check again."})
+		return
+	}
+	want := map[int]string{}
+	for _, l := range r.facts.Listeners() {
+		want[portOf(l.Addr)] = l.Kind
+	}
+	var expected []string
+	unexpected := 0
+	for _, s := range socks {
+		kind, ok := want[int(s.Addr.Port())]
+		if !ok {
+			r.add(Finding{Check: id, Severity: High, Title: "The hub listens on a port it does not expect",
+				Checked: "every socket the hub's process listens on", Seen: fmt.Sprintf("a listening socket on %s", s.Addr),
+				Fix:  "Stop the hub, remove any debug or extra listener from its configuration, and report this as a bug: toyhub should listen only for MQTT over TLS, enrollment, and the web app.",
+				Host: s.Addr.Addr().String(), Port: int(s.Addr.Port())})
+			unexpected++
+			continue
+		}
+		expected = append(expected, fmt.Sprintf("%s on %s", kind, s.Addr))
+	}
+	if unexpected > 0 {
+		return
+	}
+	slices.Sort(expected)
+	r.pass(id, "The hub listens only where it should", "every socket the hub's process listens on", strings.Join(expected, ", "))
+}
+
+// mqttConnect sends an MQTT 3.1.1 CONNECT and reports whether the broker
+// accepted it (CONNACK with return code 0).
+func mqttConnect(conn net.Conn, clientID string, timeout time.Duration) (bool, error) {
+	_ = conn.SetDeadline(time.Now().Add(timeout))
+	var vh bytes.Buffer
+	vh.Write([]byte{0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 30})
+	binary.Write(&vh, binary.BigEndian, uint16(len(clientID)))
+	vh.WriteString(clientID)
+	pkt := append([]byte{0x10, byte(vh.Len())}, vh.Bytes()...)
+	if _, err := conn.Write(pkt); err != nil {
+		return false, err
+	}
+	ack := make([]byte, 4)
+	if _, err := io.ReadFull(conn, ack); err != nil {
+		return false, err
+	}
+	if ack[0] != 0x20 || ack[1] != 2 {
+		return false, fmt.Errorf("not an MQTT CONNACK: % x", ack)
+	}
+	return ack[3] == 0, nil
+}
+
+// mqttTLS connects over TLS with cfg and tries an MQTT CONNECT; any
+// failure, in the handshake or after, means refused.
+func mqttTLS(ctx context.Context, addr string, cfg *tls.Config, clientID string, timeout time.Duration) (bool, string) {
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: timeout}, Config: cfg}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return false, "refused during the TLS handshake (" + shortErr(err) + ")"
+	}
+	defer c.Close()
+	ok, err := mqttConnect(c, clientID, timeout)
+	switch {
+	case err != nil:
+		return false, "refused after the handshake (" + shortErr(err) + ")"
+	case !ok:
+		return false, "refused by MQTT (CONNACK not accepted)"
+	}
+	return true, "accepted: CONNACK 0"
+}
+
+func shortErr(err error) string {
+	s := err.Error()
+	if i := strings.LastIndex(s, ": "); i >= 0 && len(s)-i < 80 {
+		s = s[i+2:]
+	}
+	return s
+}
+
+func (r *run) serverTLS(extra func(*tls.Config)) *tls.Config {
+	cfg := &tls.Config{RootCAs: r.facts.ServerCAs(), ServerName: "localhost", MinVersion: tls.VersionTLS12}
+	if extra != nil {
+		extra(cfg)
+	}
+	return cfg
+}
+
+func (r *run) listenersOf(kinds ...string) []Listener {
+	var out []Listener
+	for _, l := range r.facts.Listeners() {
+		if slices.Contains(kinds, l.Kind) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func checkMQTTAuth(ctx context.Context, r *run) {
+	const id = "exposure.mqtt-auth"
+	for _, l := range r.listenersOf(KindMQTT) {
+		addr := dialAddr(l.Addr)
+		checked := "MQTT over TLS on " + addr + ", as an attacker on the LAN would connect"
+		bad := func(how, seen string) {
+			r.add(Finding{Check: id, Severity: High, Title: "The MQTT broker accepts " + how, Checked: checked, Seen: seen,
+				Fix:  "Stop the hub and report this as a bug: every MQTT client must present a valid certificate from the household CA.",
+				Host: addr, Port: portOf(addr)})
+		}
+		var seen []string
+		if ok, s := mqttTLS(ctx, addr, r.serverTLS(nil), "audit-anonymous", r.opt.Timeout); ok {
+			bad("clients without a certificate", "no certificate: "+s)
+			continue
+		} else {
+			seen = append(seen, "no certificate: "+s)
+		}
+		foreign, err := foreignCert(r.opt.Now())
+		if err != nil {
+			r.add(Finding{Check: id, Severity: Low, Title: "A check could not run", Checked: checked, Seen: err.Error(), Fix: "Run the check again."})
+			continue
+		}
+		if ok, s := mqttTLS(ctx, addr, r.serverTLS(present(foreign)), "audit-foreign", r.opt.Timeout); ok {
+			bad("certificates from another CA", "a certificate from another CA: "+s)
+			continue
+		} else {
+			seen = append(seen, "another CA's certificate: "+s)
+		}
+		p, err := r.facts.NewProbe(ctx)
+		if err != nil {
+			r.add(Finding{Check: id, Severity: Low, Title: "The revoked-certificate check could not run", Checked: checked, Seen: err.Error(), Fix: "Run the check again."})
+			continue
+		}
+		withProbe := r.serverTLS(present(p.Cert))
+		valid, s := mqttTLS(ctx, addr, withProbe, p.ID, r.opt.Timeout)
+		seen = append(seen, "a valid certificate: "+s)
+		revokeErr := p.Revoke(ctx)
+		revoked, s2 := false, "not tried"
+		if revokeErr == nil {
+			revoked, s2 = mqttTLS(ctx, addr, withProbe, p.ID, r.opt.Timeout)
+		}
+		seen = append(seen, "the same certificate, revoked: "+s2)
+		if err := p.Remove(context.WithoutCancel(ctx)); err != nil {
+			seen = append(seen, "removing the probe failed: "+err.Error())
+		}
+		switch {
+		case revoked:
+			bad("revoked certificates", strings.Join(seen, "; "))
+		case !valid || revokeErr != nil:
+			r.add(Finding{Check: id, Severity: Medium, Title: "The revoked-certificate check was inconclusive", Checked: checked,
+				Seen: strings.Join(seen, "; "), Fix: "A valid certificate should have been accepted first. Check the hub's log, then run the check again.",
+				Host: addr, Port: portOf(addr)})
+		default:
+			r.pass(id, "MQTT refuses anyone without a valid, unrevoked certificate", checked, strings.Join(seen, "; "))
+		}
+	}
+}
+
+// present makes the client send cert whatever CAs the server asks for (Go
+// would otherwise keep quiet about a certificate from another CA).
+func present(cert tls.Certificate) func(*tls.Config) {
+	return func(c *tls.Config) {
+		c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+	}
+}
+
+// foreignCert is a client certificate from a CA that is not the hub's.
+func foreignCert(now time.Time) (tls.Certificate, error) {
+	ca, _, err := certs.NewCA(now)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	key, err := certs.NewKey()
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	iss, err := ca.IssueClient(key.Public(), "aaaaaaaaaaaaaaaaaaaaaaaaaa", time.Hour, now)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{iss.Cert.Raw}, PrivateKey: key, Leaf: iss.Cert}, nil
+}
+
+// plainHTTP sends a plaintext HTTP request and returns the response, if
+// the other end answered in HTTP at all.
+func plainHTTP(ctx context.Context, addr, path string, timeout time.Duration) (*http.Response, []byte, error) {
+	c, err := (&net.Dialer{Timeout: timeout}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, addr)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return resp, body, nil
+}
+
+func checkPlaintext(ctx context.Context, r *run) {
+	const id = "exposure.plaintext"
+	// No plaintext MQTT anywhere on this machine.
+	targets := r.opt.PlaintextMQTT
+	if targets == nil {
+		hosts := []string{"127.0.0.1"}
+		for _, l := range r.facts.Listeners() {
+			if h, _, err := net.SplitHostPort(l.Addr); err == nil {
+				if ip, err := netip.ParseAddr(h); err == nil && !ip.IsUnspecified() && !slices.Contains(hosts, h) {
+					hosts = append(hosts, h)
+				}
+			}
+		}
+		for _, h := range hosts {
+			targets = append(targets, net.JoinHostPort(h, "1883"))
+		}
+	}
+	for _, t := range targets {
+		c, err := (&net.Dialer{Timeout: r.opt.Timeout}).DialContext(ctx, "tcp", t)
+		if err != nil {
+			r.pass(id, "No plaintext MQTT on "+t, "a TCP connection to "+t+" (plaintext MQTT)", "nothing listens")
+			continue
+		}
+		ok, err := mqttConnect(c, "toyhub-audit", r.opt.Timeout)
+		c.Close()
+		f := Finding{Check: id, Host: hostOf(t), Port: portOf(t), Checked: "plaintext MQTT on " + t,
+			Fix: "Stop or firewall the plaintext MQTT broker on this machine (often mosquitto on port 1883). toyhub needs none; anything sent through it can be read and changed on the way."}
+		switch {
+		case err == nil && ok:
+			f.Severity, f.Title, f.Seen = High, "A plaintext MQTT broker on this machine accepts anyone", "an anonymous CONNECT was accepted"
+		case err == nil:
+			f.Severity, f.Title, f.Seen = Medium, "A plaintext MQTT broker runs on this machine", "it refused an anonymous CONNECT, but passwords sent to it travel in clear"
+		default:
+			f.Severity, f.Title, f.Seen = Low, "Something listens on the plaintext MQTT port", "a TCP connection was accepted ("+shortErr(err)+")"
+		}
+		r.add(f)
+	}
+	// The hub's own listeners answer plaintext HTTP with nothing, except
+	// the redirect listener, which answers with a redirect and nothing else.
+	for _, l := range r.facts.Listeners() {
+		addr := dialAddr(l.Addr)
+		resp, body, err := plainHTTP(ctx, addr, "/", r.opt.Timeout)
+		checked := "a plaintext HTTP request to the hub's " + l.Kind + " port " + addr
+		redirectOK := err == nil && (resp.StatusCode == http.StatusMovedPermanently || resp.StatusCode == http.StatusPermanentRedirect) &&
+			strings.HasPrefix(resp.Header.Get("Location"), "https://") && len(resp.Cookies()) == 0 && !bytes.Contains(bytes.ToLower(body), []byte("<form"))
+		switch {
+		case l.Kind == KindRedirect && redirectOK:
+			r.pass(id, "The HTTP port only redirects to HTTPS", checked, "301 to "+resp.Header.Get("Location"))
+		case l.Kind == KindRedirect:
+			r.add(Finding{Check: id, Severity: High, Title: "The HTTP port serves more than a redirect", Checked: checked, Seen: describe(resp, err),
+				Fix: "Turn the plain HTTP port off (remove --http-redirect-addr) and report this as a bug.", Host: hostOf(addr), Port: portOf(addr)})
+		case err != nil || resp.StatusCode == http.StatusBadRequest:
+			// A TLS server: no HTTP answer, or Go's "HTTP request to an HTTPS server" refusal.
+			r.pass(id, "The "+l.Kind+" port speaks only TLS", checked, describe(resp, err))
+		default:
+			r.add(Finding{Check: id, Severity: High, Title: "A hub port answers plaintext HTTP", Checked: checked, Seen: describe(resp, err),
+				Fix: "Stop the hub and report this as a bug: no toyhub port may serve anything in plaintext.", Host: hostOf(addr), Port: portOf(addr)})
+		}
+	}
+}
+
+func hostOf(addr string) string {
+	h, _, _ := net.SplitHostPort(addr)
+	return h
+}
+
+func describe(resp *http.Response, err error) string {
+	if err != nil {
+		return "no HTTP answer (" + shortErr(err) + ")"
+	}
+	return fmt.Sprintf("HTTP %d", resp.StatusCode)
+}
+
+// legacy are the TLS 1.2 suites without AEAD that Go can still offer.
+var legacy = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA, tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256,
+	tls.TLS_RSA_WITH_AES_128_CBC_SHA, tls.TLS_RSA_WITH_AES_256_CBC_SHA, tls.TLS_RSA_WITH_AES_128_CBC_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_RC4_128_SHA, tls.TLS_ECDHE_RSA_WITH_RC4_128_SHA, tls.TLS_RSA_WITH_RC4_128_SHA,
+	tls.TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA, tls.TLS_RSA_WITH_3DES_EDE_CBC_SHA,
+}
+
+// handshake reports whether a TLS handshake with cfg completes.
+func handshake(ctx context.Context, addr string, cfg *tls.Config, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, err := (&tls.Dialer{NetDialer: &net.Dialer{Timeout: timeout}, Config: cfg}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+func checkTLSVersions(ctx context.Context, r *run) {
+	const id = "exposure.tls"
+	for _, l := range r.listenersOf(KindMQTT, KindEnroll, KindWeb) {
+		addr := dialAddr(l.Addr)
+		checked := "TLS on the hub's " + l.Kind + " port " + addr + ": versions below 1.2, and suites without AEAD"
+		var accepted []string
+		for _, v := range []struct {
+			name string
+			cfg  func(*tls.Config)
+		}{
+			{"TLS 1.0", func(c *tls.Config) { c.MinVersion, c.MaxVersion = tls.VersionTLS10, tls.VersionTLS10 }},
+			{"TLS 1.1", func(c *tls.Config) { c.MinVersion, c.MaxVersion = tls.VersionTLS11, tls.VersionTLS11 }},
+			{"TLS 1.2 without AEAD (CBC, RC4, 3DES)", func(c *tls.Config) { c.MaxVersion, c.CipherSuites = tls.VersionTLS12, legacy }},
+		} {
+			cfg := r.serverTLS(v.cfg)
+			cfg.InsecureSkipVerify = true // only the protocol is being tested here
+			if handshake(ctx, addr, cfg, r.opt.Timeout) == nil {
+				accepted = append(accepted, v.name)
+			}
+		}
+		if len(accepted) > 0 {
+			r.add(Finding{Check: id, Severity: High, Title: "A hub port accepts outdated TLS", Checked: checked,
+				Seen: "accepted: " + strings.Join(accepted, ", "),
+				Fix:  "Report this as a bug: toyhub must accept only TLS 1.2 with AEAD suites, and TLS 1.3.", Host: hostOf(addr), Port: portOf(addr)})
+			continue
+		}
+		r.pass(id, "The "+l.Kind+" port refuses outdated TLS", checked, "TLS 1.0, TLS 1.1 and non-AEAD suites refused")
+	}
+}
+
+// webClient requests the web app as a browser without a session would.
+func (r *run) webClient() *http.Client {
+	return &http.Client{Timeout: r.opt.Timeout,
+		Transport:     &http.Transport{TLSClientConfig: r.serverTLS(nil), DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func checkWebRoutes(ctx context.Context, r *run) {
+	const id = "exposure.web-routes"
+	webs := r.listenersOf(KindWeb)
+	if len(webs) == 0 {
+		return
+	}
+	base := "https://" + dialAddr(webs[0].Addr)
+	c := r.webClient()
+	n, open := 0, 0
+	for _, rt := range r.facts.WebRoutes() {
+		if !rt.Session {
+			continue
+		}
+		n++
+		path := fillPath(rt.Path)
+		req, _ := http.NewRequestWithContext(ctx, rt.Method, base+path, strings.NewReader(""))
+		if rt.Method == http.MethodPost {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Sec-Fetch-Site", "same-origin") // past the CSRF check, to test the session check
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			r.add(Finding{Check: id, Severity: Low, Title: "A web route could not be checked", Checked: rt.Method + " " + path, Seen: shortErr(err), Fix: "Run the check again."})
+			continue
+		}
+		resp.Body.Close()
+		loc := resp.Header.Get("Location")
+		refused := resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden ||
+			(resp.StatusCode >= 300 && resp.StatusCode < 400 && (strings.HasSuffix(loc, "/login") || strings.Contains(loc, "/login?")))
+		if !refused {
+			r.add(Finding{Check: id, Severity: High, Title: "A web page answers without a login", Checked: rt.Method + " " + path + " without a session",
+				Seen: fmt.Sprintf("HTTP %d", resp.StatusCode), Fix: "Stop the hub's web app and report this as a bug: every page but the login, setup and invite pages needs a session."})
+			open++
+		}
+	}
+	if open > 0 {
+		return
+	}
+	r.pass(id, "Every web page needs a login", fmt.Sprintf("%d routes of the web app's route table, without a session", n), "each answered 401 or sent the browser to the login page")
+}
+
+// fillPath puts a value into each {wildcard} of a route pattern.
+func fillPath(p string) string {
+	p = strings.ReplaceAll(p, "{$}", "")
+	for {
+		i := strings.IndexByte(p, '{')
+		j := strings.IndexByte(p, '}')
+		if i < 0 || j < i {
+			return p
+		}
+		p = p[:i] + "aaaaaaaaaaaaaaaaaaaaaaaaaa" + p[j+1:]
+	}
+}
+
+// debugPaths are where debugging endpoints usually hide.
+var debugPaths = []string{"/debug/pprof/", "/debug/pprof/goroutine?debug=1", "/debug/vars", "/debug/requests", "/metrics", "/.env", "/server-status"}
+
+func checkDebug(ctx context.Context, r *run) {
+	const id = "exposure.debug"
+	c := r.webClient()
+	for _, l := range r.listenersOf(KindWeb, KindRedirect) {
+		scheme := "https://"
+		if l.Kind == KindRedirect {
+			scheme = "http://"
+		}
+		base := scheme + dialAddr(l.Addr)
+		var open []string
+		for _, p := range debugPaths {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+p, nil)
+			resp, err := c.Do(req)
+			if err != nil {
+				continue
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				open = append(open, p)
+			}
+		}
+		checked := "debugging endpoints (pprof, expvar, metrics) on " + base
+		if len(open) > 0 {
+			r.add(Finding{Check: id, Severity: High, Title: "A debugging endpoint is reachable", Checked: checked, Seen: "answered 200: " + strings.Join(open, ", "),
+				Fix: "Stop the hub and report this as a bug: debugging endpoints leak memory contents and must never be served.", Host: hostOf(dialAddr(l.Addr)), Port: portOf(l.Addr)})
+			continue
+		}
+		r.pass(id, "No debugging endpoint on the "+l.Kind+" port", checked, strings.Join(debugPaths, ", ")+": none answered")
+	}
+}
