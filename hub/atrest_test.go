@@ -140,6 +140,10 @@ func TestNothingPersonalAtRestWeb(t *testing.T) {
 	if err := toy.Send(ctx, wire.NewMessageID(), fromToy, nil); err != nil {
 		t.Fatal(err)
 	}
+	// The self-check's stored report mentions devices and accounts by ID.
+	if rep := th.check(t); len(rep.Findings) == 0 {
+		t.Fatal("empty self-check report")
+	}
 	names := []string{"Marjorie Whiskerton", "Grandma Rosalind", "Teddy Fitzgerald", "Clan Whiskerton"}
 	needles := append(personal(names, fromWeb, fromToy), []byte(email), []byte(secret), []byte(strings.ToLower(secret)))
 	th.scanDB(t, "while running", needles)

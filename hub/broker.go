@@ -121,6 +121,7 @@ func (k *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	remote := cl.Net.Remote
 	id, serial, ok := peer(cl)
 	if !ok {
+		k.h.refused(remote)
 		k.h.log.Warn("Connection refused", "reason", "no client certificate", "remote", remote)
 		return false
 	}
@@ -135,6 +136,7 @@ func (k *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	ctx, cancel := context.WithTimeout(k.h.ctx, 10*time.Second)
 	defer cancel()
 	if err := k.h.store.CheckCertificate(ctx, serial, id); err != nil {
+		k.h.refused(remote)
 		k.h.log.Warn("Connection refused", "reason", err.Error(), "device", id, "remote", remote)
 		return false
 	}

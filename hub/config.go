@@ -56,6 +56,20 @@ type Config struct {
 	// the key on another medium.
 	MasterKeyPath string
 
+	// The security self-check runs AuditEvery (daily; the first time two
+	// minutes after start if a day has passed since the last), and
+	// AuditAfterChange after a change of configuration (devices, invites,
+	// links, accounts, settings). Zero turns either off.
+	// AuditNetwork adds the home network scan to those runs, on
+	// AuditTargets (empty: the LAN subnets). BackupDirs are searched for
+	// the master key in clear.
+	AuditEvery       time.Duration
+	AuditStartDelay  time.Duration // default 2 minutes
+	AuditAfterChange time.Duration
+	AuditNetwork     bool
+	AuditTargets     []string
+	BackupDirs       []string
+
 	MaxMessageBytes     int64         // per recording
 	MaxDuration         time.Duration // per recording
 	MaxChunk            int           // per chunk, at most wire.MaxChunk
@@ -91,6 +105,9 @@ func Defaults() Config {
 		EnrollFailuresPerSource: 5,
 		EnrollFailuresGlobal:    20,
 		EnrollFailureWindow:     10 * time.Minute,
+		AuditEvery:              24 * time.Hour,
+		AuditStartDelay:         2 * time.Minute,
+		AuditAfterChange:        30 * time.Second,
 		MaxMessageBytes:         2 << 20,
 		MaxDuration:             120 * time.Second,
 		MaxChunk:                wire.MaxChunk,

@@ -47,7 +47,18 @@ const (
 	OpAuditList     = "audit.list"
 	OpSetupLink     = "setup.link"
 	OpResetPassword = "user.reset-password"
+	OpCheckRun      = "check.run"
+	OpCheckLatest   = "check.latest"
 )
+
+// opTimeout bounds a control request; a security check with a network
+// scan takes minutes.
+func opTimeout(op string) time.Duration {
+	if op == OpCheckRun {
+		return 10 * time.Minute
+	}
+	return 30 * time.Second
+}
 
 // SetupLinkResult is a new one-time setup link.
 type SetupLinkResult struct {
@@ -247,7 +258,8 @@ func (cs *controlServer) serveConn(c *net.UnixConn) {
 		json.NewEncoder(c).Encode(controlResponse{Error: "bad request: " + err.Error()})
 		return
 	}
-	ctx, cancel := context.WithTimeout(cs.h.ctx, 30*time.Second)
+	c.SetDeadline(time.Now().Add(opTimeout(req.Op) + 5*time.Second))
+	ctx, cancel := context.WithTimeout(cs.h.ctx, opTimeout(req.Op))
 	defer cancel()
 	result, err := cs.h.control(ctx, req.Op, req.Args)
 	var resp controlResponse
@@ -277,7 +289,7 @@ func Call(dataDir, op string, args, result any) error {
 		return fmt.Errorf("control socket %s: %w", path, err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(60 * time.Second))
+	c.SetDeadline(time.Now().Add(opTimeout(op) + 30*time.Second))
 	req := controlRequest{Op: op}
 	if args != nil {
 		if req.Args, err = json.Marshal(args); err != nil {

@@ -9,7 +9,8 @@ import (
 // TestDependencies enforces the package graph of DESIGN.md: certs and
 // store are leaves that know nothing of each other, MQTT or HTTP; wire
 // knows only the standard library; devices knows only wire and certs; web
-// knows nothing of the hub, MQTT or devices.
+// knows nothing of the hub, MQTT or devices; the self-check (hub/audit)
+// knows the hub only through the facts it is given.
 func TestDependencies(t *testing.T) {
 	const mod = "github.com/toyhub/toyhub/"
 	tests := []struct {
@@ -22,6 +23,8 @@ func TestDependencies(t *testing.T) {
 		{"devices", []string{mod + "store", mod + "hub", mod + "web", "github.com/mochi-mqtt", "modernc.org"}},
 		{"web", []string{mod + "hub", mod + "devices", "github.com/mochi-mqtt", "github.com/eclipse"}},
 		{"devices/cmd/toy", []string{mod + "store", mod + "hub", mod + "web", "github.com/mochi-mqtt", "modernc.org"}},
+		// The self-check sees the hub only through audit.Facts.
+		{"hub/audit", []string{mod + "store", mod + "web", mod + "devices", mod + "hub/cmd", "github.com/mochi-mqtt", "github.com/eclipse", "modernc.org"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pkg, func(t *testing.T) {

@@ -242,6 +242,7 @@ func (e *enroller) pair(ctx context.Context, remote, source string, proof, expor
 	e.h.store.Audit(store.Event{Event: "pair.ok", Device: id, Remote: remote})
 	e.h.linkParents(ctx, id)
 	e.h.changes.publish(id)
+	e.h.configChanged()
 	return wire.EnrollResponse{DeviceID: id, Kind: string(store.KindToy), Cert: string(iss.PEM), CA: string(e.h.ca.PEM),
 		Hub: advertised(e.h.cfg, e.h.lis.Address()), Proof: wire.HubProof(match.code, exporter, e.h.ca.Cert.Raw)}
 }
@@ -273,6 +274,7 @@ func (e *enroller) join(ctx context.Context, remote, source, secret string, pub 
 	e.h.log.Info("Device joined", "device", id, "remote", remote, "linked", len(toys), "serial", iss.Serial)
 	e.h.store.Audit(store.Event{Event: "join.ok", Device: id, Remote: remote})
 	e.h.changes.publish(append([]string{id}, toys...)...)
+	e.h.configChanged()
 	return wire.EnrollResponse{DeviceID: d.ID, Kind: string(d.Kind), Cert: string(iss.PEM), CA: string(e.h.ca.PEM),
 		Hub: advertised(e.h.cfg, e.h.lis.Address())}
 }

@@ -62,6 +62,8 @@ func startHub(t *testing.T, mods ...func(*hub.Config)) *testHub {
 	// network namespaces only.
 	cfg.Discovery = false
 	cfg.HandshakeTimeout = 5 * time.Second
+	// Tests run the security self-check when they mean to, not on a timer.
+	cfg.AuditEvery, cfg.AuditAfterChange = 0, 0
 	logs := &syncBuffer{}
 	var out io.Writer = logs
 	if testing.Verbose() {

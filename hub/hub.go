@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,6 +47,12 @@ type Hub struct {
 	webLn      net.Listener
 	redirect   *http.Server // plain HTTP that only redirects, if configured
 	redirectLn net.Listener
+	// refusals counts refused handshakes and connections for the audit.
+	refusals     refusals
+	auditMu      sync.Mutex // one self-check at a time
+	auditing     atomic.Bool
+	auditTimerMu sync.Mutex
+	auditTimer   *time.Timer
 	// changes tells the web app's live pages what changed.
 	changes changes
 
@@ -360,6 +367,11 @@ func (h *Hub) Close() error {
 		if h.redirect != nil {
 			h.redirect.Close()
 		}
+		h.auditTimerMu.Lock()
+		if h.auditTimer != nil && h.auditTimer.Stop() {
+			h.wg.Done() // the run it held a place for will not happen
+		}
+		h.auditTimerMu.Unlock()
 		if h.enroll != nil {
 			h.enroll.close()
 		}
@@ -401,6 +413,7 @@ func (h *Hub) verifyConnection(cs tls.ConnectionState) error {
 }
 
 func (h *Hub) handshakeRefused(remote string, err error) {
+	h.refused(remote)
 	h.log.Warn("TLS handshake refused", "remote", remote, "error", err.Error())
 }
 
@@ -409,6 +422,7 @@ func (h *Hub) maintain() {
 	defer h.wg.Done()
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
+	startDelay := h.cfg.AuditStartDelay // let a starting hub settle first
 	for {
 		if err := h.cert.renewIfNeeded(); err != nil {
 			h.log.Error("Server certificate not renewed", "error", err)
@@ -422,6 +436,10 @@ func (h *Hub) maintain() {
 		} else if n > 0 {
 			h.log.Info("Stale uploads discarded", "count", n)
 		}
+		if h.cfg.AuditEvery > 0 && h.auditDue(h.ctx) {
+			h.scheduleAuditIn(startDelay, "daily")
+		}
+		startDelay = 0
 		select {
 		case <-h.ctx.Done():
 			return
@@ -440,8 +458,21 @@ func (h *Hub) disconnect(id string) bool {
 	return true
 }
 
+// changesConfig are the control operations after which the security
+// self-check runs again.
+var changesConfig = map[string]bool{OpDeviceAdd: true, OpDeviceRevoke: true, OpLink: true, OpUnlink: true,
+	OpInviteCreate: true, OpInviteRevoke: true, OpResetPassword: true, OpPairOpen: true}
+
 // control dispatches a control socket request.
 func (h *Hub) control(ctx context.Context, op string, raw json.RawMessage) (any, error) {
+	res, err := h.dispatch(ctx, op, raw)
+	if err == nil && changesConfig[op] {
+		h.configChanged()
+	}
+	return res, err
+}
+
+func (h *Hub) dispatch(ctx context.Context, op string, raw json.RawMessage) (any, error) {
 	decode := func(v any) error {
 		if len(raw) == 0 {
 			return errors.New("missing arguments")
@@ -521,6 +552,22 @@ func (h *Hub) control(ctx context.Context, op string, raw json.RawMessage) (any,
 			return nil, err
 		}
 		return h.store.AuditLog(ctx, max(1, min(a.Count, 10000)))
+	case OpCheckRun:
+		var a AuditArgs
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		rep, err := h.runAudit(ctx, "manual", a)
+		if err != nil {
+			return nil, err
+		}
+		return AuditResult{Report: rep, Names: h.auditNames(ctx)}, nil
+	case OpCheckLatest:
+		rep, ok, err := h.latestAudit(ctx)
+		if err != nil || !ok {
+			return nil, errors.Join(err, errors.New("no security check has run yet; run 'toyhub audit'"))
+		}
+		return AuditResult{Report: rep, Names: h.auditNames(ctx)}, nil
 	}
 	return nil, fmt.Errorf("unknown operation %q", op)
 }

@@ -5,9 +5,13 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/toyhub/toyhub/hub/audit"
 	"github.com/toyhub/toyhub/store"
 	"github.com/toyhub/toyhub/web"
 	"github.com/toyhub/toyhub/wire"
@@ -112,6 +116,7 @@ func (w webHub) Revoke(ctx context.Context, id string) error {
 	dropped := w.h.disconnect(id)
 	w.h.log.Info("Device revoked", "device", id, "disconnected", dropped, "via", "web")
 	w.h.changes.publish(id)
+	w.h.configChanged()
 	return nil
 }
 
@@ -133,8 +138,78 @@ func (w webHub) Invite(ctx context.Context, by web.Actor, name string, parent bo
 	if err != nil {
 		return web.Invite{}, err
 	}
+	w.h.configChanged()
 	return web.Invite{ID: res.ID, Secret: res.Secret, DeviceLink: res.Link, Expires: res.Expires}, nil
 }
+
+// Security is the newest self-check and the history, for the web app.
+func (w webHub) Security(ctx context.Context) (web.SecurityState, error) {
+	st := web.SecurityState{Running: w.h.auditing.Load()}
+	runs, err := w.h.store.Checks(ctx, 20, false)
+	if err != nil {
+		return st, err
+	}
+	for _, r := range runs {
+		st.History = append(st.History, web.SecurityRun{At: r.At, Trigger: r.Trigger, High: r.High, Medium: r.Medium, Low: r.Low})
+	}
+	rep, ok, err := w.h.latestAudit(ctx)
+	if err != nil || !ok {
+		return st, err
+	}
+	rep.Name(w.h.auditNames(ctx))
+	v := &web.SecurityReport{At: rep.At, Trigger: rep.Trigger, High: rep.Count(audit.High), Medium: rep.Count(audit.Medium),
+		Low: rep.Count(audit.Low)}
+	conv := func(f audit.Finding) web.SecurityFinding {
+		sf := web.SecurityFinding{Severity: f.Severity.String(), Title: f.Title, Checked: f.Checked, Seen: f.Seen, Fix: f.Fix}
+		if f.Host != "" {
+			sf.Where = net.JoinHostPort(f.Host, strconv.Itoa(f.Port))
+		}
+		return sf
+	}
+	for _, f := range rep.Problems() {
+		v.Problems = append(v.Problems, conv(f))
+	}
+	for _, f := range rep.Findings {
+		if f.Severity == audit.Info {
+			v.Passed = append(v.Passed, conv(f))
+		}
+	}
+	if n := rep.Network; n != nil {
+		v.Network = fmt.Sprintf("%d addresses (%s), %d probes in %s", n.Addresses, strings.Join(n.Targets, ", "), n.Probes, n.Took.Round(time.Second))
+		if n.Stopped != "" {
+			v.Network += "; " + n.Stopped
+		}
+	}
+	st.Latest = v
+	return st, nil
+}
+
+// ErrCheckRunning means a self-check is running already.
+var ErrCheckRunning = errors.New("a security check is running already; its results appear when it ends")
+
+// RunSecurity starts a self-check in the background.
+func (w webHub) RunSecurity(network bool) error {
+	h := w.h
+	if h.auditing.Load() {
+		return ErrCheckRunning
+	}
+	h.auditing.Store(true) // so that the page it leads to says so
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		ctx, cancel := context.WithTimeout(h.ctx, 10*time.Minute)
+		defer cancel()
+		if _, err := h.runAudit(ctx, "manual", AuditArgs{Network: network}); err != nil && h.ctx.Err() == nil {
+			h.log.Error("Security check failed", "trigger", "web", "error", err)
+			h.auditing.Store(false)
+			h.changes.publish()
+		}
+	}()
+	return nil
+}
+
+// ConfigChanged runs the security self-check again soon.
+func (w webHub) ConfigChanged() { w.h.configChanged() }
 
 // Watch reports changes that pages showing these devices should reflect.
 func (w webHub) Watch() (<-chan web.Change, func()) { return w.h.changes.watch() }

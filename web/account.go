@@ -52,6 +52,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	s.st.Audit(store.Event{Event: "password.changed", Device: cur.user.ID, Remote: ip})
 	s.log.Info("Password changed", "user", cur.user.ID)
+	s.hub.ConfigChanged()
 	if err := s.startSession(w, r, cur.user); err != nil {
 		s.fail(w, r, err)
 		return

@@ -577,6 +577,7 @@ func (s *Server) revokeInvite(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.st.Audit(store.Event{Event: "invite.revoked", Device: cur.user.ID, Remote: remoteIP(r), Detail: id})
+	s.hub.ConfigChanged()
 	http.Redirect(w, r, "/family", http.StatusSeeOther)
 }
 
@@ -635,6 +636,7 @@ func (s *Server) setToys(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.st.Audit(store.Event{Event: "links.changed", Device: p.ID, Remote: remoteIP(r), Detail: "by " + cur.user.ID})
+	s.hub.ConfigChanged()
 	http.Redirect(w, r, "/family", http.StatusSeeOther)
 }
 
@@ -662,12 +664,40 @@ type securityData struct {
 	Page
 	TOTPRequired bool
 	HasTOTP      bool
+	SecurityState
+	Error string
 }
 
 func (s *Server) securityPage(w http.ResponseWriter, r *http.Request) {
+	s.renderSecurity(w, r, http.StatusOK, securityData{})
+}
+
+func (s *Server) renderSecurity(w http.ResponseWriter, r *http.Request, status int, d securityData) {
 	cur, _ := current(r)
-	s.render(w, http.StatusOK, "security", securityData{Page: s.page(r, "security"), TOTPRequired: s.totpRequired(r.Context()),
-		HasTOTP: cur.user.TOTPSecret != ""})
+	st, err := s.hub.Security(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d.Page, d.TOTPRequired, d.HasTOTP = s.page(r, "security"), s.totpRequired(r.Context()), cur.user.TOTPSecret != ""
+	d.SecurityState = st
+	s.render(w, status, "security", d)
+}
+
+// runSecurity starts the self-check; the page updates itself when it ends.
+func (s *Server) runSecurity(w http.ResponseWriter, r *http.Request) {
+	cur, _ := current(r)
+	network := r.PostFormValue("network") == "1"
+	if err := s.hub.RunSecurity(network); err != nil {
+		s.renderSecurity(w, r, http.StatusConflict, securityData{Error: err.Error() + "."})
+		return
+	}
+	detail := "hub"
+	if network {
+		detail = "hub and home network"
+	}
+	s.st.Audit(store.Event{Event: "check.started", Device: cur.user.ID, Remote: remoteIP(r), Detail: detail})
+	http.Redirect(w, r, "/security", http.StatusSeeOther) // the page updates itself when the check ends
 }
 
 // AuditRow is an audit event with the device or account named.

@@ -75,6 +75,7 @@ func (s *Server) routes() []Route {
 		{Pattern: "POST /family/people/{device}/remove", Access: Parent, Handler: s.removePerson},
 		{Pattern: "GET /security", Access: Parent, Handler: s.securityPage},
 		{Pattern: "POST /security/totp-required", Access: Parent, Handler: s.setTOTPRequired},
+		{Pattern: "POST /security/run", Access: Parent, Handler: s.runSecurity},
 		{Pattern: "GET /audit", Access: Parent, Handler: s.auditPage},
 	}
 	return rs

@@ -82,6 +82,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	}
 	s.st.Audit(store.Event{Event: "join.ok", Device: u.ID, Remote: ip, Detail: "web account, " + strconv.Itoa(len(toys)) + " toys"})
 	s.log.Info("Invite redeemed", "user", u.ID, "remote", ip, "linked", len(toys))
+	s.hub.ConfigChanged()
 	s.loggedIn(w, r, u)
 }
 

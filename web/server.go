@@ -88,6 +88,15 @@ type Hub interface {
 	// Invite creates an invite for a family member (linked to toys) or,
 	// with parent set, for a parent.
 	Invite(ctx context.Context, by Actor, name string, parent bool, toys []string) (Invite, error)
+	// Security returns the newest self-check report, the history of
+	// runs, and whether one is running.
+	Security(ctx context.Context) (SecurityState, error)
+	// RunSecurity starts a self-check (with the network scan if asked)
+	// and returns at once; pages hear of its end as a change.
+	RunSecurity(network bool) error
+	// ConfigChanged says that accounts, links or settings changed, so
+	// that the hub checks its security again.
+	ConfigChanged()
 	// Watch reports what changed, until the returned func is called.
 	Watch() (<-chan Change, func())
 }
@@ -101,6 +110,35 @@ type Invite struct {
 	Secret     string
 	DeviceLink string // toyhub://join… for a family device
 	Expires    time.Time
+}
+
+// SecurityState is what the security page shows.
+type SecurityState struct {
+	Latest  *SecurityReport // nil before the first check
+	History []SecurityRun   // newest first
+	Running bool            // a check is running now
+}
+
+// SecurityReport is a self-check's result as the security page shows it.
+type SecurityReport struct {
+	At                time.Time
+	Trigger           string
+	High, Medium, Low int
+	Problems          []SecurityFinding // worst first
+	Passed            []SecurityFinding
+	Network           string // what the network scan covered, if it ran
+}
+
+// SecurityFinding is one finding, in plain words.
+type SecurityFinding struct {
+	Severity, Title, Checked, Seen, Fix, Where string
+}
+
+// SecurityRun is a line of the self-check's history.
+type SecurityRun struct {
+	At                time.Time
+	Trigger           string
+	High, Medium, Low int
 }
 
 // Actor is who asked for an action, for the audit log: an account ID and

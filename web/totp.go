@@ -224,6 +224,7 @@ func (s *Server) totpEnable(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.st.Audit(store.Event{Event: "totp.added", Device: cur.user.ID, Remote: remoteIP(r)})
+	s.hub.ConfigChanged()
 	s.log.Info("Second factor added", "user", cur.user.ID)
 	http.Redirect(w, r, "/account", http.StatusSeeOther)
 }
@@ -257,6 +258,7 @@ func (s *Server) totpRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.st.Audit(store.Event{Event: "totp.removed", Device: cur.user.ID, Remote: remoteIP(r)})
+	s.hub.ConfigChanged()
 	http.Redirect(w, r, "/account", http.StatusSeeOther)
 }
 
@@ -280,5 +282,6 @@ func (s *Server) setTOTPRequired(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.st.Audit(store.Event{Event: "setting.totp_required", Device: cur.user.ID, Remote: remoteIP(r), Detail: v})
+	s.hub.ConfigChanged()
 	http.Redirect(w, r, "/security", http.StatusSeeOther)
 }

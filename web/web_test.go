@@ -60,7 +60,10 @@ func (noHub) Revoke(context.Context, string) error { return errors.New("no broke
 func (noHub) Invite(context.Context, Actor, string, bool, []string) (Invite, error) {
 	return Invite{}, errors.New("no enrollment in this test")
 }
-func (noHub) Watch() (<-chan Change, func()) { return make(chan Change), func() {} }
+func (noHub) Watch() (<-chan Change, func())                  { return make(chan Change), func() {} }
+func (noHub) ConfigChanged()                                  {}
+func (noHub) Security(context.Context) (SecurityState, error) { return SecurityState{}, nil }
+func (noHub) RunSecurity(bool) error                          { return errors.New("no self-check in this test") }
 
 // newApp serves the web app over real TLS with a real store.
 func newApp(t *testing.T) *app {

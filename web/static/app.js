@@ -52,6 +52,10 @@
   if (document.getElementById('live')) {
     var es = new EventSource('/events');
     es.addEventListener('change', refresh);
-    es.addEventListener('open', function () { document.body.dataset.live = 'open'; });
+    es.addEventListener('open', function () {
+      document.body.dataset.live = 'open';
+      // Something may have ended between this page's rendering and now.
+      if (document.querySelector('[data-running]')) { refresh(); }
+    });
   }
 })();

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/toyhub/toyhub/hub"
+	"github.com/toyhub/toyhub/hub/audit"
 )
 
 // version is stamped by the Makefile with -ldflags -X.
@@ -33,11 +34,14 @@ const usage = `toyhub: a home hub for children's voice-message toys
 Usage:
   toyhub serve [--data DIR] [--mqtt-addr ADDR] [--enroll-addr ADDR] [--web-addr ADDR] [--http-redirect-addr ADDR]
                [--mdns=true|false] [--mdns-iface NAME]... [--public-addr HOST:PORT]
+               [--audit-every D] [--audit-after-change D] [--audit-network] [--audit-target CIDR]... [--backup-dir DIR]...
                [--log-format text|json] [--log-level LEVEL]
   toyhub pair --code CODE --name NAME [--data DIR]
   toyhub invite create --name NAME [--role family|parent] [--toys NAME,NAME] [--expires 72h] --out FILE [--data DIR]
   toyhub invite list [--data DIR]
   toyhub invite revoke ID [--data DIR]
+  toyhub audit [--json] [--network] [--target ADDR|CIDR]... [--latest] [--data DIR]
+               (exit status 1 when a high-severity finding exists)
   toyhub audit-log [--count N] [--data DIR]
   toyhub setup-link [--data DIR]
   toyhub user reset-password --login NAME [--data DIR]   (reads the new password from the console)
@@ -108,6 +112,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = pair(rest, stdout)
 	case "invite":
 		err = invite(rest, stdout)
+	case "audit":
+		err = auditRun(rest, stdout)
 	case "audit-log":
 		err = auditLog(rest, stdout)
 	case "setup-link":
@@ -177,6 +183,12 @@ func serve(args []string, stderr io.Writer) error {
 	fs.Var(&ifaces, "mdns-iface", "advertise on this interface only (repeatable; default: the LAN interfaces)")
 	fs.DurationVar(&cfg.DiscoveryRefresh, "mdns-refresh", cfg.DiscoveryRefresh, "how often to check for changed addresses")
 	fs.StringVar(&cfg.PublicAddress, "public-addr", cfg.PublicAddress, "public HOST:PORT of the enrollment endpoint to put in invites (remote access; off by default)")
+	fs.DurationVar(&cfg.AuditEvery, "audit-every", cfg.AuditEvery, "how often the security self-check runs (0: never on its own)")
+	fs.DurationVar(&cfg.AuditAfterChange, "audit-after-change", cfg.AuditAfterChange, "run the self-check this long after a change of devices, invites or settings (0: not)")
+	fs.BoolVar(&cfg.AuditNetwork, "audit-network", cfg.AuditNetwork, "include the home network scan in the hub's own self-checks (off by default)")
+	var auditTargets, backupDirs list
+	fs.Var(&auditTargets, "audit-target", "address or prefix (at most a /22, private only) for the network scan (repeatable; default: the LAN subnets)")
+	fs.Var(&backupDirs, "backup-dir", "a directory holding backups, searched for the master key in clear (repeatable)")
 	format := fs.String("log-format", "text", "log format: text or json")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	pos, err := parse(fs, args)
@@ -187,6 +199,7 @@ func serve(args []string, stderr io.Writer) error {
 		return usageErr("toyhub serve: unexpected argument %q", pos[0])
 	}
 	cfg.DiscoveryInterfaces = ifaces
+	cfg.AuditTargets, cfg.BackupDirs = auditTargets, backupDirs
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
 		return usageErr("toyhub serve: --log-level %q: want debug, info, warn or error", *level)
@@ -512,5 +525,55 @@ func resetPassword(args []string, stdin *os.File, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(stdout, "Password changed; every session of this account has ended.")
+	return nil
+}
+
+// auditRun asks the running hub for a security self-check and prints it;
+// a high-severity finding makes the exit status 1.
+func auditRun(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("toyhub audit", flag.ContinueOnError)
+	data := dataFlag(fs)
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	network := fs.Bool("network", false, "also scan the home network for exposed services (opt-in)")
+	latest := fs.Bool("latest", false, "print the newest report in the history instead of running the checks")
+	var targets list
+	fs.Var(&targets, "target", "address or prefix to scan, at most a /22 of private addresses (repeatable; default: the LAN subnets)")
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usageErr("toyhub audit: unexpected argument %q", pos[0])
+	}
+	if len(targets) > 0 && !*network {
+		return usageErr("toyhub audit: --target needs --network")
+	}
+	if len(targets) > 0 {
+		if _, err := audit.ParseTargets(targets); err != nil {
+			return usageErr("toyhub audit: %v", err)
+		}
+	}
+	var res hub.AuditResult
+	op, a := hub.OpCheckRun, any(hub.AuditArgs{Network: *network, Targets: targets})
+	if *latest {
+		op, a = hub.OpCheckLatest, nil
+	}
+	if err := hub.Call(*data, op, a, &res); err != nil {
+		return err
+	}
+	rep := res.Report
+	if *asJSON {
+		b, err := rep.JSON()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s\n", b)
+	} else {
+		rep.Name(res.Names)
+		if err := rep.WriteText(stdout); err != nil {
+			return err
+		}
+	}
+	if rep.Worst() >= audit.High {
+		return cmdError{exitError, fmt.Errorf("%d high-severity findings", rep.Count(audit.High))}
+	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/toyhub/toyhub/certs"
+	"github.com/toyhub/toyhub/hub/audit"
 	"github.com/toyhub/toyhub/store"
 )
 
@@ -24,6 +25,9 @@ var binDir string
 
 // TestMain builds both commands the way they ship: static, without cgo.
 func TestMain(m *testing.M) {
+	if os.Getenv(fakeServicesEnv) != "" {
+		os.Exit(fakeServices()) // a helper process inside a test namespace
+	}
 	dir, err := os.MkdirTemp("", "toyhub-cli")
 	if err != nil {
 		panic(err)
@@ -115,7 +119,8 @@ func startServe(t *testing.T, data, addr string) (*exec.Cmd, *lockedBuffer) {
 	logs := &lockedBuffer{}
 	// No mDNS: tests never multicast on this machine's LAN.
 	cmd := exec.Command(filepath.Join(binDir, "toyhub"), "serve", "--data", data, "--mqtt-addr", addr,
-		"--enroll-addr", "127.0.0.1:0", "--web-addr", "127.0.0.1:0", "--mdns=false", "--log-format", "json")
+		"--enroll-addr", "127.0.0.1:0", "--web-addr", "127.0.0.1:0", "--mdns=false", "--log-format", "json",
+		"--audit-every", "0", "--audit-after-change", "0") // checks run when a test asks
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -436,4 +441,36 @@ func waitFor(t *testing.T, what string, ok func() bool, log fmt.Stringer) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s; log:\n%s", what, log)
+}
+
+// TestAuditCLI: 'toyhub audit' prints what it checked and what to fix,
+// as text or JSON, and its exit status says whether anything is high.
+func TestAuditCLI(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	startServe(t, data, freePort(t))
+	r := runBin(t, "toyhub", "audit", "--data", data)
+	if r.code != 0 || !strings.Contains(r.stdout, "MEDIUM: Nobody has set up the hub yet") || !strings.Contains(r.stdout, "Passed:") {
+		t.Fatalf("healthy but not set up: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = must(t, runBin(t, "toyhub", "audit", "--data", data, "--json"))
+	var rep audit.Report
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || len(rep.Checks) != 16 || rep.Trigger != "manual" {
+		t.Fatalf("JSON report: %v, %d checks\n%s", err, len(rep.Checks), r.stdout)
+	}
+	caKey := filepath.Join(data, "keys", "ca.key")
+	if err := os.Chmod(caKey, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = runBin(t, "toyhub", "audit", "--data", data)
+	if r.code != exitError || !strings.Contains(r.stdout, "HIGH: The household CA's key can be read by other users") ||
+		!strings.Contains(r.stdout, "chmod 600 "+caKey) || !strings.Contains(r.stderr, "high-severity") {
+		t.Fatalf("readable CA key: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	os.Chmod(caKey, 0o600)
+	if r := runBin(t, "toyhub", "audit", "--data", data, "--latest"); r.code != exitError || !strings.Contains(r.stdout, "HIGH:") {
+		t.Fatalf("--latest shows the newest run: exit %d\n%s", r.code, r.stdout)
+	}
+	if r := runBin(t, "toyhub", "audit", "--data", data); r.code != 0 {
+		t.Fatalf("mended: exit %d\n%s", r.code, r.stdout)
+	}
 }

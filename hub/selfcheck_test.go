@@ -1,0 +1,183 @@
+package hub_test
+
+import (
+	"crypto/tls"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/toyhub/toyhub/hub"
+	"github.com/toyhub/toyhub/hub/audit"
+)
+
+// check runs the security self-check on the hub, as 'toyhub audit' does.
+func (th *testHub) check(t *testing.T) audit.Report {
+	t.Helper()
+	var res hub.AuditResult
+	if err := hub.Call(th.cfg.DataDir, hub.OpCheckRun, hub.AuditArgs{}, &res); err != nil {
+		t.Fatal(err)
+	}
+	return res.Report
+}
+
+// finding returns the worst finding of a check.
+func finding(rep audit.Report, check string) (audit.Finding, bool) {
+	var worst audit.Finding
+	found := false
+	for _, f := range rep.Findings {
+		if f.Check == check && (!found || f.Severity > worst.Severity) {
+			worst, found = f, true
+		}
+	}
+	return worst, found
+}
+
+// TestSelfCheck: on a healthy hub every check passes (but for the owner's
+// missing second factor); then each thing is broken in turn, for real,
+// and its check says so, and passes again once it is mended.
+func TestSelfCheck(t *testing.T) {
+	th := startHub(t, func(c *hub.Config) { c.WebAddr, c.HTTPRedirectAddr = "127.0.0.1:0", "127.0.0.1:0" })
+	th.setupOwner(t)
+	th.device("Teddy Fitzgerald", "toy")
+
+	rep := th.check(t)
+	for _, c := range []string{"exposure.listeners", "exposure.mqtt-auth", "exposure.plaintext", "exposure.tls", "exposure.web-routes",
+		"exposure.debug", "rest.permissions", "rest.web-roots", "rest.backups", "rest.plaintext", "identity.certificates",
+		"identity.devices", "identity.invites", "identity.ca-key", "identity.attacks"} {
+		f, ok := finding(rep, c)
+		if !ok || f.Severity != audit.Info {
+			t.Errorf("healthy hub, %s: %+v", c, f)
+		}
+	}
+	if f, _ := finding(rep, "identity.accounts"); f.Severity != audit.Medium || !strings.Contains(f.Title, "second factor") {
+		t.Errorf("the owner has no second factor: %+v", f)
+	}
+	if f, _ := finding(rep, "exposure.plaintext"); rep.Worst() >= audit.High {
+		t.Fatalf("healthy hub has a high finding: %+v", f)
+	}
+	// The probe device is gone again.
+	var devs []hub.DeviceView
+	if err := hub.Call(th.cfg.DataDir, hub.OpDeviceList, nil, &devs); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range devs {
+		if strings.HasPrefix(d.Name, "security check") {
+			t.Fatalf("the probe device was left behind: %+v", d)
+		}
+	}
+
+	data := th.cfg.DataDir
+	breaks := []struct {
+		check, says string
+		sev         audit.Severity
+		brk, mend   func()
+	}{
+		{"rest.permissions", "read by other users", audit.High,
+			func() { os.Chmod(filepath.Join(data, "hub.db"), 0o644) }, func() { os.Chmod(filepath.Join(data, "hub.db"), 0o600) }},
+		{"identity.ca-key", "CA's key can be read", audit.High,
+			func() { os.Chmod(filepath.Join(data, "keys", "ca.key"), 0o640) }, func() { os.Chmod(filepath.Join(data, "keys", "ca.key"), 0o600) }},
+		{"rest.backups", "master key lies in clear", audit.High,
+			func() {
+				b, _ := os.ReadFile(filepath.Join(data, "keys", "master.key"))
+				os.WriteFile(filepath.Join(data, "my-backup.txt"), b, 0o600)
+			}, func() { os.Remove(filepath.Join(data, "my-backup.txt")) }},
+		{"identity.invites", "still open", audit.Low,
+			func() {
+				if err := hub.Call(data, hub.OpInviteCreate, hub.InviteArgs{Name: "Grandma Rosalind", Toys: []string{"Teddy Fitzgerald"}}, nil); err != nil {
+					t.Fatal(err)
+				}
+			}, func() {
+				var invs []hub.InviteView
+				hub.Call(data, hub.OpInviteList, nil, &invs)
+				for _, i := range invs {
+					hub.Call(data, hub.OpInviteRevoke, hub.IDArgs{ID: i.ID}, nil)
+				}
+			}},
+		{"identity.attacks", "trying to break in", audit.Medium,
+			func() {
+				for range 25 { // TLS connections without a certificate, as a scanner makes
+					c, err := tls.Dial("tcp", th.h.MQTTAddr(), &tls.Config{InsecureSkipVerify: true})
+					if err == nil {
+						c.Write([]byte{0x10, 0})
+						c.Read(make([]byte, 1))
+						c.Close()
+					}
+				}
+			}, nil},
+	}
+	var extra net.Listener
+	breaks = append(breaks, struct {
+		check, says string
+		sev         audit.Severity
+		brk, mend   func()
+	}{"exposure.listeners", "does not expect", audit.High,
+		func() { extra, _ = net.Listen("tcp", "127.0.0.1:0") }, func() { extra.Close() }})
+	for _, b := range breaks {
+		t.Run(b.check, func(t *testing.T) {
+			b.brk()
+			f, _ := finding(th.check(t), b.check)
+			if f.Severity != b.sev || !strings.Contains(f.Title, b.says) || f.Fix == "" {
+				t.Fatalf("broken: %+v", f)
+			}
+			if b.mend == nil {
+				return
+			}
+			b.mend()
+			if f, _ := finding(th.check(t), b.check); f.Severity != audit.Info {
+				t.Fatalf("mended: %+v", f)
+			}
+		})
+	}
+
+	// The history keeps every run; the web app shows the newest, by name.
+	var latest hub.AuditResult
+	if err := hub.Call(data, hub.OpCheckLatest, nil, &latest); err != nil || latest.Report.Trigger != "manual" {
+		t.Fatalf("latest: %+v %v", latest.Report.At, err)
+	}
+}
+
+// TestSelfCheckSchedule: the hub checks itself after a change and daily,
+// on its own, and the web app's security page shows the result.
+func TestSelfCheckSchedule(t *testing.T) {
+	th := startHub(t, func(c *hub.Config) {
+		c.WebAddr = "127.0.0.1:0"
+		c.AuditEvery, c.AuditStartDelay, c.AuditAfterChange = time.Hour, 50*time.Millisecond, 300*time.Millisecond
+	})
+	wait := func(trigger string) {
+		t.Helper()
+		for range 200 {
+			var latest hub.AuditResult
+			if hub.Call(th.cfg.DataDir, hub.OpCheckLatest, nil, &latest) == nil && latest.Report.Trigger == trigger {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("no %s check ran", trigger)
+	}
+	wait("daily") // the first, soon after start
+	mum := th.setupOwner(t)
+	th.device("Teddy Fitzgerald", "toy") // a change
+	wait("change")
+
+	code, body := mum.get("/security")
+	if code != 200 || !strings.Contains(body, "to look at") || !strings.Contains(body, "no second factor") || !strings.Contains(body, "<td>change</td>") {
+		t.Fatalf("security page: %d\n%s", code, body)
+	}
+	// A parent starts one from the page; it runs in the background.
+	code, _ = mum.post("/security/run", url.Values{"network": {"0"}})
+	if code != http.StatusSeeOther {
+		t.Fatalf("run from the web: %d", code)
+	}
+	wait("manual")
+	th.waitAudit(t, "check.started")
+	_, body = mum.get("/security")
+	if !slices.ContainsFunc(strings.Split(body, "\n"), func(l string) bool { return strings.Contains(l, "<td>manual</td>") }) {
+		t.Fatal("the manual run is not in the history")
+	}
+}
