@@ -6,7 +6,7 @@ GO      ?= go
 FUZZTIME ?= 30s
 BIN     := bin
 
-.PHONY: help run build test lint bench bench-store bench-web fuzz screenshots clean
+.PHONY: help run build test lint bench bench-store bench-web bench-audit fuzz screenshots clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,6 +35,10 @@ bench-store: ## Compare journal modes and page sizes on the message path
 bench-web: ## Playing a message from the store beside a memory copy; logins one and eight at a time
 	$(GO) test ./store -run '^$$' -bench '^BenchmarkAudio$$' -benchtime 2s
 	$(GO) test ./web -run '^$$' -bench '^BenchmarkLoginFlood$$' -benchtime 20x
+
+bench-audit: ## The self-check beside a control-socket round trip; the network scan's rate against its limit
+	$(GO) test ./hub -run '^$$' -bench '^BenchmarkSelfCheck$$' -benchtime 20x
+	$(GO) test ./hub/audit -run '^$$' -bench '^BenchmarkScanRate$$' -benchtime 3x
 
 fuzz: ## Run every fuzz target for FUZZTIME each
 	$(GO) test ./wire -run '^$$' -fuzz '^FuzzDecodeChunk$$' -fuzztime $(FUZZTIME)

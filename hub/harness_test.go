@@ -43,14 +43,14 @@ func (s *syncBuffer) String() string {
 
 // testHub is a real hub on loopback: real TLS, real SQLite, real MQTT.
 type testHub struct {
-	t    *testing.T
+	t    testing.TB
 	cfg  hub.Config
 	h    *hub.Hub
 	logs *syncBuffer
 	dir  string
 }
 
-func startHub(t *testing.T, mods ...func(*hub.Config)) *testHub {
+func startHub(t testing.TB, mods ...func(*hub.Config)) *testHub {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := hub.Defaults()

@@ -207,3 +207,17 @@ func TestBSON(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkScanRate scans 62 loopback addresses (434 probes) with a limit
+// of 500 probes a second: the probes/s metric must stay at or under it.
+func BenchmarkScanRate(b *testing.B) {
+	const limit = 500
+	for b.Loop() {
+		sum, _, err := Scan(context.Background(), ScanOptions{Targets: []string{"127.0.1.0/26"}, Rate: limit, Timeout: 200 * time.Millisecond})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(sum.Probes)/sum.Took.Seconds(), "probes/s")
+		b.ReportMetric(float64(sum.Probes)/sum.Took.Seconds()/limit, "×limit")
+	}
+}
