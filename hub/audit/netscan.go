@@ -54,22 +54,31 @@ type NetworkScan struct {
 // MaxAddresses is the most a scan covers: a /22.
 const MaxAddresses = 1024
 
-// services are the exposures that caused breaches like CloudPets'.
+// services are the exposures that caused breaches like CloudPets'. UPnP
+// is asked on UDP (SSDP), the others on TCP.
 var services = []struct {
 	name  string
 	port  int
-	probe func(ctx context.Context, s *scanner, ap netip.AddrPort) *Finding
+	probe func(ctx context.Context, s *scanner, ap netip.AddrPort) []Finding
 }{
-	{"mongodb", 27017, probeMongo},
-	{"mqtt", 1883, probeMQTT},
-	{"redis", 6379, probeRedis},
-	{"elasticsearch", 9200, probeElastic},
-	{"couchdb", 5984, probeCouch},
-	{"telnet", 23, probeTelnet},
+	{"mongodb", 27017, one(probeMongo)},
+	{"mqtt", 1883, one(probeMQTT)},
+	{"redis", 6379, one(probeRedis)},
+	{"elasticsearch", 9200, one(probeElastic)},
+	{"couchdb", 5984, one(probeCouch)},
+	{"telnet", 23, one(probeTelnet)},
+	{"upnp", 1900, probeUPnP},
 }
 
-// upnpPort is where SSDP listens, on UDP.
-const upnpPort = 1900
+// one adapts a probe that finds at most one thing.
+func one(p func(context.Context, *scanner, netip.AddrPort) *Finding) func(context.Context, *scanner, netip.AddrPort) []Finding {
+	return func(ctx context.Context, s *scanner, ap netip.AddrPort) []Finding {
+		if f := p(ctx, s, ap); f != nil {
+			return []Finding{*f}
+		}
+		return nil
+	}
+}
 
 // ParseTargets expands targets into addresses, enforcing the rules:
 // private or loopback addresses only (IPv4), and MaxAddresses in all.
@@ -278,42 +287,24 @@ func Scan(ctx context.Context, opt ScanOptions) (NetworkScan, []Finding, error) 
 		wg       sync.WaitGroup
 		sem      = make(chan struct{}, 32)
 	)
-	report := func(f *Finding) {
-		if f != nil {
-			mu.Lock()
-			findings = append(findings, *f)
-			mu.Unlock()
-		}
-	}
+probing:
 	for _, a := range addrs {
 		for _, svc := range services {
 			ap := netip.AddrPortFrom(a, uint16(s.port(svc.name, svc.port)))
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
-			}
-			if ctx.Err() != nil {
-				break
+				break probing
 			}
 			wg.Go(func() {
 				defer func() { <-sem }()
-				report(svc.probe(ctx, s, ap))
+				if fs := svc.probe(ctx, s, ap); len(fs) > 0 {
+					mu.Lock()
+					findings = append(findings, fs...)
+					mu.Unlock()
+				}
 			})
 		}
-		ap := netip.AddrPortFrom(a, uint16(s.port("upnp", upnpPort)))
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			for _, f := range probeUPnP(ctx, s, ap) {
-				report(&f)
-			}
-		})
 	}
 	wg.Wait()
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {

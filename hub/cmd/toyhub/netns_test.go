@@ -72,6 +72,29 @@ func newNetns(t *testing.T) *netns {
 	return n
 }
 
+// startHub runs 'toyhub serve' in namespace a on the hub's address, and
+// waits until its control socket answers.
+func (n *netns) startHub(t *testing.T, data string, extra ...string) (*exec.Cmd, *lockedBuffer) {
+	t.Helper()
+	logs := &lockedBuffer{}
+	args := append([]string{"netns", "exec", n.a, filepath.Join(binDir, "toyhub"), "serve", "--data", data,
+		"--mqtt-addr", n.hubIP + ":8883", "--enroll-addr", n.hubIP + ":8884",
+		"--audit-every", "0", "--audit-after-change", "0"}, extra...) // checks run when a test asks
+	cmd := exec.Command("ip", args...)
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for i := 0; runBin(t, "toyhub", "status", "--data", data).code != 0; i++ {
+		if i > 200 {
+			t.Fatalf("the hub did not start:\n%s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return cmd, logs
+}
+
 // in runs one of the built commands inside a namespace.
 func (n *netns) in(t *testing.T, ns, name string, args ...string) result {
 	t.Helper()
@@ -89,20 +112,7 @@ func TestDiscovery(t *testing.T) {
 	n := newNetns(t)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	logs := &lockedBuffer{}
-	hubCmd := exec.Command("ip", "netns", "exec", n.a, filepath.Join(binDir, "toyhub"), "serve", "--data", data,
-		"--mqtt-addr", n.hubIP+":8883", "--enroll-addr", n.hubIP+":8884", "--mdns-refresh", "1s")
-	hubCmd.Stderr = logs
-	if err := hubCmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hubCmd.Process.Kill(); hubCmd.Wait() })
-	for i := 0; runBin(t, "toyhub", "status", "--data", data).code != 0; i++ {
-		if i > 200 {
-			t.Fatalf("the hub did not start:\n%s", logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	_, logs := n.startHub(t, data, "--mdns-refresh", "1s")
 	// A name that must not leak into mDNS.
 	must(t, runBin(t, "toyhub", "device", "add", "--data", data, "--name", "Rosalind Family", "--kind", "family", "--out", filepath.Join(dir, "gran")))
 	ca, _ := os.ReadFile(filepath.Join(data, "ca.pem"))

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -112,21 +111,7 @@ func TestNetworkScan(t *testing.T) {
 	}
 
 	data := filepath.Join(dir, "data")
-	logs := &lockedBuffer{}
-	hubCmd := exec.Command("ip", "netns", "exec", n.a, filepath.Join(binDir, "toyhub"), "serve", "--data", data, "--mdns=false",
-		"--mqtt-addr", n.hubIP+":8883", "--enroll-addr", n.hubIP+":8884", "--web-addr", n.hubIP+":8443",
-		"--audit-every", "0", "--audit-after-change", "0")
-	hubCmd.Stderr = logs
-	if err := hubCmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hubCmd.Process.Kill(); hubCmd.Wait() })
-	for i := 0; runBin(t, "toyhub", "status", "--data", data).code != 0; i++ {
-		if i > 200 {
-			t.Fatalf("the hub did not start:\n%s", logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	_, logs := n.startHub(t, data, "--mdns=false", "--web-addr", n.hubIP+":8443")
 
 	// Refused before anything is sent: public, too large, no --network.
 	for _, bad := range [][]string{{"--network", "--target", "8.8.8.8"}, {"--network", "--target", n.subnet + ".0/21"}, {"--target", n.toyIP}} {
