@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -59,6 +60,12 @@ type Options struct {
 	HotCacheBytes int
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+	// SchemaLimit stops migrations at this version (0: the newest); for
+	// tests that need a database of an older schema.
+	SchemaLimit int
+	// PreMigrationDir receives a copy of the database before a migration
+	// changes an existing one (default: the database's directory).
+	PreMigrationDir string
 }
 
 // Store is the hub's database.
@@ -196,9 +203,20 @@ func prepare(ctx context.Context, conn *sql.Conn, opt Options, keys *keyring) er
 	if _, err := conn.ExecContext(ctx, "PRAGMA journal_size_limit = 67108864"); err != nil {
 		return err
 	}
-	if err := migrate(ctx, conn); err != nil {
+	// An existing database is checked against the key before anything
+	// changes it; a new one records the key's check value once created.
+	if version > 0 {
+		if err := checkKey(ctx, conn, opt, keys); err != nil {
+			return err
+		}
+	}
+	if err := migrate(ctx, conn, opt); err != nil {
 		return err
 	}
+	return checkKey(ctx, conn, opt, keys)
+}
+
+func checkKey(ctx context.Context, conn *sql.Conn, opt Options, keys *keyring) error {
 	var check []byte
 	err := conn.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'key_check'").Scan(&check)
 	switch {
@@ -254,7 +272,7 @@ func SchemaVersion() int {
 	return len(ms)
 }
 
-func migrate(ctx context.Context, conn *sql.Conn) error {
+func migrate(ctx context.Context, conn *sql.Conn, opt Options) error {
 	ms, err := migrations()
 	if err != nil {
 		return err
@@ -265,6 +283,16 @@ func migrate(ctx context.Context, conn *sql.Conn) error {
 	}
 	if current > len(ms) {
 		return fmt.Errorf("%w: the database is at version %d, this program knows %d; install a newer toyhub", ErrNewerSchema, current, len(ms))
+	}
+	if opt.SchemaLimit > 0 && opt.SchemaLimit < len(ms) {
+		ms = ms[:opt.SchemaLimit]
+	}
+	if current > 0 && current < len(ms) {
+		// An existing database is about to change shape: keep a copy of
+		// it as it was, so that a failed or unwanted upgrade can be undone.
+		if err := preMigrationCopy(ctx, conn, opt, current, len(ms)); err != nil {
+			return fmt.Errorf("copy before migrating: %w", err)
+		}
 	}
 	for _, m := range ms[current:] {
 		tx, err := conn.BeginTx(ctx, nil)
@@ -282,6 +310,76 @@ func migrate(ctx context.Context, conn *sql.Conn) error {
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("migration %s: %w", m.name, err)
 		}
+	}
+	return nil
+}
+
+// keptPreMigration is how many pre-migration copies are kept.
+const keptPreMigration = 3
+
+// preMigrationCopy writes a consistent copy of the database (VACUUM
+// INTO), 0600, named for the versions it goes from and to, and keeps the
+// newest few. The copy is as encrypted as the database: names and audio
+// are sealed, and the master key is not in it.
+func preMigrationCopy(ctx context.Context, conn *sql.Conn, opt Options, from, to int) error {
+	dir := opt.PreMigrationDir
+	if dir == "" {
+		dir = filepath.Dir(opt.Path)
+	}
+	if err := EnsureDir(dir); err != nil {
+		return err
+	}
+	name := fmt.Sprintf("hub.db.pre-migration-v%d-to-v%d-%s", from, to, opt.Now().UTC().Format("20060102T150405Z"))
+	path := filepath.Join(dir, name)
+	if _, err := conn.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
+		return err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return err
+	}
+	old, _ := filepath.Glob(filepath.Join(dir, "hub.db.pre-migration-*"))
+	slices.SortFunc(old, func(a, b string) int { return modTime(a).Compare(modTime(b)) })
+	for len(old) > keptPreMigration {
+		os.Remove(old[0])
+		old = old[1:]
+	}
+	return nil
+}
+
+func modTime(p string) time.Time {
+	st, err := os.Stat(p)
+	if err != nil {
+		return time.Time{}
+	}
+	return st.ModTime()
+}
+
+// Snapshot writes a consistent copy of the database to path (which must
+// not exist) while the hub keeps serving: VACUUM INTO reads one snapshot
+// of the database, and writers go on meanwhile. The file is 0600.
+func (s *Store) Snapshot(ctx context.Context, path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("store: snapshot: %w", err)
+	}
+	f.Close()
+	os.Remove(path) // VACUUM INTO wants to create it; the mode is set below
+	// A connection of its own: VACUUM INTO needs one that may write (the
+	// read pool is query-only), and on the writer's it would hold up
+	// every commit while it runs. It reads one snapshot of the database.
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	db, err := sql.Open("sqlite", "file:"+s.opt.Path+"?"+q.Encode())
+	if err != nil {
+		return fmt.Errorf("store: snapshot: %w", err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
+		os.Remove(path)
+		return fmt.Errorf("store: snapshot: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return fmt.Errorf("store: snapshot: %w", err)
 	}
 	return nil
 }
@@ -305,6 +403,19 @@ func (s *Store) Files() []string {
 		}
 	}
 	return out
+}
+
+// Ping is a round trip through the writer and a read: it fails if the
+// writer is stuck or the database cannot be read.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.w.do(ctx, func(tx *Tx) error { return tx.QueryRow("SELECT 1").Scan(new(int)) }, nil); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM meta").Scan(&n); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
 }
 
 // Checkpoint copies the WAL into the database file and truncates it.
