@@ -122,6 +122,7 @@ func (k *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	id, serial, ok := peer(cl)
 	if !ok {
 		k.h.refused(remote)
+		k.h.metrics.handshakeFailures.Inc()
 		k.h.log.Warn("Connection refused", "reason", "no client certificate", "remote", remote)
 		return false
 	}
@@ -137,6 +138,7 @@ func (k *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	defer cancel()
 	if err := k.h.store.CheckCertificate(ctx, serial, id); err != nil {
 		k.h.refused(remote)
+		k.h.metrics.handshakeFailures.Inc()
 		k.h.log.Warn("Connection refused", "reason", err.Error(), "device", id, "remote", remote)
 		return false
 	}

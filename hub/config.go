@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/toyhub/toyhub/certs"
+	"github.com/toyhub/toyhub/hub/audit"
 	"github.com/toyhub/toyhub/wire"
 )
 
@@ -70,6 +74,22 @@ type Config struct {
 	AuditTargets     []string
 	BackupDirs       []string
 
+	// MetricsAddr serves /healthz and Prometheus /metrics, in plain HTTP,
+	// and must be a loopback address; "" turns them off.
+	MetricsAddr string
+	// BackupDir, if set, receives an encrypted backup every BackupEvery,
+	// keeping the newest BackupKeep; the passphrase is read from
+	// BackupPassphraseFile.
+	BackupDir            string
+	BackupPassphraseFile string
+	BackupKeep           int
+	BackupEvery          time.Duration
+
+	// LogFormat ("text" or "json") and LogLevel are for the command that
+	// builds Logger.
+	LogFormat string
+	LogLevel  string
+
 	MaxMessageBytes     int64         // per recording
 	MaxDuration         time.Duration // per recording
 	MaxChunk            int           // per chunk, at most wire.MaxChunk
@@ -108,6 +128,11 @@ func Defaults() Config {
 		AuditEvery:              24 * time.Hour,
 		AuditStartDelay:         2 * time.Minute,
 		AuditAfterChange:        30 * time.Second,
+		MetricsAddr:             "127.0.0.1:9464",
+		BackupKeep:              7,
+		BackupEvery:             24 * time.Hour,
+		LogFormat:               "text",
+		LogLevel:                "info",
 		MaxMessageBytes:         2 << 20,
 		MaxDuration:             120 * time.Second,
 		MaxChunk:                wire.MaxChunk,
@@ -131,11 +156,43 @@ func (c Config) Check() error {
 		bad("data directory is empty")
 	}
 	for name, addr := range map[string]string{"mqtt address": c.MQTTAddr, "web address": c.WebAddr, "http redirect address": c.HTTPRedirectAddr, "enrollment address": c.EnrollAddr, "public address": c.PublicAddress} {
+		if addr == "" && (name == "mqtt address" || name == "enrollment address") {
+			bad("%s is empty", name)
+			continue
+		}
 		if addr == "" && name != "mqtt address" && name != "enrollment address" {
 			continue
 		}
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			bad("%s %q: %v", name, addr, err)
+		}
+	}
+	if c.MetricsAddr != "" {
+		if host, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			bad("metrics address %q: %v", c.MetricsAddr, err)
+		} else if ip, err := netip.ParseAddr(host); (err != nil && host != "localhost") || (err == nil && !ip.IsLoopback()) {
+			bad("metrics address %q: must be a loopback address such as 127.0.0.1:9464; metrics are never served to the network", c.MetricsAddr)
+		}
+	}
+	if c.BackupDir != "" && c.BackupPassphraseFile == "" {
+		bad("backup dir %q: daily backups need backup.passphrase_file", c.BackupDir)
+	}
+	if c.BackupKeep < 1 || c.BackupKeep > 1000 {
+		bad("backup keep %d: want 1 to 1000", c.BackupKeep)
+	}
+	if c.BackupEvery < time.Hour {
+		bad("backup every %v: want at least 1h", c.BackupEvery)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("log format %q: want text or json", c.LogFormat)
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		bad("log level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if len(c.AuditTargets) > 0 {
+		if _, err := audit.ParseTargets(c.AuditTargets); err != nil {
+			bad("audit targets: %v", err)
 		}
 	}
 	if c.HTTPRedirectAddr != "" && c.WebAddr == "" {
@@ -198,3 +255,21 @@ func (c Config) masterKey() string {
 
 // ControlSocket is the admin socket's path for a data directory.
 func ControlSocket(dataDir string) string { return filepath.Join(dataDir, "control.sock") }
+
+// Warnings are settings that are valid but need something done outside
+// the hub.
+func (c Config) Warnings() []string {
+	var out []string
+	for name, addr := range map[string]string{"mqtt_addr": c.MQTTAddr, "enroll_addr": c.EnrollAddr, "web_addr": c.WebAddr, "http_redirect_addr": c.HTTPRedirectAddr} {
+		if _, p, err := net.SplitHostPort(addr); err == nil {
+			if n, err := strconv.Atoi(p); err == nil && n > 0 && n < 1024 {
+				out = append(out, fmt.Sprintf("%s uses port %d, below 1024: the service needs CAP_NET_BIND_SERVICE; install /usr/share/doc/toyhub/examples/low-ports.conf as /etc/systemd/system/toyhub.service.d/low-ports.conf", name, n))
+			}
+		}
+	}
+	if c.PublicAddress != "" {
+		out = append(out, "public_address is set (remote access): the service may reach only the LAN until you install /usr/share/doc/toyhub/examples/remote-access.conf as /etc/systemd/system/toyhub.service.d/remote-access.conf, and your router must forward the port")
+	}
+	slices.Sort(out)
+	return out
+}

@@ -34,27 +34,30 @@ type controlResponse struct {
 
 // Control operations and their arguments and results.
 const (
-	OpDeviceAdd     = "device.add"
-	OpDeviceList    = "device.list"
-	OpDeviceRevoke  = "device.revoke"
-	OpLink          = "link"
-	OpUnlink        = "unlink"
-	OpStatus        = "status"
-	OpPairOpen      = "pair.open"
-	OpInviteCreate  = "invite.create"
-	OpInviteList    = "invite.list"
-	OpInviteRevoke  = "invite.revoke"
-	OpAuditList     = "audit.list"
-	OpSetupLink     = "setup.link"
-	OpResetPassword = "user.reset-password"
-	OpCheckRun      = "check.run"
-	OpCheckLatest   = "check.latest"
+	OpDeviceAdd      = "device.add"
+	OpDeviceList     = "device.list"
+	OpDeviceRevoke   = "device.revoke"
+	OpLink           = "link"
+	OpUnlink         = "unlink"
+	OpStatus         = "status"
+	OpPairOpen       = "pair.open"
+	OpInviteCreate   = "invite.create"
+	OpInviteList     = "invite.list"
+	OpInviteRevoke   = "invite.revoke"
+	OpAuditList      = "audit.list"
+	OpSetupLink      = "setup.link"
+	OpResetPassword  = "user.reset-password"
+	OpCheckRun       = "check.run"
+	OpCheckLatest    = "check.latest"
+	OpBackupSnapshot = "backup.snapshot"
+	OpBackupDone     = "backup.done"
+	OpShutdown       = "shutdown"
 )
 
 // opTimeout bounds a control request; a security check with a network
 // scan takes minutes.
 func opTimeout(op string) time.Duration {
-	if op == OpCheckRun {
+	if op == OpCheckRun || op == OpBackupSnapshot {
 		return 10 * time.Minute
 	}
 	return 30 * time.Second

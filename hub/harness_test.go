@@ -64,6 +64,7 @@ func startHub(t testing.TB, mods ...func(*hub.Config)) *testHub {
 	cfg.HandshakeTimeout = 5 * time.Second
 	// Tests run the security self-check when they mean to, not on a timer.
 	cfg.AuditEvery, cfg.AuditAfterChange = 0, 0
+	cfg.MetricsAddr = "127.0.0.1:0"
 	logs := &syncBuffer{}
 	var out io.Writer = logs
 	if testing.Verbose() {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -47,6 +48,9 @@ type Hub struct {
 	webLn      net.Listener
 	redirect   *http.Server // plain HTTP that only redirects, if configured
 	redirectLn net.Listener
+	metricsSrv *http.Server // /healthz and /metrics, on loopback
+	metricsLn  net.Listener
+	metrics    *metrics
 	// refusals counts refused handshakes and connections for the audit.
 	refusals     refusals
 	auditMu      sync.Mutex // one self-check at a time
@@ -58,6 +62,8 @@ type Hub struct {
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+	stopReq   chan struct{} // closed when the console asks the hub to stop
+	stopOnce  sync.Once
 }
 
 // New opens (or on first start, creates) everything in the data directory:
@@ -73,7 +79,10 @@ func New(cfg Config) (_ *Hub, err error) {
 	if err := cfg.Check(); err != nil {
 		return nil, fmt.Errorf("hub: configuration: %w", err)
 	}
-	h := &Hub{cfg: cfg, log: cfg.Logger}
+	if cfg.BackupDir != "" && !slices.Contains(cfg.BackupDirs, cfg.BackupDir) {
+		cfg.BackupDirs = append(slices.Clone(cfg.BackupDirs), cfg.BackupDir) // the self-check searches it
+	}
+	h := &Hub{cfg: cfg, log: cfg.Logger, stopReq: make(chan struct{})}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -112,6 +121,8 @@ func New(cfg Config) (_ *Hub, err error) {
 	h.router = newRouter(h.ctx, cfg, h.store, h.broker, h.log)
 	h.router.renew = h.renew
 	h.router.changed = h.changes.publish
+	h.metrics = newMetrics(h)
+	h.router.metrics = h.metrics
 	h.enroll = newEnroller(h)
 	if err := h.broker.AddHook(&authHook{h: h}, nil); err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
@@ -202,6 +213,16 @@ func (h *Hub) Start() error {
 			h.log.Error("Web app not started", "web", h.cfg.WebAddr, "error", err)
 		}
 	}
+	if err := h.startMetrics(); err != nil {
+		h.log.Error("Metrics not started", "metrics", h.cfg.MetricsAddr, "error", err)
+	}
+	if every := watchdogInterval(); every > 0 {
+		h.wg.Add(1)
+		go h.watchdog(every)
+	}
+	if err := sdNotify("READY=1\nSTATUS=serving"); err != nil {
+		h.log.Warn("systemd not told the hub is ready", "error", err)
+	}
 	return nil
 }
 
@@ -211,7 +232,10 @@ func (h *Hub) Run(ctx context.Context) error {
 		h.Close()
 		return err
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-h.stopReq:
+	}
 	return h.Close()
 }
 
@@ -355,6 +379,10 @@ func (h *Hub) EnrollAddr() string { return h.enroll.addr() }
 func (h *Hub) Close() error {
 	var err error
 	h.closeOnce.Do(func() {
+		_ = sdNotify("STOPPING=1")
+		if h.metricsSrv != nil {
+			h.metricsSrv.Close()
+		}
 		if h.adv != nil {
 			h.adv.close()
 		}
@@ -414,6 +442,7 @@ func (h *Hub) verifyConnection(cs tls.ConnectionState) error {
 
 func (h *Hub) handshakeRefused(remote string, err error) {
 	h.refused(remote)
+	h.metrics.handshakeFailures.Inc()
 	h.log.Warn("TLS handshake refused", "remote", remote, "error", err.Error())
 }
 
@@ -435,6 +464,18 @@ func (h *Hub) maintain() {
 			}
 		} else if n > 0 {
 			h.log.Info("Stale uploads discarded", "count", n)
+		}
+		if h.cfg.BackupDir != "" {
+			if at, ok := h.lastBackup(h.ctx); !ok || h.cfg.Now().Sub(at) >= h.cfg.BackupEvery {
+				h.wg.Add(1)
+				go func() {
+					defer h.wg.Done()
+					if err := h.dailyBackup(h.ctx); err != nil && h.ctx.Err() == nil {
+						h.log.Error("Daily backup failed", "dir", h.cfg.BackupDir, "error", err)
+						h.store.Audit(store.Event{Event: "backup.failed", Detail: err.Error()})
+					}
+				}()
+			}
 		}
 		if h.cfg.AuditEvery > 0 && h.auditDue(h.ctx) {
 			h.scheduleAuditIn(startDelay, "daily")
@@ -562,6 +603,15 @@ func (h *Hub) dispatch(ctx context.Context, op string, raw json.RawMessage) (any
 			return nil, err
 		}
 		return AuditResult{Report: rep, Names: h.auditNames(ctx)}, nil
+	case OpBackupSnapshot:
+		return h.snapshot(ctx)
+	case OpBackupDone:
+		h.log.Info("Backup taken")
+		return nil, h.backupDone(ctx)
+	case OpShutdown:
+		h.log.Info("Stopping on request from the console")
+		h.stopOnce.Do(func() { close(h.stopReq) })
+		return nil, nil
 	case OpCheckLatest:
 		rep, ok, err := h.latestAudit(ctx)
 		if err != nil || !ok {

@@ -41,6 +41,7 @@ type router struct {
 	renew func(ctx context.Context, cl *mqtt.Client, dev, csrPEM string) (string, error)
 	// changed tells the web app's live pages which devices changed.
 	changed func(ids ...string)
+	metrics *metrics // nil in tests of the router alone
 }
 
 // upload is the in-memory side of a message being received.
@@ -408,6 +409,10 @@ func (r *router) chunkDone(dev string, id wire.MessageID, u *upload, seq, n int,
 	}
 	r.forget(dev, id)
 	r.log.Info("Message committed", "device", dev, "message", id.String(), "bytes", u.hdr.Size, "recipients", len(res.Recipients))
+	if r.metrics != nil {
+		r.metrics.messagesStored.Inc()
+		r.metrics.messageBytes.Add(float64(u.hdr.Size))
+	}
 	r.send(dev, wire.DownAck, wire.Encode(wire.Ack{ID: id, Op: wire.OpChunk, Status: wire.StatusCommitted, Seq: seq, Next: n}))
 	go r.announce(id.String(), res.Recipients)
 	r.changed(append([]string{dev}, res.Recipients...)...)
@@ -490,6 +495,9 @@ func (r *router) onFetch(ctx context.Context, cl *mqtt.Client, dev string, b []b
 			if changed {
 				r.tell(st)
 				r.changed(st.Sender, st.Recipient)
+				if r.metrics != nil {
+					r.metrics.messagesDelivered.Inc()
+				}
 			}
 		})
 	}

@@ -69,6 +69,8 @@ func (w webHub) Send(ctx context.Context, from string, to []string, wav []byte) 
 		}
 	}
 	h.log.Info("Message committed", "device", from, "message", id.String(), "bytes", len(wav), "recipients", len(last.Recipients), "via", "web")
+	h.metrics.messagesStored.Inc()
+	h.metrics.messageBytes.Add(float64(len(wav)))
 	go h.router.announce(id.String(), last.Recipients)
 	h.changes.publish(append([]string{from}, last.Recipients...)...)
 	return id.String(), nil
@@ -81,6 +83,7 @@ func (w webHub) Fetched(device, id string) {
 		if changed {
 			w.h.router.tell(st)
 			w.h.changes.publish(st.Sender, st.Recipient)
+			w.h.metrics.messagesDelivered.Inc()
 		}
 	})
 }
@@ -207,6 +210,9 @@ func (w webHub) RunSecurity(network bool) error {
 	}()
 	return nil
 }
+
+// LoginFailed counts a failed web login for the metrics.
+func (w webHub) LoginFailed() { w.h.metrics.loginFailures.Inc() }
 
 // ConfigChanged runs the security self-check again soon.
 func (w webHub) ConfigChanged() { w.h.configChanged() }

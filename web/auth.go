@@ -323,6 +323,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	ok, verr := VerifyPassword(password, hash)
 	if err != nil || verr != nil || !ok {
 		s.logins.failed(account, ip, now)
+		s.hub.LoginFailed()
 		s.st.Audit(store.Event{Event: "login.failed", Device: u.ID, Remote: ip})
 		s.log.Warn("Login failed", "user", u.ID, "remote", ip)
 		s.render(w, http.StatusUnauthorized, "login", formData{Login: login, Error: "That name and password do not match."})

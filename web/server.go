@@ -94,6 +94,8 @@ type Hub interface {
 	// RunSecurity starts a self-check (with the network scan if asked)
 	// and returns at once; pages hear of its end as a change.
 	RunSecurity(network bool) error
+	// LoginFailed counts a failed login (wrong password or code).
+	LoginFailed()
 	// ConfigChanged says that accounts, links or settings changed, so
 	// that the hub checks its security again.
 	ConfigChanged()

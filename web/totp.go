@@ -153,6 +153,7 @@ func (s *Server) loginCode(w http.ResponseWriter, r *http.Request) {
 	}
 	if !good {
 		s.logins.failed("u:"+userID, ip, now)
+		s.hub.LoginFailed()
 		s.st.Audit(store.Event{Event: "login.failed", Device: u.ID, Remote: ip, Detail: "wrong code"})
 		s.log.Warn("Login failed", "user", u.ID, "remote", ip, "reason", "wrong code")
 		s.render(w, http.StatusUnauthorized, "code", formData{Error: "That code is not right, or was used already. Type the newest code from your app."})

@@ -64,6 +64,7 @@ func (noHub) Watch() (<-chan Change, func())                  { return make(chan
 func (noHub) ConfigChanged()                                  {}
 func (noHub) Security(context.Context) (SecurityState, error) { return SecurityState{}, nil }
 func (noHub) RunSecurity(bool) error                          { return errors.New("no self-check in this test") }
+func (noHub) LoginFailed()                                    {}
 
 // newApp serves the web app over real TLS with a real store.
 func newApp(t *testing.T) *app {

@@ -43,6 +43,8 @@ label makes a simulated toy: its key and a label with its pairing code
 'toyhub pair'; without --hub it finds the hub by mDNS. join enrolls a family
 device with an invite file or toyhub:// link.
 
+'toy help man' prints the manual page.
+
 send exits 0 only once the hub has committed the message, and prints its ID.
 listen writes each message as DIR/<message-id>.wav and confirms it played.
 record synthesises a recording (a tone) in place of a microphone.
@@ -80,6 +82,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "version":
 		fmt.Fprintln(stdout, "toy", version)
 	case "help", "-h", "-help", "--help":
+		if len(rest) > 0 && rest[0] == "man" {
+			fmt.Fprint(stdout, manPage())
+			break
+		}
 		fmt.Fprint(stdout, usage)
 	default:
 		err = usageError{fmt.Errorf("unknown command %q\n\n%s", cmd, usage)}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/toyhub/toyhub/hub"
 	"github.com/toyhub/toyhub/hub/audit"
+	"github.com/toyhub/toyhub/web"
 )
 
 // version is stamped by the Makefile with -ldflags -X.
@@ -34,6 +35,7 @@ const usage = `toyhub: a home hub for children's voice-message toys
 Usage:
   toyhub serve [--data DIR] [--mqtt-addr ADDR] [--enroll-addr ADDR] [--web-addr ADDR] [--http-redirect-addr ADDR]
                [--mdns=true|false] [--mdns-iface NAME]... [--public-addr HOST:PORT]
+               [--config FILE] [--metrics-addr ADDR]
                [--audit-every D] [--audit-after-change D] [--audit-network] [--audit-target CIDR]... [--backup-dir DIR]...
                [--log-format text|json] [--log-level LEVEL]
   toyhub pair --code CODE --name NAME [--data DIR]
@@ -43,6 +45,9 @@ Usage:
   toyhub audit [--json] [--network] [--target ADDR|CIDR]... [--latest] [--data DIR]
                (exit status 1 when a high-severity finding exists)
   toyhub audit-log [--count N] [--data DIR]
+  toyhub backup --out FILE [--passphrase-file F] [--without-key] [--data DIR]
+  toyhub restore FILE [--passphrase-file F] [--key FILE] [--force] [--data DIR]
+  toyhub config check [--config FILE]
   toyhub setup-link [--data DIR]
   toyhub user reset-password --login NAME [--data DIR]   (reads the new password from the console)
   toyhub device add --name NAME --kind toy|family --out DIR [--data DIR]
@@ -53,8 +58,14 @@ Usage:
   toyhub status [--data DIR]
   toyhub version [--data DIR]
 
-Every command but serve and version acts on the running hub through
-DIR/control.sock, which only the hub's user can open. DIR defaults to ./data.
+Every command but serve, version, restore and config acts on the running
+hub through DIR/control.sock, which only the hub's user can open. DIR
+defaults to the configuration's data_dir, or ./data without one.
+
+serve reads its configuration from --config, $TOYHUB_CONFIG, or
+/etc/toyhub/toyhub.toml if it exists; TOYHUB_<KEY> variables override the
+file (TOYHUB_WEB_ADDR for web_addr, TOYHUB_AUDIT_EVERY for audit.every),
+and flags override both. 'toyhub help man' prints the manual page.
 `
 
 func main() {
@@ -114,6 +125,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = invite(rest, stdout)
 	case "audit":
 		err = auditRun(rest, stdout)
+	case "config":
+		if len(rest) == 0 || rest[0] != "check" {
+			err = usageErr("usage: toyhub config check [--config FILE]")
+			break
+		}
+		err = configCheck(rest[1:], stdout)
+	case "backup":
+		err = backupCmd(rest, os.Stdin, stdout, stderr)
+	case "restore":
+		err = restoreCmd(rest, os.Stdin, stdout, stderr)
 	case "audit-log":
 		err = auditLog(rest, stdout)
 	case "setup-link":
@@ -129,6 +150,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "version":
 		err = printVersion(rest, stdout)
 	case "help", "-h", "-help", "--help":
+		if len(rest) > 0 && rest[0] == "man" {
+			fmt.Fprint(stdout, manPage())
+			break
+		}
 		fmt.Fprint(stdout, usage)
 	default:
 		err = usageErr("toyhub: unknown command %q\n\n%s", cmd, usage)
@@ -166,13 +191,40 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// dataFlag is --data, defaulting to the configuration file's data_dir
+// (so that on a packaged hub 'toyhub device list' finds /var/lib/toyhub).
 func dataFlag(fs *flag.FlagSet) *string {
-	return fs.String("data", hub.Defaults().DataDir, "data directory of the hub")
+	def := hub.Defaults().DataDir
+	if cfg, err := hub.LoadConfig(hub.ConfigFile(os.Environ()), os.Environ()); err == nil {
+		def = cfg.DataDir
+	}
+	return fs.String("data", def, "data directory of the hub")
+}
+
+// configArg finds --config in args, before the other flags are defined
+// (their defaults come from the file).
+func configArg(args []string) string {
+	for i, a := range args {
+		for _, p := range []string{"--config=", "-config="} {
+			if v, ok := strings.CutPrefix(a, p); ok {
+				return v
+			}
+		}
+		if (a == "--config" || a == "-config") && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return hub.ConfigFile(os.Environ())
 }
 
 func serve(args []string, stderr io.Writer) error {
-	cfg := hub.Defaults()
+	path := configArg(args)
+	cfg, err := hub.LoadConfig(path, os.Environ())
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
 	fs := flag.NewFlagSet("toyhub serve", flag.ContinueOnError)
+	fs.String("config", path, "configuration file (TOML; default $TOYHUB_CONFIG, or "+hub.DefaultConfigFile+" if it exists)")
 	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory")
 	fs.StringVar(&cfg.MQTTAddr, "mqtt-addr", cfg.MQTTAddr, "address of the mTLS MQTT broker")
 	fs.StringVar(&cfg.EnrollAddr, "enroll-addr", cfg.EnrollAddr, "address of the enrollment endpoint (pairing and invites)")
@@ -186,11 +238,12 @@ func serve(args []string, stderr io.Writer) error {
 	fs.DurationVar(&cfg.AuditEvery, "audit-every", cfg.AuditEvery, "how often the security self-check runs (0: never on its own)")
 	fs.DurationVar(&cfg.AuditAfterChange, "audit-after-change", cfg.AuditAfterChange, "run the self-check this long after a change of devices, invites or settings (0: not)")
 	fs.BoolVar(&cfg.AuditNetwork, "audit-network", cfg.AuditNetwork, "include the home network scan in the hub's own self-checks (off by default)")
-	var auditTargets, backupDirs list
+	auditTargets, backupDirs := list(cfg.AuditTargets), list(cfg.BackupDirs)
 	fs.Var(&auditTargets, "audit-target", "address or prefix (at most a /22, private only) for the network scan (repeatable; default: the LAN subnets)")
 	fs.Var(&backupDirs, "backup-dir", "a directory holding backups, searched for the master key in clear (repeatable)")
-	format := fs.String("log-format", "text", "log format: text or json")
-	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", cfg.MetricsAddr, "loopback address of /healthz and /metrics; empty turns them off")
+	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format: text or json")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn or error")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -198,20 +251,22 @@ func serve(args []string, stderr io.Writer) error {
 	if len(pos) > 0 {
 		return usageErr("toyhub serve: unexpected argument %q", pos[0])
 	}
-	cfg.DiscoveryInterfaces = ifaces
+	if len(ifaces) > 0 {
+		cfg.DiscoveryInterfaces = ifaces
+	}
 	cfg.AuditTargets, cfg.BackupDirs = auditTargets, backupDirs
 	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
-		return usageErr("toyhub serve: --log-level %q: want debug, info, warn or error", *level)
+	if err := lvl.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return usageErr("toyhub serve: log level %q: want debug, info, warn or error", cfg.LogLevel)
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
-	switch *format {
+	switch cfg.LogFormat {
 	case "text":
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, opts))
 	case "json":
 		cfg.Logger = slog.New(slog.NewJSONHandler(stderr, opts))
 	default:
-		return usageErr("toyhub serve: --log-format %q: want text or json", *format)
+		return usageErr("toyhub serve: log format %q: want text or json", cfg.LogFormat)
 	}
 	slog.SetDefault(cfg.Logger)
 	cfg.Version = version
@@ -574,6 +629,152 @@ func auditRun(args []string, stdout io.Writer) error {
 	}
 	if rep.Worst() >= audit.High {
 		return cmdError{exitError, fmt.Errorf("%d high-severity findings", rep.Count(audit.High))}
+	}
+	return nil
+}
+
+// configCheck validates the configuration (file and environment) and
+// prints what the hub would use, or every bad value.
+func configCheck(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("toyhub config check", flag.ContinueOnError)
+	path := fs.String("config", hub.ConfigFile(os.Environ()), "configuration file to check")
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usageErr("toyhub config check: unexpected argument %q", pos[0])
+	}
+	cfg, err := hub.LoadConfig(*path, os.Environ())
+	if err = errors.Join(err, cfg.Check()); err != nil { // every bad value, from reading and from checking
+		return fmt.Errorf("the configuration is not valid:\n%w", err)
+	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintln(stdout, "warning:", w)
+	}
+	src := *path
+	if src == "" {
+		src = "no file: the embedded defaults"
+	}
+	fmt.Fprintf(stdout, "The configuration is valid (%s).\n", src)
+	return nil
+}
+
+// readPassphrase reads a passphrase from a file, or from the terminal
+// (twice, when confirm is set).
+func readPassphrase(file string, stdin *os.File, stderr io.Writer, confirm bool) ([]byte, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		return []byte(strings.TrimRight(string(b), "\r\n")), nil
+	}
+	if !term.IsTerminal(int(stdin.Fd())) {
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && line == "" {
+			return nil, errors.New("no passphrase: give --passphrase-file, or type it at a terminal")
+		}
+		return []byte(strings.TrimRight(line, "\r\n")), nil
+	}
+	fmt.Fprint(stderr, "Backup passphrase: ")
+	p, err := term.ReadPassword(int(stdin.Fd()))
+	fmt.Fprintln(stderr)
+	if err != nil || !confirm {
+		return p, err
+	}
+	fmt.Fprint(stderr, "The same again: ")
+	q, err := term.ReadPassword(int(stdin.Fd()))
+	fmt.Fprintln(stderr)
+	if err != nil {
+		return nil, err
+	}
+	if string(p) != string(q) {
+		return nil, errors.New("the two passphrases differ")
+	}
+	return p, nil
+}
+
+// progress prints a percentage on stderr for backups of a few megabytes
+// or more.
+func progress(stderr io.Writer, what string) (func(done, total int64), func()) {
+	last := -1
+	shown := false
+	return func(done, total int64) {
+			if total < 4<<20 {
+				return
+			}
+			if pct := int(done * 100 / max(total, 1)); pct != last && pct%5 == 0 {
+				last, shown = pct, true
+				fmt.Fprintf(stderr, "\r%s: %3d%% of %d MB", what, pct, total>>20)
+			}
+		}, func() {
+			if shown {
+				fmt.Fprintln(stderr)
+			}
+		}
+}
+
+func backupCmd(args []string, stdin *os.File, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("toyhub backup", flag.ContinueOnError)
+	data := dataFlag(fs)
+	out := fs.String("out", "", "the backup file to write")
+	passFile := fs.String("passphrase-file", "", "read the passphrase from this file (default: ask)")
+	withoutKey := fs.Bool("without-key", false, "leave the master key out (restoring then needs the hub's key file)")
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 || *out == "" {
+		return usageErr("usage: toyhub backup --out FILE [--passphrase-file F] [--without-key]")
+	}
+	pass, err := readPassphrase(*passFile, stdin, stderr, true)
+	if err != nil {
+		return err
+	}
+	if err := web.CheckPassword(string(pass), []string{"backup"}); err != nil {
+		return fmt.Errorf("choose another passphrase: %w", err)
+	}
+	show, done := progress(stderr, "Backing up")
+	err = hub.Backup(*data, *out, hub.BackupOptions{Passphrase: pass, WithoutKey: *withoutKey, Progress: show})
+	done()
+	if err != nil {
+		return err
+	}
+	key := "It holds the master key, encrypted with the passphrase: keep the passphrase apart from the file."
+	if *withoutKey {
+		key = "It holds no master key: restoring it needs the hub's key file too."
+	}
+	fmt.Fprintf(stdout, "Backup written to %s. %s\n", *out, key)
+	return nil
+}
+
+func restoreCmd(args []string, stdin *os.File, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("toyhub restore", flag.ContinueOnError)
+	data := dataFlag(fs)
+	passFile := fs.String("passphrase-file", "", "read the passphrase from this file (default: ask)")
+	keyFile := fs.String("key", "", "the master key file, for a backup made --without-key")
+	force := fs.Bool("force", false, "stop a running hub and replace its data (the old data is kept, renamed)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageErr("usage: toyhub restore FILE [--passphrase-file F] [--key FILE] [--force]")
+	}
+	pass, err := readPassphrase(*passFile, stdin, stderr, false)
+	if err != nil {
+		return err
+	}
+	show, done := progress(stderr, "Restoring")
+	res, err := hub.Restore(pos[0], *data, hub.RestoreOptions{Passphrase: pass, Force: *force, MasterKey: *keyFile, Progress: show})
+	done()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Restored the backup of %s into %s: %d messages, checked intact.\n",
+		res.Header.Created.Local().Format(time.DateTime), *data, res.Messages)
+	if res.Replaced != "" {
+		fmt.Fprintf(stdout, "The data it replaced is kept in %s; delete it once all is well.\n", res.Replaced)
+	}
+	if res.Stopped {
+		fmt.Fprintln(stdout, "The hub was stopped; start it again (sudo systemctl start toyhub).")
 	}
 	return nil
 }

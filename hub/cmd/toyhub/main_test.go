@@ -120,7 +120,8 @@ func startServe(t *testing.T, data, addr string) (*exec.Cmd, *lockedBuffer) {
 	// No mDNS: tests never multicast on this machine's LAN.
 	cmd := exec.Command(filepath.Join(binDir, "toyhub"), "serve", "--data", data, "--mqtt-addr", addr,
 		"--enroll-addr", "127.0.0.1:0", "--web-addr", "127.0.0.1:0", "--mdns=false", "--log-format", "json",
-		"--audit-every", "0", "--audit-after-change", "0") // checks run when a test asks
+		"--audit-every", "0", "--audit-after-change", "0", // checks run when a test asks
+		"--metrics-addr", "127.0.0.1:0")
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -472,5 +473,84 @@ func TestAuditCLI(t *testing.T) {
 	}
 	if r := runBin(t, "toyhub", "audit", "--data", data); r.code != 0 {
 		t.Fatalf("mended: exit %d\n%s", r.code, r.stdout)
+	}
+}
+
+// TestConfigCheckCLI: 'toyhub config check' says valid, or names every
+// bad value and exits 1.
+func TestConfigCheckCLI(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, file string
+		env        []string
+		code       int
+		says       []string
+	}{
+		{"valid", "web_addr = \":9443\"\n[audit]\nevery = \"12h\"\n", nil, 0, []string{"The configuration is valid"}},
+		{"a low port", "web_addr = \":443\"\n", nil, 0, []string{"warning: web_addr uses port 443", "low-ports.conf"}},
+		{"remote access", "public_address = \"toys.example.org:8884\"\n", nil, 0, []string{"warning: public_address", "remote-access.conf"}},
+		{"every bad value", "web_addr = 1\nmetrics_addr = \"0.0.0.0:9464\"\nbogus = true\n", nil, 1,
+			[]string{"web_addr: want a string", `unknown key "bogus"`, "must be a loopback address"}},
+		{"bad environment", "", []string{"TOYHUB_PAIRING_WINDOW=forever"}, 1, []string{"TOYHUB_PAIRING_WINDOW"}},
+		{"a check of the values", "metrics_addr = \"192.168.1.2:9464\"\n", nil, 1, []string{"must be a loopback address"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".toml")
+			os.WriteFile(path, []byte(tt.file), 0o644)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, filepath.Join(binDir, "toyhub"), "config", "check", "--config", path)
+			cmd.Env = append(os.Environ(), tt.env...)
+			r := runCmd(t, cmd)
+			if r.code != tt.code {
+				t.Fatalf("exit %d, want %d\n%s%s", r.code, tt.code, r.stdout, r.stderr)
+			}
+			for _, s := range tt.says {
+				if !strings.Contains(r.stdout+r.stderr, s) {
+					t.Errorf("output lacks %q:\n%s%s", s, r.stdout, r.stderr)
+				}
+			}
+		})
+	}
+}
+
+// TestBackupCLI: back up a running hub, restore it elsewhere, and refuse
+// to restore over the running hub unless --force, which stops it.
+func TestBackupCLI(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	hubCmd, _ := startServe(t, data, freePort(t))
+	must(t, runBin(t, "toyhub", "device", "add", "--data", data, "--name", "Bunny", "--kind", "toy", "--out", filepath.Join(dir, "bunny")))
+	pass := filepath.Join(dir, "pass")
+	os.WriteFile(pass, []byte("cinnamon harbour violin keystone\n"), 0o600)
+	weak := filepath.Join(dir, "weak")
+	os.WriteFile(weak, []byte("123456789012\n"), 0o600)
+	out := filepath.Join(dir, "hub.toyhub-backup")
+	if r := runBin(t, "toyhub", "backup", "--data", data, "--out", out, "--passphrase-file", weak); r.code != 1 || !strings.Contains(r.stderr, "choose another passphrase") {
+		t.Fatalf("weak passphrase: exit %d %q", r.code, r.stderr)
+	}
+	r := must(t, runBin(t, "toyhub", "backup", "--data", data, "--out", out, "--passphrase-file", pass))
+	if !strings.Contains(r.stdout, "Backup written") {
+		t.Fatalf("backup: %q", r.stdout)
+	}
+	r = must(t, runBin(t, "toyhub", "restore", out, "--data", filepath.Join(dir, "copy"), "--passphrase-file", pass))
+	if !strings.Contains(r.stdout, "checked intact") {
+		t.Fatalf("restore: %q", r.stdout)
+	}
+	if r := runBin(t, "toyhub", "restore", out, "--data", data, "--passphrase-file", pass); r.code != 1 || !strings.Contains(r.stderr, "running") {
+		t.Fatalf("over the running hub: exit %d %q", r.code, r.stderr)
+	}
+	r = must(t, runBin(t, "toyhub", "restore", out, "--data", data, "--passphrase-file", pass, "--force"))
+	if !strings.Contains(r.stdout, "The hub was stopped") || !strings.Contains(r.stdout, "kept in") {
+		t.Fatalf("forced restore: %q", r.stdout)
+	}
+	if err := hubCmd.Wait(); err != nil {
+		t.Fatalf("the hub did not stop cleanly: %v", err)
+	}
+	// The restored data serves again, with its device.
+	startServe(t, data, freePort(t))
+	if r := must(t, runBin(t, "toyhub", "device", "list", "--data", data)); !strings.Contains(r.stdout, "Bunny") {
+		t.Fatalf("after the restore: %q", r.stdout)
 	}
 }
