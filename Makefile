@@ -1,12 +1,19 @@
 # toyhub. Run `make help` for the targets.
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# Debian versions must start with a digit: 0.0.0+git<date>.<commit> until a tag exists.
+DEB_VERSION ?= $(shell v=$$(git describe --tags --abbrev=0 2>/dev/null | sed 's/^v//'); [ -n "$$v" ] || v=0.0.0; \
+	echo "$$v+git$$(git log -1 --format=%cd --date=format:%Y%m%d 2>/dev/null || echo 0).$$(git rev-parse --short HEAD 2>/dev/null || echo 0)")
+DIST    ?= dist
+# Targets: amd64, arm64, armv7 (GOARM=7) and armv6 (GOARM=6: Pi Zero and Pi 1;
+# its package is armhf too, as Raspberry Pi OS calls it).
+TARGETS ?= amd64 arm64 armv7 armv6
 LDFLAGS := -s -w -X main.version=$(VERSION)
 GO      ?= go
 FUZZTIME ?= 30s
 BIN     := bin
 
-.PHONY: help run build test lint bench bench-store bench-web bench-audit fuzz screenshots clean
+.PHONY: help run build dist deb test lint bench bench-store bench-web bench-audit fuzz screenshots clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -16,6 +23,31 @@ run: build ## Start a hub on its embedded defaults (data in ./data, broker on :8
 
 build: ## Build toyhub and toy into ./bin, static (CGO_ENABLED=0)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./hub/cmd/toyhub ./devices/cmd/toy
+
+dist: ## Cross-build static binaries for $(TARGETS) into $(DIST)/, with SHA256SUMS
+	@mkdir -p $(DIST)
+	@for t in $(TARGETS); do \
+	  case $$t in amd64) a=amd64; m=;; arm64) a=arm64; m=;; armv7) a=arm; m=7;; armv6) a=arm; m=6;; *) echo "unknown target $$t"; exit 1;; esac; \
+	  echo "building $$t"; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$a GOARM=$$m $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(DIST)/$$t/ ./hub/cmd/toyhub ./devices/cmd/toy || exit 1; \
+	done
+	cd $(DIST) && find . -type f \( -name toyhub -o -name toy -o -name '*.deb' \) | sort | xargs sha256sum > SHA256SUMS
+
+STAGE := $(BIN)/pkgstage
+
+deb: dist ## Build the Debian packages for $(TARGETS) into $(DIST)/ (nfpm, a Go tool dependency: nothing is downloaded)
+	@rm -rf $(STAGE) && mkdir -p $(STAGE)
+	$(GO) run ./hub/cmd/toyhub help man | gzip -9n > $(STAGE)/toyhub.1.gz
+	$(GO) run ./devices/cmd/toy help man | gzip -9n > $(STAGE)/toy.1.gz
+	printf 'toyhub ($(DEB_VERSION)) unstable; urgency=medium\n\n  * Built from %s.\n\n -- toyhub developers <maintainers@toyhub.example>  %s\n' \
+	  "$$(git rev-parse --short HEAD 2>/dev/null || echo source)" "$$(date -R -d @$$(git log -1 --format=%ct 2>/dev/null || date +%s))" | gzip -9n > $(STAGE)/changelog.gz
+	@for t in $(TARGETS); do \
+	  case $$t in amd64) d=amd64;; arm64) d=arm64;; armv7|armv6) d=armhf;; esac; \
+	  cp $(DIST)/$$t/toyhub $(DIST)/$$t/toy $(STAGE)/ || exit 1; \
+	  DEB_ARCH=$$d DEB_VERSION=$(DEB_VERSION) \
+	    $(GO) tool nfpm package --config packaging/nfpm.yaml --packager deb --target $(DIST)/toyhub_$(DEB_VERSION)_$$t.deb || exit 1; \
+	done
+	cd $(DIST) && find . -type f \( -name toyhub -o -name toy -o -name '*.deb' \) | sort | xargs sha256sum > SHA256SUMS
 
 test: lint ## Run the whole suite: lint, unit, integration, interop, fuzz seeds, with -race
 	$(GO) test -race -count=1 -timeout 20m ./...
@@ -50,4 +82,4 @@ screenshots: ## Drive the web app in headless Chromium and copy its page screens
 	find $(BIN)/artifacts -name '*.png' -exec cp {} docs/screenshots/ \;
 
 clean: ## Remove build output (not ./data)
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(DIST)

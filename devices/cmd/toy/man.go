@@ -8,7 +8,13 @@ import (
 // manPage is toy(1), made from the usage text the program prints.
 func manPage() string {
 	var b strings.Builder
-	esc := func(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\e`), "-", `\-`) }
+	esc := func(s string) string {
+		s = strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\e`), "-", `\-`)
+		if strings.HasPrefix(s, ".") || strings.HasPrefix(s, "'") {
+			s = `\&` + s // not a request
+		}
+		return s
+	}
 	lines := strings.Split(strings.TrimSpace(usage), "\n")
 	fmt.Fprintf(&b, ".TH TOY 1 \"\" \"toyhub %s\" \"User Commands\"\n", esc(version))
 	b.WriteString(".SH NAME\ntoy \\- a toyhub toy or family device, and a simulator of one\n.SH SYNOPSIS\n.nf\n")

@@ -11,7 +11,13 @@ import (
 // the program uses, so that the two cannot disagree.
 func manPage() string {
 	var b strings.Builder
-	esc := func(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\e`), "-", `\-`) }
+	esc := func(s string) string {
+		s = strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\e`), "-", `\-`)
+		if strings.HasPrefix(s, ".") || strings.HasPrefix(s, "'") {
+			s = `\&` + s // not a request
+		}
+		return s
+	}
 	lines := strings.Split(strings.TrimSpace(usage), "\n")
 	fmt.Fprintf(&b, ".TH TOYHUB 1 \"\" \"toyhub %s\" \"User Commands\"\n", esc(version))
 	b.WriteString(".SH NAME\ntoyhub \\- a home hub for children's voice\\-message toys\n.SH SYNOPSIS\n.nf\n")

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"debug/buildinfo"
+	"debug/elf"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// needTool returns a tool's path; it skips without it, unless CI is set.
+func needTool(t *testing.T, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s is not installed (Debian: %s); required under CI", name, pkg)
+	}
+	t.Skipf("%s is not installed (Debian: %s)", name, pkg)
+	return ""
+}
+
+var (
+	distOnce sync.Once
+	distDir  string
+	distErr  error
+	distOut  []byte
+)
+
+// dist runs 'make deb' once, for every target, into a temporary directory,
+// as a release would.
+func dist(t *testing.T) string {
+	t.Helper()
+	needTool(t, "make", "make")
+	distOnce.Do(func() {
+		distDir, distErr = os.MkdirTemp("", "toyhub-dist")
+		if distErr != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "make", "-C", "../../..", "deb", "DIST="+distDir)
+		distOut, distErr = cmd.CombinedOutput()
+	})
+	if distErr != nil {
+		t.Fatalf("make deb: %v\n%s", distErr, distOut)
+	}
+	return distDir
+}
+
+// TestDist: 'make dist' cross-builds static binaries for the Pi's
+// architectures and amd64, without cgo, trimmed, version-stamped, with
+// SHA-256 sums that check.
+func TestDist(t *testing.T) {
+	dir := dist(t)
+	targets := []struct {
+		name, goarch, goarm string
+		machine             elf.Machine
+	}{
+		{"amd64", "amd64", "", elf.EM_X86_64},
+		{"arm64", "arm64", "", elf.EM_AARCH64},
+		{"armv7", "arm", "7", elf.EM_ARM},
+		{"armv6", "arm", "6", elf.EM_ARM},
+	}
+	for _, tg := range targets {
+		for _, bin := range []string{"toyhub", "toy"} {
+			t.Run(tg.name+"/"+bin, func(t *testing.T) {
+				p := filepath.Join(dir, tg.name, bin)
+				f, err := elf.Open(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				if f.Machine != tg.machine {
+					t.Fatalf("machine %v, want %v", f.Machine, tg.machine)
+				}
+				for _, prog := range f.Progs {
+					if prog.Type == elf.PT_INTERP {
+						t.Fatal("dynamically linked (it has an interpreter)")
+					}
+				}
+				info, err := buildinfo.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				settings := map[string]string{}
+				for _, s := range info.Settings {
+					settings[s.Key] = s.Value
+				}
+				if settings["CGO_ENABLED"] != "0" || settings["-trimpath"] != "true" || settings["GOARCH"] != tg.goarch ||
+					settings["GOARM"] != tg.goarm {
+					t.Fatalf("build settings %v", settings)
+				}
+				// -trimpath leaves -ldflags out of the build info; the
+				// version stamped with -X is in the binary's strings.
+				b, _ := os.ReadFile(p)
+				if !bytes.Contains(b, []byte(commit(t))) {
+					t.Fatalf("the version (commit %s) is not stamped in", commit(t))
+				}
+			})
+		}
+	}
+	sums := exec.Command("sha256sum", "--check", "--strict", "SHA256SUMS")
+	sums.Dir = dir
+	if out, err := sums.CombinedOutput(); err != nil || strings.Count(string(out), ": OK") != 12 {
+		t.Fatalf("SHA256SUMS: %v\n%s", err, out)
+	}
+	// The version is stamped from git, and the amd64 build runs here.
+	out, _ := exec.Command(filepath.Join(dir, "amd64", "toyhub"), "version", "--data", t.TempDir()).CombinedOutput()
+	if !strings.Contains(string(out), commit(t)) {
+		t.Fatalf("toyhub version: %q, want the commit %s", out, commit(t))
+	}
+}
+
+func commit(t *testing.T) string {
+	t.Helper()
+	head, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		t.Fatalf("git: %v", err)
+	}
+	return strings.TrimSpace(string(head))
+}
+
+func debFor(t *testing.T, dir, target string) string {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(dir, "toyhub_*_"+target+".deb"))
+	if len(m) != 1 {
+		t.Fatalf("no package for %s in %s", target, dir)
+	}
+	return m[0]
+}
+
+// TestDebianPackage: each package holds what a Pi needs, with the right
+// modes and control fields, maintainer scripts that parse, and lintian
+// finds no error.
+func TestDebianPackage(t *testing.T) {
+	dpkg := needTool(t, "dpkg-deb", "dpkg")
+	dir := dist(t)
+	unit, _ := os.ReadFile("../../../packaging/toyhub.service")
+	for _, tg := range []struct{ name, arch string }{{"amd64", "amd64"}, {"arm64", "arm64"}, {"armv7", "armhf"}, {"armv6", "armhf"}} {
+		t.Run(tg.name, func(t *testing.T) {
+			deb := debFor(t, dir, tg.name)
+			out, err := exec.Command(dpkg, "--contents", deb).Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			listing := string(out)
+			for _, want := range []string{
+				`-rwxr-xr-x root/root .* \./usr/bin/toyhub$`, `-rwxr-xr-x root/root .* \./usr/bin/toy$`,
+				`-rw-r--r-- root/root .* \./lib/systemd/system/toyhub\.service$`, `-rw-r--r-- root/root .* \./etc/toyhub/toyhub\.toml$`,
+				`\./usr/share/man/man1/toyhub\.1\.gz$`, `\./usr/share/man/man1/toy\.1\.gz$`, `\./usr/share/doc/toyhub/copyright$`,
+				`\./usr/share/doc/toyhub/examples/remote-access\.conf$`, `\./usr/share/doc/toyhub/examples/low-ports\.conf$`,
+			} {
+				if !regexp.MustCompile(`(?m)` + want).MatchString(listing) {
+					t.Errorf("the package lacks %s:\n%s", want, listing)
+				}
+			}
+			for field, want := range map[string]string{"Package": "toyhub", "Architecture": tg.arch, "Depends": "adduser, init-system-helpers (>= 1.54~)"} {
+				got, _ := exec.Command(dpkg, "--field", deb, field).Output()
+				if strings.TrimSpace(string(got)) != want {
+					t.Errorf("%s: %q, want %q", field, got, want)
+				}
+			}
+			ctl := t.TempDir()
+			if out, err := exec.Command(dpkg, "--control", deb, ctl).CombinedOutput(); err != nil {
+				t.Fatalf("%v %s", err, out)
+			}
+			if b, _ := os.ReadFile(filepath.Join(ctl, "conffiles")); strings.TrimSpace(string(b)) != "/etc/toyhub/toyhub.toml" {
+				t.Errorf("conffiles: %q", b)
+			}
+			for _, s := range []string{"postinst", "prerm", "postrm"} {
+				if out, err := exec.Command("sh", "-n", filepath.Join(ctl, s)).CombinedOutput(); err != nil {
+					t.Errorf("%s does not parse: %s", s, out)
+				}
+			}
+			data := t.TempDir()
+			if out, err := exec.Command(dpkg, "--extract", deb, data).CombinedOutput(); err != nil {
+				t.Fatalf("%v %s", err, out)
+			}
+			if got, _ := os.ReadFile(filepath.Join(data, "lib/systemd/system/toyhub.service")); !bytes.Equal(got, unit) {
+				t.Error("the packaged unit differs from packaging/toyhub.service")
+			}
+		})
+	}
+	lintian := needTool(t, "lintian", "lintian")
+	for _, tg := range []string{"amd64", "armv6"} {
+		out, err := exec.Command(lintian, "--fail-on", "error", debFor(t, dir, tg)).CombinedOutput()
+		if err != nil {
+			t.Errorf("lintian, %s: %v\n%s", tg, err, out)
+		}
+	}
+}
+
+// TestServiceUnit: systemd checks the unit, and rates its exposure at
+// 2.0 or below; the rules that keep the hub on the LAN are there.
+func TestServiceUnit(t *testing.T) {
+	sa := needTool(t, "systemd-analyze", "systemd")
+	unit, err := os.ReadFile("../../../packaging/toyhub.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Type=notify", "WatchdogSec=", "User=toyhub", "NoNewPrivileges=yes", "ProtectSystem=strict",
+		"ProtectHome=yes", "PrivateTmp=yes", "PrivateDevices=yes", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK",
+		"SystemCallFilter=@system-service", "CapabilityBoundingSet=\n", "IPAddressDeny=any",
+		"IPAddressAllow=localhost link-local multicast 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 fc00::/7"} {
+		if !strings.Contains(string(unit), want) {
+			t.Errorf("the unit lacks %q", want)
+		}
+	}
+	// verify checks that ExecStart exists: point it at the binary built
+	// for these tests.
+	dir := t.TempDir()
+	local := filepath.Join(dir, "toyhub.service")
+	os.WriteFile(local, bytes.ReplaceAll(unit, []byte("/usr/bin/toyhub"), []byte(filepath.Join(binDir, "toyhub"))), 0o644)
+	if out, err := exec.Command(sa, "verify", "--man=no", local).CombinedOutput(); err != nil {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	out, _ := exec.Command(sa, "security", "--offline=yes", local).CombinedOutput()
+	m := regexp.MustCompile(`Overall exposure level for toyhub\.service: ([0-9.]+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no exposure level in:\n%s", out)
+	}
+	if level, _ := strconv.ParseFloat(string(m[1]), 64); level > 2.0 {
+		t.Fatalf("exposure %v, want at most 2.0:\n%s", level, out)
+	}
+	t.Logf("systemd-analyze security: exposure %s", m[1])
+}
+
+// TestArm64UnderQemu: the arm64 build runs under qemu-aarch64-static: it
+// reports its version, and serves a whole exchange between two toys that
+// run natively, over real mutual TLS.
+func TestArm64UnderQemu(t *testing.T) {
+	qemu := needTool(t, "qemu-aarch64-static", "qemu-user-static")
+	dir := dist(t)
+	arm := filepath.Join(dir, "arm64", "toyhub")
+	out, _ := exec.Command(qemu, arm, "version", "--data", t.TempDir()).CombinedOutput()
+	if !strings.Contains(string(out), commit(t)) {
+		t.Fatalf("toyhub version under qemu: %q", out)
+	}
+
+	work := t.TempDir()
+	data := filepath.Join(work, "data")
+	logs := &lockedBuffer{}
+	hubCmd := exec.Command(qemu, arm, "serve", "--data", data, "--mqtt-addr", freePort(t), "--enroll-addr", "127.0.0.1:0",
+		"--web-addr", "", "--mdns=false", "--metrics-addr", "127.0.0.1:0", "--audit-every", "0", "--audit-after-change", "0")
+	hubCmd.Stderr = logs
+	if err := hubCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hubCmd.Process.Kill(); hubCmd.Wait() })
+	for i := 0; runBin(t, "toyhub", "status", "--data", data).code != 0; i++ {
+		if i > 600 { // emulation is slow to start
+			t.Fatalf("the hub under qemu did not start:\n%s", logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Native CLI and toys against the emulated hub.
+	b := func(n string) string { return filepath.Join(work, n) }
+	must(t, runBin(t, "toyhub", "device", "add", "--data", data, "--name", "Bunny", "--kind", "toy", "--out", b("bunny")))
+	must(t, runBin(t, "toyhub", "device", "add", "--data", data, "--name", "Teddy", "--kind", "toy", "--out", b("teddy")))
+	must(t, runBin(t, "toyhub", "link", "bunny", "teddy", "--data", data))
+	must(t, runBin(t, "toy", "record", "--out", b("hello.wav"), "--seconds", "2"))
+	listen := make(chan result, 1)
+	go func() {
+		listen <- runBin(t, "toy", "listen", "--bundle", b("teddy"), "--out", b("inbox"), "--count", "1", "--timeout", "50s")
+	}()
+	must(t, runBin(t, "toy", "send", "--bundle", b("bunny"), "--to", "Teddy", "--timeout", "50s", b("hello.wav")))
+	r := <-listen
+	if r.code != 0 {
+		t.Fatalf("toy listen: exit %d %s\nhub:\n%s", r.code, r.stderr, logs.String())
+	}
+	got, err := os.ReadFile(strings.TrimSpace(r.stdout))
+	want, _ := os.ReadFile(b("hello.wav"))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("the toy under test received %d bytes, sent %d: %v", len(got), len(want), err)
+	}
+	if !strings.Contains(logs.String(), "Message committed") {
+		t.Fatalf("the emulated hub did not log the exchange:\n%s", logs.String())
+	}
+}
