@@ -32,6 +32,9 @@ func (f auditFacts) Listeners() []audit.Listener {
 	if a := h.RedirectAddr(); a != "" {
 		ls = append(ls, audit.Listener{Kind: audit.KindRedirect, Addr: a})
 	}
+	if a := h.MetricsAddr(); a != "" {
+		ls = append(ls, audit.Listener{Kind: audit.KindMetrics, Addr: a})
+	}
 	return ls
 }
 

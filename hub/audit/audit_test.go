@@ -108,6 +108,11 @@ func badFacts(t *testing.T) *fakeFacts {
 	webAddr := badWeb(t, weakTLS(cert))
 	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "<form>login</form>") }))
 	t.Cleanup(plain.Close)
+	metrics, err := net.Listen("tcp", "0.0.0.0:0") // metrics open to the network
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { metrics.Close() })
 
 	root := t.TempDir()
 	www := filepath.Join(root, "www")
@@ -129,8 +134,9 @@ func badFacts(t *testing.T) *fakeFacts {
 
 	now := time.Now()
 	return &fakeFacts{
-		listeners: []Listener{{KindMQTT, mqttAddr}, {KindWeb, webAddr}, {KindRedirect, plain.Listener.Addr().String()}},
-		ca:        ca,
+		listeners: []Listener{{KindMQTT, mqttAddr}, {KindWeb, webAddr}, {KindRedirect, plain.Listener.Addr().String()},
+			{KindMetrics, metrics.Addr().String()}},
+		ca: ca,
 		files: Files{DataDir: data, KeysDir: keys, Database: []string{db}, Keys: []string{filepath.Join(keys, "master.key"), filepath.Join(keys, "ca.key")},
 			CAKey: filepath.Join(keys, "ca.key"), MasterKey: filepath.Join(keys, "master.key")},
 		secrets: [][]byte{key},
@@ -173,6 +179,7 @@ func TestEveryCheckFails(t *testing.T) {
 		{"exposure.listeners", "listens on a port it does not expect", High},
 		{"exposure.mqtt-auth", "accepts clients without a certificate", High},
 		{"exposure.plaintext", "serves more than a redirect", High},
+		{"exposure.plaintext", "Metrics are served to the network", High},
 		{"exposure.tls", "accepts outdated TLS", High},
 		{"exposure.web-routes", "answers without a login", High},
 		{"exposure.debug", "debugging endpoint is reachable", High},

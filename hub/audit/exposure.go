@@ -373,6 +373,17 @@ func checkPlaintext(ctx context.Context, r *run) {
 	// the redirect listener, which answers with a redirect and nothing else.
 	for _, l := range r.facts.Listeners() {
 		addr := dialAddr(l.Addr)
+		if l.Kind == KindMetrics {
+			ap, err := netip.ParseAddrPort(l.Addr)
+			if err != nil || !ap.Addr().IsLoopback() {
+				r.add(Finding{Check: id, Severity: High, Title: "Metrics are served to the network", Checked: "the address of /healthz and /metrics",
+					Seen: "bound to " + l.Addr, Fix: "Set metrics_addr to a loopback address such as 127.0.0.1:9464, or to \"\" to turn metrics off.",
+					Host: hostOf(l.Addr), Port: portOf(l.Addr)})
+				continue
+			}
+			r.pass(id, "Metrics are served on loopback only", "the address of /healthz and /metrics", l.Addr)
+			continue
+		}
 		resp, body, err := plainHTTP(ctx, addr, "/", r.opt.Timeout)
 		checked := "a plaintext HTTP request to the hub's " + l.Kind + " port " + addr
 		redirectOK := err == nil && (resp.StatusCode == http.StatusMovedPermanently || resp.StatusCode == http.StatusPermanentRedirect) &&

@@ -13,6 +13,7 @@ const (
 	KindEnroll   = "enroll"   // TLS 1.3, server authentication only
 	KindWeb      = "web"      // HTTPS
 	KindRedirect = "redirect" // plain HTTP that only redirects to HTTPS
+	KindMetrics  = "metrics"  // plain HTTP /healthz and /metrics, on loopback only
 )
 
 // Listener is a socket the hub means to listen on.
