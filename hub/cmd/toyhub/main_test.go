@@ -554,3 +554,30 @@ func TestBackupCLI(t *testing.T) {
 		t.Fatalf("after the restore: %q", r.stdout)
 	}
 }
+
+func TestProgress(t *testing.T) {
+	tests := []struct {
+		name  string
+		total int64
+		want  string
+	}{
+		{"large: shown", 40 << 20, "Backing up: 100% of 40 MB"},
+		{"small: quiet", 1 << 20, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			show, done := progress(&buf, "Backing up")
+			for d := int64(0); d <= tt.total; d += tt.total / 40 {
+				show(d, tt.total)
+			}
+			done()
+			if tt.want == "" && buf.Len() > 0 || !strings.Contains(buf.String(), tt.want) {
+				t.Fatalf("progress wrote %q", buf.String())
+			}
+			if tt.want != "" && (!strings.Contains(buf.String(), " 50%") || !strings.HasSuffix(buf.String(), "\n")) {
+				t.Fatalf("progress wrote %q", buf.String())
+			}
+		})
+	}
+}
