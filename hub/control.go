@@ -52,7 +52,14 @@ const (
 	OpBackupSnapshot = "backup.snapshot"
 	OpBackupDone     = "backup.done"
 	OpShutdown       = "shutdown"
+	OpAuditVerify    = "audit.verify"
 )
+
+// VerifyResult is the audit log's verification.
+type VerifyResult struct {
+	Entries int    `json:"entries"`
+	Problem string `json:"problem,omitempty"`
+}
 
 // opTimeout bounds a control request; a security check with a network
 // scan takes minutes.

@@ -603,6 +603,14 @@ func (h *Hub) dispatch(ctx context.Context, op string, raw json.RawMessage) (any
 			return nil, err
 		}
 		return AuditResult{Report: rep, Names: h.auditNames(ctx)}, nil
+	case OpAuditVerify:
+		n, err := h.store.VerifyAudit(ctx)
+		var p *store.AuditProblem
+		if errors.As(err, &p) {
+			h.log.Warn("Audit log does not verify", "entry", p.ID, "reason", p.Reason)
+			return VerifyResult{Entries: n, Problem: p.Error()}, nil
+		}
+		return VerifyResult{Entries: n}, err
 	case OpBackupSnapshot:
 		return h.snapshot(ctx)
 	case OpBackupDone:

@@ -236,7 +236,7 @@ func (s *Store) RedeemInvite(ctx context.Context, secret string, nd NewDevice) (
 		}
 		return nil
 	}, func(tx *Tx, now int64) error {
-		return invited(tx, inviteID, nd.ID, toys, now)
+		return invited(tx, inviteID, nd.ID, toys, now, false)
 	})
 	if err != nil {
 		return Device{}, nil, err
@@ -245,15 +245,19 @@ func (s *Store) RedeemInvite(ctx context.Context, secret string, nd NewDevice) (
 }
 
 // invited finishes a redemption once the new device exists: the invite
-// points at it, and it is linked to the invite's toys that are still there.
-func invited(tx *Tx, inviteID, device string, toys []string, now int64) error {
+// points at it, and it is linked to the invite's toys that are still there
+// (approved at once only for a parent's invite).
+func invited(tx *Tx, inviteID, device string, toys []string, now int64, approved bool) error {
 	if _, err := tx.Exec("UPDATE invites SET device_id = ? WHERE id = ?", device, inviteID); err != nil {
 		return err
 	}
 	for _, toy := range toys {
 		a, b := order(device, toy)
-		if _, err := tx.Exec(`INSERT INTO links (a, b, created_at) SELECT ?, ?, ? WHERE EXISTS
-			(SELECT 1 FROM devices WHERE id = ? AND revoked_at IS NULL) ON CONFLICT DO NOTHING`, a, b, now, toy); err != nil {
+		// Waiting for a parent: an invite link may have been forwarded,
+		// and whoever redeemed it must not reach the child's toy until a
+		// parent has seen who it was.
+		if _, err := tx.Exec(`INSERT INTO links (a, b, created_at, approved) SELECT ?, ?, ?, ? WHERE EXISTS
+			(SELECT 1 FROM devices WHERE id = ? AND revoked_at IS NULL) ON CONFLICT DO NOTHING`, a, b, now, approved, toy); err != nil {
 			return err
 		}
 	}
@@ -330,7 +334,7 @@ func (s *Store) RedeemInviteAccount(ctx context.Context, secret string, nu NewUs
 		_, err = tx.Exec("UPDATE invites SET redeemed_at = ? WHERE id = ?", s.now(), inviteID)
 		return err
 	}, func(tx *Tx, now int64) error {
-		return invited(tx, inviteID, nu.DeviceID, toys, now)
+		return invited(tx, inviteID, nu.DeviceID, toys, now, role == RoleParent)
 	})
 	if err != nil {
 		return User{}, nil, err

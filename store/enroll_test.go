@@ -79,6 +79,19 @@ func TestInvites(t *testing.T) {
 	if err != nil || d.Name != "Grandma" || d.Kind != KindFamily || len(toys) != 2 {
 		t.Fatalf("redeem: %+v %v %v", d, toys, err)
 	}
+	// Its links wait for a parent's approval.
+	if c, _ := f.s.Contacts(f.ctx, d.ID); len(c) != 0 {
+		t.Fatalf("the new device has contacts %v before a parent approved them", c)
+	}
+	pending, _ := f.s.PendingLinks(f.ctx)
+	if len(pending) != 2 {
+		t.Fatalf("pending links %v", pending)
+	}
+	for _, l := range pending {
+		if err := f.s.Link(f.ctx, l.A, l.B); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if c, _ := f.s.Contacts(f.ctx, d.ID); len(c) != 2 {
 		t.Fatalf("the new device has contacts %v", c)
 	}

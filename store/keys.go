@@ -37,6 +37,7 @@ type keyring struct {
 	wrap   cipher.AEAD // wraps per-record data keys
 	lookup []byte      // HMAC key for name look-ups
 	check  []byte      // proves which master key a database was written with
+	audit  []byte      // HMAC key of the audit log's chain
 }
 
 func newKeyring(master []byte) (*keyring, error) {
@@ -51,7 +52,7 @@ func newKeyring(master []byte) (*keyring, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &keyring{wrap: wrap, lookup: derive("lookup"), check: derive("check")}, nil
+	return &keyring{wrap: wrap, lookup: derive("lookup"), check: derive("check"), audit: derive("audit")}, nil
 }
 
 // loadMasterKey reads the master key file, or creates it when create is

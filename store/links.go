@@ -14,7 +14,8 @@ func order(a, b string) (string, string) {
 	return a, b
 }
 
-// Link lets two devices message each other. Linking twice is not an error.
+// Link lets two devices message each other, as a parent decides: it
+// approves the link if it was waiting. Linking twice is not an error.
 func (s *Store) Link(ctx context.Context, a, b string) error {
 	if a == b {
 		return errors.New("store: a device cannot be linked to itself")
@@ -29,7 +30,8 @@ func (s *Store) Link(ctx context.Context, a, b string) error {
 		if n != 2 {
 			return fmt.Errorf("%w: both devices must exist and not be revoked", ErrNotFound)
 		}
-		_, err := tx.Exec("INSERT INTO links (a, b, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", x, y, now)
+		// A parent's link approves a link that was waiting.
+		_, err := tx.Exec("INSERT INTO links (a, b, created_at) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET approved = 1", x, y, now)
 		return err
 	}, nil)
 	if err != nil {
@@ -50,7 +52,8 @@ func (s *Store) Unlink(ctx context.Context, a, b string) error {
 	return nil
 }
 
-// Contacts lists the IDs of the devices linked to id that are not revoked.
+// Contacts lists the IDs of the devices linked to id that are not revoked,
+// whose link a parent approved and has not muted: those it may message.
 func (s *Store) Contacts(ctx context.Context, id string) ([]string, error) {
 	return contacts(ctx, s.db, id)
 }
@@ -61,9 +64,9 @@ type querier interface {
 
 func contacts(ctx context.Context, q querier, id string) ([]string, error) {
 	rows, err := q.QueryContext(ctx, `
-		SELECT l.b FROM links l JOIN devices d ON d.id = l.b WHERE l.a = ? AND d.revoked_at IS NULL
+		SELECT l.b FROM links l JOIN devices d ON d.id = l.b WHERE l.a = ? AND d.revoked_at IS NULL AND l.approved = 1 AND l.muted = 0
 		UNION
-		SELECT l.a FROM links l JOIN devices d ON d.id = l.a WHERE l.b = ? AND d.revoked_at IS NULL
+		SELECT l.a FROM links l JOIN devices d ON d.id = l.a WHERE l.b = ? AND d.revoked_at IS NULL AND l.approved = 1 AND l.muted = 0
 		ORDER BY 1`, id, id)
 	if err != nil {
 		return nil, fmt.Errorf("store: contacts: %w", err)

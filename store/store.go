@@ -167,6 +167,12 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 
 	s := &Store{db: rdb, keys: keys, opt: opt, hot: newHotCache(opt.HotCacheBytes)}
 	s.w = newWriter(wdb, conn)
+	if opt.SchemaLimit == 0 || opt.SchemaLimit >= 7 {
+		if err := s.chainAudit(ctx); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("store: audit log: %w", err)
+		}
+	}
 	return s, nil
 }
 

@@ -115,6 +115,12 @@ func TestRedeemInviteAccount(t *testing.T) {
 	if err != nil || u.Login != "Grandma" || u.Role != RoleFamily || !slices.Equal(toys, []string{toy.ID}) {
 		t.Fatalf("redeem: %+v %v %v", u, toys, err)
 	}
+	if cs, _ := f.s.Contacts(f.ctx, "gran-dev"); len(cs) != 0 {
+		t.Fatalf("contacts %v before a parent approved them", cs)
+	}
+	if err := f.s.Link(f.ctx, "gran-dev", toy.ID); err != nil {
+		t.Fatal(err)
+	}
 	if cs, _ := f.s.Contacts(f.ctx, "gran-dev"); !slices.Equal(cs, []string{toy.ID}) {
 		t.Fatalf("contacts %v, want only the invite's toy (not %s)", cs, other.ID)
 	}

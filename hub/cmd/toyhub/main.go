@@ -45,6 +45,7 @@ Usage:
   toyhub audit [--json] [--network] [--target ADDR|CIDR]... [--latest] [--data DIR]
                (exit status 1 when a high-severity finding exists)
   toyhub audit-log [--count N] [--data DIR]
+  toyhub audit-log verify [--data DIR]   (exit status 1 if an entry was edited, inserted or removed)
   toyhub backup --out FILE [--passphrase-file F] [--without-key] [--data DIR]
   toyhub restore FILE [--passphrase-file F] [--key FILE] [--force] [--data DIR]
   toyhub config check [--config FILE]
@@ -510,6 +511,24 @@ func invite(args []string, stdout io.Writer) error {
 }
 
 func auditLog(args []string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "verify" {
+		fs := flag.NewFlagSet("toyhub audit-log verify", flag.ContinueOnError)
+		data := dataFlag(fs)
+		if pos, err := parse(fs, args[1:]); err != nil {
+			return err
+		} else if len(pos) > 0 {
+			return usageErr("toyhub audit-log verify: unexpected argument %q", pos[0])
+		}
+		var res hub.VerifyResult
+		if err := hub.Call(*data, hub.OpAuditVerify, nil, &res); err != nil {
+			return err
+		}
+		if res.Problem != "" {
+			return fmt.Errorf("the audit log was tampered with: %s (%d entries verified before it)", res.Problem, res.Entries)
+		}
+		fmt.Fprintf(stdout, "The audit log is intact: %d entries, each chained to the one before.\n", res.Entries)
+		return nil
+	}
 	fs := flag.NewFlagSet("toyhub audit-log", flag.ContinueOnError)
 	data := dataFlag(fs)
 	count := fs.Int("count", 50, "how many of the newest events")
