@@ -130,6 +130,7 @@ func TestNothingPersonalAtRestWeb(t *testing.T) {
 	if code, _ := gran.post("/join", url.Values{"secret": {u.Query().Get("s")}, "password": {granPassword}, "password2": {granPassword}}); code != http.StatusSeeOther {
 		t.Fatalf("join: %d", code)
 	}
+	mum.approveAll(t)
 	fromWeb, fromToy := recording(3, 21), recording(4, 22)
 	if resp, _ := gran.do("POST", "/toys/"+teddy.Info.DeviceID+"/messages", "audio/wav", fromWeb); resp.StatusCode != http.StatusCreated {
 		t.Fatalf("Gran to Teddy: %d", resp.StatusCode)

@@ -90,6 +90,11 @@ type Config struct {
 	LogFormat string
 	LogLevel  string
 
+	// RetentionEvery is how often messages past their toy's retention are
+	// deleted; QuietEvery how often the end of quiet hours is noticed.
+	RetentionEvery time.Duration
+	QuietEvery     time.Duration
+
 	MaxMessageBytes     int64         // per recording
 	MaxDuration         time.Duration // per recording
 	MaxChunk            int           // per chunk, at most wire.MaxChunk
@@ -129,6 +134,8 @@ func Defaults() Config {
 		AuditStartDelay:         2 * time.Minute,
 		AuditAfterChange:        30 * time.Second,
 		MetricsAddr:             "127.0.0.1:9464",
+		RetentionEvery:          time.Hour,
+		QuietEvery:              time.Minute,
 		BackupKeep:              7,
 		BackupEvery:             24 * time.Hour,
 		LogFormat:               "text",
@@ -176,6 +183,12 @@ func (c Config) Check() error {
 	}
 	if c.BackupDir != "" && c.BackupPassphraseFile == "" {
 		bad("backup dir %q: daily backups need backup.passphrase_file", c.BackupDir)
+	}
+	if c.RetentionEvery <= 0 || c.RetentionEvery > time.Hour {
+		bad("retention every %v: want at most 1h (retention is enforced at least hourly)", c.RetentionEvery)
+	}
+	if c.QuietEvery <= 0 || c.QuietEvery > 5*time.Minute {
+		bad("quiet every %v: want up to 5m", c.QuietEvery)
 	}
 	if c.BackupKeep < 1 || c.BackupKeep > 1000 {
 		bad("backup keep %d: want 1 to 1000", c.BackupKeep)

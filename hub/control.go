@@ -53,7 +53,25 @@ const (
 	OpBackupDone     = "backup.done"
 	OpShutdown       = "shutdown"
 	OpAuditVerify    = "audit.verify"
+	OpDeviceSet      = "device.set"
+	OpDeviceRemove   = "device.remove"
+	OpMessagesList   = "messages.list"
+	OpMessagesDelete = "messages.delete"
+	OpMute           = "mute"
+	OpUnmute         = "unmute"
+	OpPending        = "links.pending"
 )
+
+// RemoveArgs remove a device for good.
+type RemoveArgs struct {
+	Name         string `json:"name"`
+	KeepMessages bool   `json:"keep_messages"`
+}
+
+// IDsArgs name messages.
+type IDsArgs struct {
+	IDs []string `json:"ids"`
+}
 
 // VerifyResult is the audit log's verification.
 type VerifyResult struct {

@@ -256,7 +256,15 @@ func TestBrowserInviteGrandparent(t *testing.T) {
 		t.Fatalf("weak password refusal: %q", why)
 	}
 	screenshot(t, gctx, "join-refused")
-	step(t, gctx, fill("marmalade orbit pelican thimble"), chromedp.WaitVisible(chromedp.CSS(`a[data-toy="Teddy"]`)))
+	step(t, gctx, fill("marmalade orbit pelican thimble"), chromedp.WaitVisible(chromedp.CSS(`#pending-notice`)))
+	if n := read(t, gctx, chromedp.Evaluate[int](`document.querySelectorAll('a[data-toy]').length`)); n != 0 {
+		t.Fatalf("Gran sees %d toys before a parent approved her", n)
+	}
+	// Mum approves her on the family page.
+	step(t, ctx, chromedp.Navigate(th.webURL("/family")), chromedp.WaitVisible(chromedp.CSS(`#pending`)))
+	screenshot(t, ctx, "family-approve")
+	step(t, ctx, chromedp.Click(chromedp.CSS(`form[action="/family/approve"] button`)), chromedp.WaitNotPresent(chromedp.CSS(`#pending`)))
+	step(t, gctx, chromedp.Navigate(th.webURL("/")), chromedp.WaitVisible(chromedp.CSS(`a[data-toy="Teddy"]`)))
 	toys := read(t, gctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('a[data-toy]')].map(a => a.dataset.toy)`))
 	if len(toys) != 1 || toys[0] != "Teddy" {
 		t.Fatalf("Gran sees toys %v, want only Teddy", toys)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -308,7 +309,7 @@ func TestInvite(t *testing.T) {
 	if !found {
 		t.Fatalf("devices: %+v", ds)
 	}
-	// Linked to the toys the invite named: it can message them at once.
+	// Linked to the toys the invite named, once a parent approves.
 	inv3, _ := wire.ParseInvite(th.invite(t, "Grandpa Joe", []string{"bunny"}, "").Link)
 	key, _ := certs.NewKey()
 	e2, err := devices.Join(context.Background(), inv3, key)
@@ -323,6 +324,14 @@ func TestInvite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := th.dial(joe).Send(context.Background(), wire.NewMessageID(), recording(1, 3), []string{"Bunny"}); code(t, err) != wire.CodeNotContact {
+		t.Fatalf("the joined device messaged the toy before a parent approved it: %v", err)
+	}
+	var pending []hub.PendingView
+	if err := hub.Call(th.cfg.DataDir, hub.OpPending, nil, &pending); err != nil || !slices.Contains(pending, hub.PendingView{Person: "Grandpa Joe", Toy: "Bunny"}) {
+		t.Fatalf("pending: %+v %v", pending, err)
+	}
+	th.link("Grandpa Joe", "Bunny") // the parent approves
 	if err := th.dial(joe).Send(context.Background(), wire.NewMessageID(), recording(1, 3), []string{"Bunny"}); err != nil {
 		t.Fatalf("the joined device cannot message the invite's toy: %v", err)
 	}

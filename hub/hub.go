@@ -201,8 +201,9 @@ func (h *Hub) Start() error {
 	if err := h.broker.Serve(); err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
-	h.wg.Add(1)
+	h.wg.Add(2)
 	go h.maintain()
+	go h.parentLoops()
 	if h.cfg.Discovery {
 		h.adv = newAdvertiser(h)
 		go h.adv.run()
@@ -502,7 +503,7 @@ func (h *Hub) disconnect(id string) bool {
 // changesConfig are the control operations after which the security
 // self-check runs again.
 var changesConfig = map[string]bool{OpDeviceAdd: true, OpDeviceRevoke: true, OpLink: true, OpUnlink: true,
-	OpInviteCreate: true, OpInviteRevoke: true, OpResetPassword: true, OpPairOpen: true}
+	OpInviteCreate: true, OpInviteRevoke: true, OpResetPassword: true, OpPairOpen: true, OpMute: true, OpUnmute: true}
 
 // control dispatches a control socket request.
 func (h *Hub) control(ctx context.Context, op string, raw json.RawMessage) (any, error) {
@@ -603,6 +604,61 @@ func (h *Hub) dispatch(ctx context.Context, op string, raw json.RawMessage) (any
 			return nil, err
 		}
 		return AuditResult{Report: rep, Names: h.auditNames(ctx)}, nil
+	case OpDeviceSet:
+		var a SettingsArgs
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		return h.setSettings(ctx, a, web.Actor{Remote: "console"})
+	case OpDeviceRemove:
+		var a RemoveArgs
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		d, err := h.byName(ctx, a.Name)
+		if err != nil {
+			return nil, err
+		}
+		return nil, h.removeDevice(ctx, d.ID, a.KeepMessages, web.Actor{Remote: "console"})
+	case OpMessagesList:
+		var a NameArgs
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		return h.listMessages(ctx, a.Name)
+	case OpMessagesDelete:
+		var a IDsArgs
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		n, err := h.deleteMessages(ctx, a.IDs, web.Actor{Remote: "console"}, "deleted from the console")
+		if err == nil && n == 0 {
+			err = errors.New("no message has that ID; see 'toyhub messages --toy NAME'")
+		}
+		return n, err
+	case OpMute, OpUnmute:
+		var a LinkArgs
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		da, err := h.byName(ctx, a.A)
+		if err != nil {
+			return nil, err
+		}
+		db, err := h.byName(ctx, a.B)
+		if err != nil {
+			return nil, err
+		}
+		if err := h.store.SetMuted(ctx, da.ID, db.ID, op == OpMute); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, errors.New("those devices are not linked")
+			}
+			return nil, err
+		}
+		h.store.Audit(store.Event{Event: op, Remote: "console", Detail: da.ID + " " + db.ID})
+		return nil, nil
+	case OpPending:
+		return h.pendingLinks(ctx)
 	case OpAuditVerify:
 		n, err := h.store.VerifyAudit(ctx)
 		var p *store.AuditProblem
@@ -835,6 +891,7 @@ func (h *Hub) link(ctx context.Context, a LinkArgs, on bool) error {
 		return err
 	}
 	h.log.Info("Devices linked", "a", da.ID, "b", db.ID)
+	h.store.Audit(store.Event{Event: "link", Remote: "console", Detail: da.ID + " " + db.ID})
 	return nil
 }
 

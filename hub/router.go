@@ -42,6 +42,8 @@ type router struct {
 	// changed tells the web app's live pages which devices changed.
 	changed func(ids ...string)
 	metrics *metrics // nil in tests of the router alone
+
+	wasQuiet map[string]bool // per device, at the last releaseQuiet (under mu)
 }
 
 // upload is the in-memory side of a message being received.
@@ -191,6 +193,8 @@ func storeCode(err error) (string, string) {
 		return wire.CodeMismatch, "the header differs from the upload already started under this ID"
 	case errors.Is(err, store.ErrTooManyUpload):
 		return wire.CodeLimit, "too many unfinished uploads; finish or wait for them"
+	case errors.Is(err, store.ErrDailyLimit):
+		return wire.CodeLimit, "this device has sent its messages for today; a parent set the limit"
 	case errors.Is(err, store.ErrNotFound):
 		return wire.CodeUnknown, "no such message for this device"
 	}
@@ -423,8 +427,8 @@ func (r *router) announce(id string, recipients []string) {
 	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
 	defer cancel()
 	for _, rc := range recipients {
-		if !r.online(rc) {
-			continue
+		if !r.online(rc) || r.quiet(ctx, rc) {
+			continue // a toy in its quiet hours hears of it when they end
 		}
 		w, err := r.st.WaitingMessage(ctx, rc, id)
 		if err != nil {
@@ -454,7 +458,11 @@ func (r *router) onSync(ctx context.Context, cl *mqtt.Client, dev string, b []by
 			return
 		}
 	}
-	ws, err := r.st.WaitingFor(ctx, dev)
+	var ws []store.Waiting
+	var err error
+	if !r.quiet(ctx, dev) {
+		ws, err = r.st.WaitingFor(ctx, dev)
+	}
 	if err != nil {
 		r.log.Error("Sync failed", "device", dev, "error", err)
 		r.reject(cl, wire.MessageID{}, wire.OpSync, 0, wire.CodeStorage, "the hub could not read its store; try again later")
@@ -477,6 +485,10 @@ func (r *router) onFetch(ctx context.Context, cl *mqtt.Client, dev string, b []b
 	var f wire.Fetch
 	if err := wire.Decode(b, &f); err != nil {
 		r.reject(cl, f.ID, wire.OpFetch, 0, wire.CodeBadRequest, err.Error())
+		return
+	}
+	if r.quiet(ctx, dev) {
+		r.reject(cl, f.ID, wire.OpFetch, 0, wire.CodeQuiet, "quiet hours: the message waits until they end")
 		return
 	}
 	p, err := r.st.ReadFor(ctx, dev, f.ID.String(), f.Offset)
@@ -545,4 +557,45 @@ func (r *router) onRenew(ctx context.Context, cl *mqtt.Client, dev string, b []b
 		return
 	}
 	r.reply(cl, wire.DownCert, wire.Encode(wire.Certificate{Cert: cert}))
+}
+
+// quiet reports whether a device is in the quiet hours a parent set.
+func (r *router) quiet(ctx context.Context, dev string) bool {
+	st, err := r.st.DeviceSettings(ctx, dev)
+	return err == nil && st.InQuiet(r.cfg.Now().Local())
+}
+
+// releaseQuiet notifies the connected devices whose quiet hours have
+// ended since the last call of everything that waited for them.
+func (r *router) releaseQuiet(ctx context.Context) {
+	r.mu.Lock()
+	if r.wasQuiet == nil {
+		r.wasQuiet = map[string]bool{}
+	}
+	r.mu.Unlock()
+	for _, cl := range r.srv.Clients.GetAll() {
+		if cl.Net.Inline || cl.Closed() {
+			continue
+		}
+		dev := cl.ID
+		quiet := r.quiet(ctx, dev)
+		r.mu.Lock()
+		was := r.wasQuiet[dev]
+		r.wasQuiet[dev] = quiet
+		r.mu.Unlock()
+		if !was || quiet {
+			continue
+		}
+		ws, err := r.st.WaitingFor(ctx, dev)
+		if err != nil {
+			r.log.Error("Held messages not released", "device", dev, "error", err)
+			continue
+		}
+		for _, w := range ws {
+			r.send(dev, wire.DownNotify, wire.Encode(notifyOf(w)))
+		}
+		if len(ws) > 0 {
+			r.log.Info("Quiet hours over: held messages announced", "device", dev, "messages", len(ws))
+		}
+	}
 }

@@ -239,7 +239,16 @@ func TestWebFamilyScope(t *testing.T) {
 	}
 	th.waitAudit(t, "join.refused")
 
+	// Until a parent approves her, she reaches nothing.
 	_, home := gran.get("/")
+	if !strings.Contains(home, "A parent has still to approve you") || strings.Contains(home, `data-toy="Teddy"`) {
+		t.Fatalf("Gran before approval:\n%s", home)
+	}
+	if code, _ := gran.get("/toys/" + teddy.Info.DeviceID); code != http.StatusNotFound {
+		t.Fatalf("Teddy's page before approval: %d", code)
+	}
+	mum.approveAll(t)
+	_, home = gran.get("/")
 	if !strings.Contains(home, `data-toy="Teddy"`) || strings.Contains(home, "Bunny") {
 		t.Fatalf("Gran's home should list Teddy only:\n%s", home)
 	}
@@ -612,5 +621,20 @@ func TestWebParentInvite(t *testing.T) {
 	inv.Hub = []string{th.h.EnrollAddr()}
 	if _, err := devices.Join(ctx, inv, key); err == nil || !strings.Contains(err.Error(), "web browser") {
 		t.Fatalf("a device took a parent's invite: %v", err)
+	}
+}
+
+// approveAll approves, as a parent, every contact waiting on the family page.
+func (w *webClient) approveAll(t *testing.T) {
+	t.Helper()
+	_, fam := w.get("/family")
+	forms := regexp.MustCompile(`action="/family/approve" class="inline"><input type="hidden" name="person" value="([a-z0-9]+)"><input type="hidden" name="toy" value="([a-z0-9]+)">`).FindAllStringSubmatch(fam, -1)
+	if len(forms) == 0 {
+		t.Fatalf("nothing waits for approval:\n%s", fam)
+	}
+	for _, f := range forms {
+		if code, _ := w.post("/family/approve", url.Values{"person": {f[1]}, "toy": {f[2]}}); code != http.StatusSeeOther {
+			t.Fatalf("approve: %d", code)
+		}
 	}
 }

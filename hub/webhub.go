@@ -211,11 +211,38 @@ func (w webHub) RunSecurity(network bool) error {
 	return nil
 }
 
+// Remove removes a device for good.
+func (w webHub) Remove(ctx context.Context, by web.Actor, id string, keepMessages bool) error {
+	return w.h.removeDevice(ctx, id, keepMessages, by)
+}
+
+// DeleteMessages deletes messages for good.
+func (w webHub) DeleteMessages(ctx context.Context, by web.Actor, ids []string) (int, error) {
+	return w.h.deleteMessages(ctx, ids, by, "deleted in the web app")
+}
+
+// SetSettings changes a device's settings.
+func (w webHub) SetSettings(ctx context.Context, by web.Actor, id string, st store.Settings) error {
+	if err := w.h.store.SetDeviceSettings(ctx, id, st); err != nil {
+		return err
+	}
+	w.h.store.Audit(store.Event{Event: "settings.changed", Device: by.User, Remote: by.Remote,
+		Detail: fmt.Sprintf("%s: retention %s, quiet %s, daily limit %d", id, FormatRetention(st.RetentionDays), FormatQuiet(st), st.DailyLimit)})
+	w.h.configChanged()
+	return nil
+}
+
 // LoginFailed counts a failed web login for the metrics.
 func (w webHub) LoginFailed() { w.h.metrics.loginFailures.Inc() }
 
-// ConfigChanged runs the security self-check again soon.
-func (w webHub) ConfigChanged() { w.h.configChanged() }
+// ConfigChanged runs the security self-check again soon, and tells the
+// live pages showing these devices.
+func (w webHub) ConfigChanged(devices ...string) {
+	w.h.configChanged()
+	if len(devices) > 0 {
+		w.h.changes.publish(devices...)
+	}
+}
 
 // Watch reports changes that pages showing these devices should reflect.
 func (w webHub) Watch() (<-chan web.Change, func()) { return w.h.changes.watch() }

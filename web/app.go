@@ -37,6 +37,9 @@ type DeviceRow struct {
 	LastSeen time.Time
 	Revoked  bool
 	Linked   bool // on the family page: linked to the person being edited
+	Pending  bool // ... and waiting for a parent's approval
+	Muted    bool // ... and muted
+	Settings ToySettings
 }
 
 func (s *Server) online(d store.Device) bool {
@@ -72,8 +75,9 @@ func (s *Server) visibleToys(r *http.Request, u store.User, ds []store.Device) (
 
 type homeData struct {
 	Page
-	Toys   []DeviceRow
-	Family []DeviceRow
+	Toys    []DeviceRow
+	Family  []DeviceRow
+	Pending int // contacts waiting: for a parent, to approve; for anyone else, their own
 }
 
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
@@ -91,6 +95,20 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 	d := homeData{Page: s.page(r, "home")}
 	for _, t := range toys {
 		d.Toys = append(d.Toys, s.row(t))
+	}
+	if isParent(cur.user) {
+		ps, err := s.st.PendingLinks(r.Context())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		d.Pending = len(ps)
+	} else if ls, err := s.st.LinksOf(r.Context(), cur.user.DeviceID); err == nil {
+		for _, l := range ls {
+			if !l.Approved {
+				d.Pending++
+			}
+		}
 	}
 	if isParent(cur.user) {
 		for _, x := range ds {
@@ -135,15 +153,25 @@ type MessageRow struct {
 	Seconds int
 	Audio   string // URL, authorized again when fetched
 	Played  string // URL to confirm playing, when the viewer is a recipient
+	Delete  string // URL to delete it for good (parents)
 	States  []string
 }
 
 type toyData struct {
 	Page
-	Toy      DeviceRow
-	Messages []MessageRow
-	Send     string // URL to post a recording to
-	MaxSecs  int
+	Toy       DeviceRow
+	Messages  []MessageRow
+	Send      string // URL to post a recording to
+	MaxSecs   int
+	Retention string        // for parents: how long messages are kept
+	Deletions []DeletionRow // for parents: what retention deletes next
+}
+
+// DeletionRow is a message retention will delete.
+type DeletionRow struct {
+	From   string
+	SentAt time.Time
+	At     time.Time // zero: once played
 }
 
 func (s *Server) toyPage(w http.ResponseWriter, r *http.Request) {
@@ -161,10 +189,26 @@ func (s *Server) toyPage(w http.ResponseWriter, r *http.Request) {
 	if !toy.Revoked() {
 		d.Send = "/toys/" + toy.ID + "/messages"
 	}
+	if isParent(cur.user) {
+		st, err := s.st.DeviceSettings(r.Context(), toy.ID)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		d.Retention = retentionText(st.RetentionDays)
+		ds, err := s.st.NextDeletions(r.Context(), toy.ID, 3)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		for _, x := range ds {
+			d.Deletions = append(d.Deletions, DeletionRow{From: x.SenderName, SentAt: x.SentAt, At: x.At})
+		}
+	}
 	for _, m := range ms {
 		base := "/toys/" + toy.ID + "/messages/" + m.ID
 		row := MessageRow{ID: m.ID, From: m.SenderName, Mine: m.Sender == cur.user.DeviceID, FromToy: m.Sender == toy.ID,
-			SentAt: m.SentAt, Seconds: int((m.Duration + time.Second/2) / time.Second), Audio: base + "/audio"}
+			SentAt: m.SentAt, Seconds: int((m.Duration + time.Second/2) / time.Second), Audio: base + "/audio", Delete: base + "/delete"}
 		for _, dl := range m.Deliveries {
 			state := "waiting"
 			switch {
@@ -185,6 +229,15 @@ func (s *Server) toyPage(w http.ResponseWriter, r *http.Request) {
 		d.Messages = append(d.Messages, row)
 	}
 	s.render(w, http.StatusOK, "toy", d)
+}
+
+func retentionText(days int) string {
+	for _, c := range retentionChoices {
+		if c.Value == days {
+			return c.Label
+		}
+	}
+	return fmt.Sprintf("%d days", days)
 }
 
 // audio streams a message from the encrypted store, authorized twice: the
@@ -335,6 +388,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 
 type toysData struct {
 	Page
+	Choices []struct {
+		Value int
+		Label string
+	}
 	Toys    []DeviceRow
 	Error   string
 	Notice  string
@@ -356,9 +413,14 @@ func (s *Server) renderToys(w http.ResponseWriter, r *http.Request, status int, 
 	}
 	for _, x := range ds {
 		if x.Kind == store.KindToy {
-			d.Toys = append(d.Toys, s.row(x))
+			row := s.row(x)
+			if st, err := s.st.DeviceSettings(r.Context(), x.ID); err == nil {
+				row.Settings = toySettings(st)
+			}
+			d.Toys = append(d.Toys, row)
 		}
 	}
+	d.Choices = retentionChoices
 	s.render(w, status, "toys", d)
 }
 
@@ -426,7 +488,8 @@ func (s *Server) revokeToy(w http.ResponseWriter, r *http.Request) {
 // talk to.
 type Person struct {
 	DeviceRow
-	Toys []DeviceRow
+	Toys       []DeviceRow
+	DailyLimit int
 }
 
 // InviteRow is an invite on the family page.
@@ -441,6 +504,7 @@ type InviteRow struct {
 
 type familyData struct {
 	Page
+	Pending []PendingRow
 	People  []Person
 	Invites []InviteRow
 	Toys    []DeviceRow
@@ -493,18 +557,29 @@ func (s *Server) renderFamily(w http.ResponseWriter, r *http.Request, status int
 		if x.Kind != store.KindFamily || x.Revoked() || parents[x.ID] {
 			continue
 		}
-		cs, err := s.st.Contacts(ctx, x.ID)
+		ls, err := s.st.LinksOf(ctx, x.ID)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		p := Person{DeviceRow: s.row(x)}
+		if st, err := s.st.DeviceSettings(ctx, x.ID); err == nil {
+			p.DailyLimit = st.DailyLimit
+		}
 		for _, t := range toys {
 			tr := s.row(t)
-			tr.Linked = slices.Contains(cs, t.ID)
+			for _, l := range ls {
+				if l.A == t.ID || l.B == t.ID {
+					tr.Linked, tr.Pending, tr.Muted = true, !l.Approved, l.Muted
+				}
+			}
 			p.Toys = append(p.Toys, tr)
 		}
 		d.People = append(d.People, p)
+	}
+	if d.Pending, err = s.pendingRows(r); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	invs, err := s.st.Invites(ctx)
 	if err != nil {
@@ -614,10 +689,14 @@ func (s *Server) setToys(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	have, err := s.st.Contacts(r.Context(), p.ID)
+	ls, err := s.st.LinksOf(r.Context(), p.ID)
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	var have []string // every link, waiting or muted too
+	for _, l := range ls {
+		have = append(have, l.A, l.B)
 	}
 	for _, t := range ds {
 		if t.Kind != store.KindToy || t.Revoked() {
@@ -640,23 +719,19 @@ func (s *Server) setToys(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/family", http.StatusSeeOther)
 }
 
+// removePerson removes a family member for good: their account and
+// device, their name, and, as the parent chooses, their messages.
 func (s *Server) removePerson(w http.ResponseWriter, r *http.Request) {
 	cur, _ := current(r)
 	p, ok := s.person(w, r)
 	if !ok {
 		return
 	}
-	if p.Account != "" {
-		if err := s.st.DeleteUser(r.Context(), p.Account); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-	}
-	if err := s.hub.Revoke(r.Context(), p.ID); err != nil {
+	keep := r.PostFormValue("messages") != "delete"
+	if err := s.hub.Remove(r.Context(), Actor{cur.user.ID, remoteIP(r)}, p.ID, keep); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.st.Audit(store.Event{Event: "person.removed", Device: p.ID, Remote: remoteIP(r), Detail: "by " + cur.user.ID})
 	http.Redirect(w, r, "/family", http.StatusSeeOther)
 }
 

@@ -58,6 +58,12 @@ type Store interface {
 	OpenAudio(ctx context.Context, id, toy string, v store.Viewer) (store.Audio, error)
 	WriteAudio(ctx context.Context, a store.Audio, w io.Writer) error
 
+	DeviceSettings(ctx context.Context, id string) (store.Settings, error)
+	NextDeletions(ctx context.Context, toy string, limit int) ([]store.Deletion, error)
+	LinksOf(ctx context.Context, id string) ([]store.LinkState, error)
+	PendingLinks(ctx context.Context) ([]store.LinkState, error)
+	SetMuted(ctx context.Context, a, b string, muted bool) error
+
 	Invites(ctx context.Context) ([]store.Invite, error)
 	InviteBySecret(ctx context.Context, secret string) (store.Invite, error)
 	RedeemInviteAccount(ctx context.Context, secret string, nu store.NewUser) (store.User, []string, error)
@@ -85,6 +91,13 @@ type Hub interface {
 	// Pair opens a pairing window for a toy's label code.
 	Pair(ctx context.Context, by Actor, code, name string) (time.Time, error)
 	Revoke(ctx context.Context, deviceID string) error
+	// Remove removes a device for good (and its account, if it is one),
+	// keeping its messages without its name, or deleting them.
+	Remove(ctx context.Context, by Actor, deviceID string, keepMessages bool) error
+	// DeleteMessages deletes messages for good.
+	DeleteMessages(ctx context.Context, by Actor, ids []string) (int, error)
+	// SetSettings changes a device's retention, quiet hours and limit.
+	SetSettings(ctx context.Context, by Actor, deviceID string, st store.Settings) error
 	// Invite creates an invite for a family member (linked to toys) or,
 	// with parent set, for a parent.
 	Invite(ctx context.Context, by Actor, name string, parent bool, toys []string) (Invite, error)
@@ -98,7 +111,7 @@ type Hub interface {
 	LoginFailed()
 	// ConfigChanged says that accounts, links or settings changed, so
 	// that the hub checks its security again.
-	ConfigChanged()
+	ConfigChanged(devices ...string)
 	// Watch reports what changed, until the returned func is called.
 	Watch() (<-chan Change, func())
 }

@@ -60,8 +60,15 @@ func (noHub) Revoke(context.Context, string) error { return errors.New("no broke
 func (noHub) Invite(context.Context, Actor, string, bool, []string) (Invite, error) {
 	return Invite{}, errors.New("no enrollment in this test")
 }
-func (noHub) Watch() (<-chan Change, func())                  { return make(chan Change), func() {} }
-func (noHub) ConfigChanged()                                  {}
+func (noHub) Watch() (<-chan Change, func())                    { return make(chan Change), func() {} }
+func (noHub) Remove(context.Context, Actor, string, bool) error { return errors.New("not here") }
+func (noHub) DeleteMessages(context.Context, Actor, []string) (int, error) {
+	return 0, errors.New("not here")
+}
+func (noHub) SetSettings(context.Context, Actor, string, store.Settings) error {
+	return errors.New("not here")
+}
+func (noHub) ConfigChanged(...string)                         {}
 func (noHub) Security(context.Context) (SecurityState, error) { return SecurityState{}, nil }
 func (noHub) RunSecurity(bool) error                          { return errors.New("no self-check in this test") }
 func (noHub) LoginFailed()                                    {}

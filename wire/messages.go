@@ -58,7 +58,8 @@ const (
 	CodeBeyondSize   = "beyond_size"   // chunk reaches past the declared size
 	CodeBadChunk     = "bad_chunk"     // chunk length or offset does not fit the header
 	CodeHashMismatch = "hash_mismatch" // bytes received do not match the SHA-256
-	CodeLimit        = "limit"         // too many uploads in progress
+	CodeLimit        = "limit"         // too many uploads in progress, or the sender's daily limit
+	CodeQuiet        = "quiet"         // the recipient is in its quiet hours; the message waits
 	CodeStorage      = "storage"       // the hub could not store; retry later
 )
 

@@ -54,6 +54,13 @@ Usage:
   toyhub device add --name NAME --kind toy|family --out DIR [--data DIR]
   toyhub device list [--json] [--data DIR]
   toyhub device revoke NAME [--data DIR]
+  toyhub device remove NAME [--delete-messages] [--data DIR]
+  toyhub device set NAME [--retention 90d|forever|played] [--quiet 20:00-07:00|none] [--daily-limit N] [--data DIR]
+  toyhub pending [--data DIR]            (contacts waiting for a parent: approve with 'toyhub link')
+  toyhub mute NAME NAME [--data DIR]
+  toyhub unmute NAME NAME [--data DIR]
+  toyhub messages --toy NAME [--data DIR]
+  toyhub message delete ID... [--data DIR]
   toyhub link NAME NAME [--data DIR]
   toyhub unlink NAME NAME [--data DIR]
   toyhub status [--data DIR]
@@ -115,11 +122,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 			err = deviceList(rest[1:], stdout)
 		case "revoke":
 			err = deviceRevoke(rest[1:], stdout)
+		case "set":
+			err = deviceSet(rest[1:], stdout)
+		case "remove":
+			err = deviceRemove(rest[1:], stdout)
 		default:
-			err = usageErr("toyhub device %s: unknown command; want add, list or revoke", rest[0])
+			err = usageErr("toyhub device %s: unknown command; want add, list, set, revoke or remove", rest[0])
 		}
 	case "link", "unlink":
 		err = link(cmd, rest, stdout)
+	case "mute", "unmute":
+		err = mute(cmd, rest, stdout)
+	case "pending":
+		err = pending(rest, stdout)
+	case "messages":
+		err = messages(rest, stdout)
+	case "message":
+		if len(rest) == 0 || rest[0] != "delete" {
+			err = usageErr("usage: toyhub message delete ID...")
+			break
+		}
+		err = messageDelete(rest[1:], stdout)
 	case "pair":
 		err = pair(rest, stdout)
 	case "invite":
@@ -795,5 +818,153 @@ func restoreCmd(args []string, stdin *os.File, stdout, stderr io.Writer) error {
 	if res.Stopped {
 		fmt.Fprintln(stdout, "The hub was stopped; start it again (sudo systemctl start toyhub).")
 	}
+	return nil
+}
+
+func deviceSet(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("toyhub device set", flag.ContinueOnError)
+	data := dataFlag(fs)
+	retention := fs.String("retention", "", "how long its messages are kept: a number of days such as 90d, forever, or played")
+	quiet := fs.String("quiet", "", "quiet hours, such as 20:00-07:00, or none: messages wait until they end")
+	limit := fs.Int("daily-limit", -1, "messages it may send in 24 hours (0: no limit)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageErr("usage: toyhub device set NAME [--retention 90d|forever|played] [--quiet 20:00-07:00|none] [--daily-limit N]")
+	}
+	a := hub.SettingsArgs{Name: pos[0], Retention: *retention, Quiet: *quiet}
+	if *limit >= 0 {
+		a.DailyLimit = limit
+	}
+	var v hub.SettingsView
+	if err := hub.Call(*data, hub.OpDeviceSet, a, &v); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: messages kept %s, quiet hours %s, daily limit %s.\n", v.Name,
+		map[string]string{"forever": "forever", "played": "until played"}[v.Retention]+ifDays(v.Retention), v.Quiet, limitText(v.DailyLimit))
+	return nil
+}
+
+func ifDays(r string) string {
+	if strings.HasSuffix(r, "d") {
+		return strings.TrimSuffix(r, "d") + " days"
+	}
+	return ""
+}
+
+func limitText(n int) string {
+	if n == 0 {
+		return "none"
+	}
+	return fmt.Sprint(n)
+}
+
+func deviceRemove(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("toyhub device remove", flag.ContinueOnError)
+	data := dataFlag(fs)
+	del := fs.Bool("delete-messages", false, "delete every message it sent or received too (default: keep them, without its name)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageErr("usage: toyhub device remove NAME [--delete-messages]")
+	}
+	if err := hub.Call(*data, hub.OpDeviceRemove, hub.RemoveArgs{Name: pos[0], KeepMessages: !*del}, nil); err != nil {
+		return err
+	}
+	if *del {
+		fmt.Fprintf(stdout, "%s removed, with every message it sent or received.\n", pos[0])
+	} else {
+		fmt.Fprintf(stdout, "%s removed; its messages stay, without its name.\n", pos[0])
+	}
+	return nil
+}
+
+func mute(cmd string, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("toyhub "+cmd, flag.ContinueOnError)
+	data := dataFlag(fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usageErr("usage: toyhub %s NAME NAME", cmd)
+	}
+	op := hub.OpMute
+	if cmd == "unmute" {
+		op = hub.OpUnmute
+	}
+	if err := hub.Call(*data, op, hub.LinkArgs{A: pos[0], B: pos[1]}, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s and %s %sd.\n", pos[0], pos[1], cmd)
+	return nil
+}
+
+func pending(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("toyhub pending", flag.ContinueOnError)
+	data := dataFlag(fs)
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usageErr("toyhub pending: unexpected argument %q", pos[0])
+	}
+	var ps []hub.PendingView
+	if err := hub.Call(*data, hub.OpPending, nil, &ps); err != nil {
+		return err
+	}
+	if len(ps) == 0 {
+		fmt.Fprintln(stdout, "Nobody is waiting for approval.")
+		return nil
+	}
+	for _, p := range ps {
+		fmt.Fprintf(stdout, "%s wants to talk to %s: approve with 'toyhub link %q %q', or 'toyhub unlink' to refuse.\n", p.Person, p.Toy, p.Person, p.Toy)
+	}
+	return nil
+}
+
+func messages(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("toyhub messages", flag.ContinueOnError)
+	data := dataFlag(fs)
+	toy := fs.String("toy", "", "the toy whose messages to list")
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 || *toy == "" {
+		return usageErr("usage: toyhub messages --toy NAME")
+	}
+	var ms []hub.MessageView
+	if err := hub.Call(*data, hub.OpMessagesList, hub.NameArgs{Name: *toy}, &ms); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tFROM\tTO\tSENT\tSECONDS\tPLAYED\tDELETED")
+	for _, m := range ms {
+		del := "never"
+		if !m.DeleteAt.IsZero() {
+			del = m.DeleteAt.Local().Format(time.DateTime)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%v\t%s\n", m.ID, m.From, strings.Join(m.To, ","), m.SentAt.Local().Format(time.DateTime), m.Seconds, m.Played, del)
+	}
+	return tw.Flush()
+}
+
+func messageDelete(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("toyhub message delete", flag.ContinueOnError)
+	data := dataFlag(fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usageErr("usage: toyhub message delete ID...")
+	}
+	var n int
+	if err := hub.Call(*data, hub.OpMessagesDelete, hub.IDsArgs{IDs: pos}, &n); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d messages deleted for good.\n", n)
 	return nil
 }

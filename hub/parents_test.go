@@ -1,0 +1,202 @@
+package hub_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/toyhub/toyhub/hub"
+	"github.com/toyhub/toyhub/wire"
+)
+
+// fakeClock is a hub clock that tests move forward.
+type fakeClock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.off)
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.off += d
+	c.mu.Unlock()
+}
+
+func (th *testHub) set(t *testing.T, a hub.SettingsArgs) {
+	t.Helper()
+	if err := hub.Call(th.cfg.DataDir, hub.OpDeviceSet, a, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (th *testHub) messages(t *testing.T, toy string) []hub.MessageView {
+	t.Helper()
+	var ms []hub.MessageView
+	if err := hub.Call(th.cfg.DataDir, hub.OpMessagesList, hub.NameArgs{Name: toy}, &ms); err != nil {
+		t.Fatal(err)
+	}
+	return ms
+}
+
+// TestRetentionEnforced: the hub deletes what a toy's retention says, on
+// its own, and the list says when each message goes.
+func TestRetentionEnforced(t *testing.T) {
+	clk := &fakeClock{}
+	th := startHub(t, func(c *hub.Config) { c.Now, c.RetentionEvery = clk.now, 100*time.Millisecond })
+	teddy, gran := th.device("Teddy", "toy"), th.device("Gran", "family")
+	th.link("Teddy", "Gran")
+	th.set(t, hub.SettingsArgs{Name: "Teddy", Retention: "2d"})
+	toy := th.dial(teddy)
+	ctx := context.Background()
+	if err := toy.Send(ctx, wire.NewMessageID(), recording(1, 1), nil); err != nil {
+		t.Fatal(err)
+	}
+	ms := th.messages(t, "Teddy")
+	if len(ms) != 1 || ms[0].DeleteAt.Sub(ms[0].SentAt) != 48*time.Hour {
+		t.Fatalf("messages %+v", ms)
+	}
+	clk.advance(25 * time.Hour)
+	time.Sleep(300 * time.Millisecond)
+	if len(th.messages(t, "Teddy")) != 1 {
+		t.Fatal("deleted before its time")
+	}
+	clk.advance(24 * time.Hour)
+	for i := 0; len(th.messages(t, "Teddy")) != 0; i++ {
+		if i > 100 {
+			t.Fatal("retention did not delete the message")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	th.waitAudit(t, "messages.deleted")
+	// "Once played": gone when Gran has played it.
+	th.set(t, hub.SettingsArgs{Name: "Teddy", Retention: "played"})
+	if err := toy.Send(ctx, wire.NewMessageID(), recording(1, 2), nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if len(th.messages(t, "Teddy")) != 1 {
+		t.Fatal("deleted before it was played")
+	}
+	receive(t, th.dial(gran), 1)
+	for i := 0; len(th.messages(t, "Teddy")) != 0; i++ {
+		if i > 100 {
+			t.Fatal("not deleted once played")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestQuietHoursHoldThenDeliver: a message that arrives in the toy's
+// quiet hours waits, and reaches the toy when they end.
+func TestQuietHoursHoldThenDeliver(t *testing.T) {
+	clk := &fakeClock{}
+	th := startHub(t, func(c *hub.Config) { c.Now, c.QuietEvery = clk.now, 50*time.Millisecond })
+	teddy, gran := th.device("Teddy", "toy"), th.device("Gran", "family")
+	th.link("Teddy", "Gran")
+	// Quiet from now for two hours (in the hub's local time).
+	start := clk.now().Local()
+	end := start.Add(2 * time.Hour)
+	th.set(t, hub.SettingsArgs{Name: "Teddy", Quiet: start.Format("15:04") + "-" + end.Format("15:04")})
+	toy := th.dial(teddy)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	id := wire.NewMessageID()
+	if err := th.dial(gran).Send(ctx, id, recording(1, 5), []string{"Teddy"}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := toy.Sync(ctx); err != nil || n != 0 {
+		t.Fatalf("during quiet hours the toy is offered %d messages (%v)", n, err)
+	}
+	select {
+	case n := <-toy.Notifications():
+		t.Fatalf("notified during quiet hours: %+v", n)
+	case <-time.After(500 * time.Millisecond):
+	}
+	clk.advance(2*time.Hour + time.Minute)
+	select {
+	case n := <-toy.Notifications():
+		if n.ID != id {
+			t.Fatalf("notified of %v", n.ID)
+		}
+	case <-ctx.Done():
+		t.Fatal("the held message was not released when quiet hours ended")
+	}
+	if got := receive(t, toy, 1); len(got) != 1 {
+		t.Fatal("not delivered after quiet hours")
+	}
+}
+
+// TestLimitsAndMute: a sender's daily limit, and a muted contact.
+func TestLimitsAndMute(t *testing.T) {
+	th := startHub(t)
+	teddy, gran := th.device("Teddy", "toy"), th.device("Gran", "family")
+	th.link("Teddy", "Gran")
+	one := 1
+	th.set(t, hub.SettingsArgs{Name: "Gran", DailyLimit: &one})
+	g := th.dial(gran)
+	ctx := context.Background()
+	if err := g.Send(ctx, wire.NewMessageID(), recording(1, 1), nil); err != nil {
+		t.Fatal(err)
+	}
+	err := g.Send(ctx, wire.NewMessageID(), recording(1, 2), nil)
+	if code(t, err) != wire.CodeLimit || !strings.Contains(err.Error(), "for today") {
+		t.Fatalf("over the limit: %v", err)
+	}
+	if err := hub.Call(th.cfg.DataDir, hub.OpMute, hub.LinkArgs{A: "Teddy", B: "Gran"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := th.dial(teddy).Send(ctx, wire.NewMessageID(), recording(1, 3), []string{"Gran"}); code(t, err) != wire.CodeNotContact {
+		t.Fatalf("to a muted contact: %v", err)
+	}
+	th.waitAudit(t, "mute")
+}
+
+// TestWebDeleteAndRemove: a parent deletes a message and removes a person
+// with their messages; nothing of them is left in the database files.
+func TestWebDeleteAndRemove(t *testing.T) {
+	th := startHub(t, func(c *hub.Config) { c.WebAddr = "127.0.0.1:0" })
+	mum := th.setupOwner(t)
+	teddy := th.device("Teddy", "toy")
+	uncle := th.device("Uncle Bartholomew", "family")
+	th.link("Teddy", "Uncle Bartholomew")
+	toy := th.dial(teddy)
+	ctx := context.Background()
+	fromToy, fromUncle := recording(3, 31), recording(3, 32)
+	if err := toy.Send(ctx, wire.NewMessageID(), fromToy, []string{"Uncle Bartholomew"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := th.dial(uncle).Send(ctx, wire.NewMessageID(), fromUncle, []string{"Teddy"}); err != nil {
+		t.Fatal(err)
+	}
+	_, page := mum.get("/toys/" + teddy.Info.DeviceID)
+	del := regexp.MustCompile(`action="(/toys/[a-z0-9]+/messages/[0-9a-f]+/delete)"`).FindAllStringSubmatch(page, -1)
+	if len(del) != 2 || !strings.Contains(page, "Messages are kept three months") {
+		t.Fatalf("delete buttons: %d\n%s", len(del), page)
+	}
+	if code, _ := mum.post(del[0][1], url.Values{}); code != http.StatusSeeOther {
+		t.Fatalf("delete: %d", code)
+	}
+	if ms := th.messages(t, "Teddy"); len(ms) != 1 {
+		t.Fatalf("%d messages left", len(ms))
+	}
+	// Remove the uncle with his messages.
+	code, _ := mum.post("/family/people/"+uncle.Info.DeviceID+"/remove", url.Values{"messages": {"delete"}})
+	if code != http.StatusSeeOther {
+		t.Fatalf("remove: %d", code)
+	}
+	if ms := th.messages(t, "Teddy"); len(ms) != 0 {
+		t.Fatalf("%d messages left", len(ms))
+	}
+	th.scanDB(t, "after deletion", personal([]string{"Uncle Bartholomew"}, fromToy, fromUncle))
+	th.waitAudit(t, "device.removed")
+}

@@ -1,0 +1,235 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/toyhub/toyhub/store"
+)
+
+// Parental controls: approving new contacts, muting, limits, retention,
+// quiet hours, and deleting for good.
+
+// PendingRow is a contact waiting for a parent's approval.
+type PendingRow struct {
+	PersonID, PersonName, ToyID, ToyName string
+}
+
+func (s *Server) pendingRows(r *http.Request) ([]PendingRow, error) {
+	ls, err := s.st.PendingLinks(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	var out []PendingRow
+	for _, l := range ls {
+		a, errA := s.st.Device(r.Context(), l.A)
+		b, errB := s.st.Device(r.Context(), l.B)
+		if errA != nil || errB != nil {
+			continue
+		}
+		if a.Kind == store.KindToy {
+			a, b = b, a
+		}
+		out = append(out, PendingRow{PersonID: a.ID, PersonName: a.Name, ToyID: b.ID, ToyName: b.Name})
+	}
+	return out, nil
+}
+
+// pendingPair reads a person and a toy from a form and checks that a link
+// between them waits for approval.
+func (s *Server) pendingPair(w http.ResponseWriter, r *http.Request) (PendingRow, bool) {
+	cur, _ := current(r)
+	rows, err := s.pendingRows(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return PendingRow{}, false
+	}
+	for _, p := range rows {
+		if p.PersonID == r.PostFormValue("person") && p.ToyID == r.PostFormValue("toy") {
+			return p, true
+		}
+	}
+	s.refuse(w, r, cur.user, http.StatusNotFound, "no such waiting contact")
+	return PendingRow{}, false
+}
+
+func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
+	cur, _ := current(r)
+	p, ok := s.pendingPair(w, r)
+	if !ok {
+		return
+	}
+	if err := s.st.Link(r.Context(), p.PersonID, p.ToyID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.st.Audit(store.Event{Event: "link.approved", Device: cur.user.ID, Remote: remoteIP(r), Detail: p.PersonID + " " + p.ToyID})
+	s.hub.ConfigChanged(p.PersonID, p.ToyID)
+	http.Redirect(w, r, "/family", http.StatusSeeOther)
+}
+
+func (s *Server) refuseContact(w http.ResponseWriter, r *http.Request) {
+	cur, _ := current(r)
+	p, ok := s.pendingPair(w, r)
+	if !ok {
+		return
+	}
+	if err := s.st.Unlink(r.Context(), p.PersonID, p.ToyID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.st.Audit(store.Event{Event: "link.refused", Device: cur.user.ID, Remote: remoteIP(r), Detail: p.PersonID + " " + p.ToyID})
+	s.hub.ConfigChanged()
+	http.Redirect(w, r, "/family", http.StatusSeeOther)
+}
+
+func (s *Server) mutePerson(w http.ResponseWriter, r *http.Request) {
+	cur, _ := current(r)
+	p, ok := s.person(w, r)
+	if !ok {
+		return
+	}
+	toy := r.PostFormValue("toy")
+	muted := r.PostFormValue("muted") == "1"
+	if err := s.st.SetMuted(r.Context(), p.ID, toy, muted); err != nil {
+		s.refuse(w, r, cur.user, http.StatusNotFound, "not linked")
+		return
+	}
+	s.st.Audit(store.Event{Event: map[bool]string{true: "mute", false: "unmute"}[muted], Device: cur.user.ID, Remote: remoteIP(r), Detail: p.ID + " " + toy})
+	s.hub.ConfigChanged()
+	http.Redirect(w, r, "/family", http.StatusSeeOther)
+}
+
+func (s *Server) personLimit(w http.ResponseWriter, r *http.Request) {
+	cur, _ := current(r)
+	p, ok := s.person(w, r)
+	if !ok {
+		return
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(r.PostFormValue("daily_limit")))
+	if err != nil || n < 0 || n > 10000 {
+		s.renderFamily(w, r, http.StatusBadRequest, familyData{Error: "The daily limit is a number of messages, 0 for none."})
+		return
+	}
+	st, err := s.st.DeviceSettings(r.Context(), p.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	st.DailyLimit = n
+	if err := s.hub.SetSettings(r.Context(), Actor{cur.user.ID, remoteIP(r)}, p.ID, st); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/family", http.StatusSeeOther)
+}
+
+// retentionChoices are what the toys page offers.
+var retentionChoices = []struct {
+	Value int
+	Label string
+}{
+	{7, "a week"}, {30, "a month"}, {90, "three months"}, {365, "a year"},
+	{store.RetainForever, "forever"}, {store.RetainOncePlayed, "until played"},
+}
+
+// ToySettings is a toy's settings as its form shows them.
+type ToySettings struct {
+	Retention  int
+	QuietStart string // "20:00", or "" for none
+	QuietEnd   string
+	DailyLimit int
+}
+
+func toySettings(st store.Settings) ToySettings {
+	ts := ToySettings{Retention: st.RetentionDays, DailyLimit: st.DailyLimit}
+	if st.Quiet {
+		ts.QuietStart = fmt.Sprintf("%02d:%02d", st.QuietStart/60, st.QuietStart%60)
+		ts.QuietEnd = fmt.Sprintf("%02d:%02d", st.QuietEnd/60, st.QuietEnd%60)
+	}
+	return ts
+}
+
+func minutes(s string) (int, error) {
+	t, err := time.Parse("15:04", s)
+	if err != nil {
+		return 0, err
+	}
+	return t.Hour()*60 + t.Minute(), nil
+}
+
+func (s *Server) toySettings(w http.ResponseWriter, r *http.Request) {
+	cur, _ := current(r)
+	d, ok := s.parentToy(w, r)
+	if !ok {
+		return
+	}
+	var st store.Settings
+	var errs []string
+	days, err := strconv.Atoi(r.PostFormValue("retention"))
+	if err != nil || days < store.RetainOncePlayed || days > 36500 {
+		errs = append(errs, "choose how long messages are kept")
+	}
+	st.RetentionDays = days
+	qs, qe := strings.TrimSpace(r.PostFormValue("quiet_start")), strings.TrimSpace(r.PostFormValue("quiet_end"))
+	if qs != "" || qe != "" {
+		a, errA := minutes(qs)
+		b, errB := minutes(qe)
+		if errA != nil || errB != nil || a == b {
+			errs = append(errs, "quiet hours need a start and an end, such as 20:00 and 07:00")
+		}
+		st.Quiet, st.QuietStart, st.QuietEnd = true, a, b
+	}
+	if st.DailyLimit, err = strconv.Atoi(strings.TrimSpace(r.PostFormValue("daily_limit"))); err != nil || st.DailyLimit < 0 {
+		errs = append(errs, "the daily limit is a number of messages, 0 for none")
+	}
+	if len(errs) > 0 {
+		s.renderToys(w, r, http.StatusBadRequest, toysData{Error: "The settings were not saved: " + strings.Join(errs, "; ") + "."})
+		return
+	}
+	if err := s.hub.SetSettings(r.Context(), Actor{cur.user.ID, remoteIP(r)}, d.ID, st); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/toys", http.StatusSeeOther)
+}
+
+func (s *Server) removeToy(w http.ResponseWriter, r *http.Request) {
+	cur, _ := current(r)
+	d, ok := s.parentToy(w, r)
+	if !ok {
+		return
+	}
+	if err := s.hub.Remove(r.Context(), Actor{cur.user.ID, remoteIP(r)}, d.ID, r.PostFormValue("messages") != "delete"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/toys", http.StatusSeeOther)
+}
+
+// deleteMessage deletes one message for good (parents only), after the
+// same authorization as playing it.
+func (s *Server) deleteMessage(w http.ResponseWriter, r *http.Request) {
+	cur, _ := current(r)
+	toy, v, ok := s.toyFor(w, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("msg")
+	if _, err := s.st.OpenAudio(r.Context(), id, toy.ID, v); errors.Is(err, store.ErrNotFound) {
+		s.refuse(w, r, cur.user, http.StatusNotFound, "message not visible")
+		return
+	} else if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := s.hub.DeleteMessages(r.Context(), Actor{cur.user.ID, remoteIP(r)}, []string{id}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/toys/"+toy.ID, http.StatusSeeOther)
+}
