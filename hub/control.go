@@ -60,6 +60,7 @@ const (
 	OpMute           = "mute"
 	OpUnmute         = "unmute"
 	OpPending        = "links.pending"
+	OpRecord         = "audit.record" // the CLI records what it did (an export) in the audit log
 )
 
 // RemoveArgs remove a device for good.

@@ -659,6 +659,16 @@ func (h *Hub) dispatch(ctx context.Context, op string, raw json.RawMessage) (any
 		return nil, nil
 	case OpPending:
 		return h.pendingLinks(ctx)
+	case OpRecord:
+		var e store.Event
+		if err := decode(&e); err != nil {
+			return nil, err
+		}
+		if e.Event != "export" {
+			return nil, fmt.Errorf("event %q is not recorded from the console", e.Event)
+		}
+		e.ID, e.At = 0, time.Time{}
+		return nil, h.store.AuditSync(ctx, e)
 	case OpAuditVerify:
 		n, err := h.store.VerifyAudit(ctx)
 		var p *store.AuditProblem

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/toyhub/toyhub/hub/audit"
+	"github.com/toyhub/toyhub/hub/backup"
 	"github.com/toyhub/toyhub/store"
 	"github.com/toyhub/toyhub/web"
 	"github.com/toyhub/toyhub/wire"
@@ -219,6 +221,29 @@ func (w webHub) Remove(ctx context.Context, by web.Actor, id string, keepMessage
 // DeleteMessages deletes messages for good.
 func (w webHub) DeleteMessages(ctx context.Context, by web.Actor, ids []string) (int, error) {
 	return w.h.deleteMessages(ctx, ids, by, "deleted in the web app")
+}
+
+// Export writes the household's archive, in the hub's own process.
+func (w webHub) Export(ctx context.Context, by web.Actor, out io.Writer, pass []byte) (int, error) {
+	var dst io.Writer = out
+	var enc *backup.Encrypter
+	var err error
+	if len(pass) > 0 {
+		if enc, err = backup.NewEncrypter(out, pass, backup.Header{Kind: "export", Schema: store.SchemaVersion()}); err != nil {
+			return 0, err
+		}
+		dst = enc
+	}
+	n, err := Export(ctx, w.h.store, dst, nil)
+	if err == nil && enc != nil {
+		err = enc.Close()
+	}
+	if err != nil {
+		return n, err
+	}
+	kind := map[bool]string{true: "encrypted", false: "plain"}[enc != nil]
+	w.h.store.Audit(store.Event{Event: "export", Device: by.User, Remote: by.Remote, Detail: fmt.Sprintf("%s, %d messages, web", kind, n)})
+	return n, nil
 }
 
 // SetSettings changes a device's settings.

@@ -171,3 +171,33 @@ func (s *Store) WriteAudio(ctx context.Context, a Audio, w io.Writer) error {
 	}
 	return nil
 }
+
+// Message describes one committed message with all its deliveries.
+func (s *Store) Message(ctx context.Context, id string) (MessageInfo, error) {
+	var m MessageInfo
+	var sent, ms int64
+	err := s.db.QueryRowContext(ctx, "SELECT id, sender_id, committed_at, size, coalesce(duration_ms, 0) FROM messages WHERE id = ? AND state = 'committed'", id).
+		Scan(&m.ID, &m.Sender, &sent, &m.Size, &ms)
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, fmt.Errorf("store: message %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return m, fmt.Errorf("store: message %s: %w", id, err)
+	}
+	m.SentAt, m.Duration = time.Unix(sent, 0), time.Duration(ms)*time.Millisecond
+	rows, err := s.db.QueryContext(ctx, "SELECT recipient_id, delivered_at, played_at FROM deliveries WHERE message_id = ? ORDER BY recipient_id", id)
+	if err != nil {
+		return m, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d Delivery
+		var delivered, played sql.NullInt64
+		if err := rows.Scan(&d.Recipient, &delivered, &played); err != nil {
+			return m, err
+		}
+		d.DeliveredAt, d.PlayedAt = unixOrZero(delivered), unixOrZero(played)
+		m.Deliveries = append(m.Deliveries, d)
+	}
+	return m, rows.Err()
+}

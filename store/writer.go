@@ -143,6 +143,9 @@ func (w *writer) close() error {
 	for _, st := range w.stmts {
 		st.Close()
 	}
+	if w.conn == nil {
+		return nil // a read-only store's
+	}
 	return errors.Join(w.conn.Close(), w.db.Close())
 }
 
@@ -240,4 +243,12 @@ func (w *writer) run(batch []*writeOp) {
 		return
 	}
 	finish(nil)
+}
+
+// newClosedWriter is the writer of a read-only store: every write fails
+// with ErrClosed, and closing it does nothing.
+func newClosedWriter() *writer {
+	w := &writer{closed: true, exited: make(chan struct{})}
+	close(w.exited)
+	return w
 }

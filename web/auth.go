@@ -84,6 +84,8 @@ func (s *Server) routes() []Route {
 		{Pattern: "POST /security/totp-required", Access: Parent, Handler: s.setTOTPRequired},
 		{Pattern: "POST /security/run", Access: Parent, Handler: s.runSecurity},
 		{Pattern: "GET /audit", Access: Parent, Handler: s.auditPage},
+		{Pattern: "GET /export", Access: Parent, Handler: s.exportPage},
+		{Pattern: "POST /export", Access: Parent, Handler: s.export},
 	}
 	return rs
 }

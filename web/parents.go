@@ -233,3 +233,44 @@ func (s *Server) deleteMessage(w http.ResponseWriter, r *http.Request) {
 	}
 	http.Redirect(w, r, "/toys/"+toy.ID, http.StatusSeeOther)
 }
+
+type exportData struct {
+	Page
+	Error string
+}
+
+func (s *Server) exportPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, http.StatusOK, "export", exportData{Page: s.page(r, "audit")})
+}
+
+// export streams the household's archive to the browser.
+func (s *Server) export(w http.ResponseWriter, r *http.Request) {
+	cur, _ := current(r)
+	pass := r.PostFormValue("passphrase")
+	plain := r.PostFormValue("plain") == "1"
+	if !plain {
+		if pass != r.PostFormValue("passphrase2") {
+			s.render(w, http.StatusBadRequest, "export", exportData{Page: s.page(r, "audit"), Error: "The two passphrases differ."})
+			return
+		}
+		if err := CheckPassword(pass, s.passwordContext(r.Context(), cur.user.Login, cur.user.Email)); err != nil {
+			s.render(w, http.StatusBadRequest, "export", exportData{Page: s.page(r, "audit"), Error: "Please choose another passphrase: " + err.(*PasswordError).Reason + "."})
+			return
+		}
+	} else {
+		pass = ""
+	}
+	name := "toyhub-export-" + s.cfg.Now().Format("2006-01-02")
+	if plain {
+		name += ".zip"
+		w.Header().Set("Content-Type", "application/zip")
+	} else {
+		name += ".toyhub-export"
+		w.Header().Set("Content-Type", "application/octet-stream")
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(30 * time.Minute))
+	if _, err := s.hub.Export(r.Context(), Actor{cur.user.ID, remoteIP(r)}, w, []byte(pass)); err != nil {
+		s.log.Error("Export failed", "user", cur.user.ID, "error", err)
+	}
+}

@@ -96,6 +96,9 @@ type Hub interface {
 	Remove(ctx context.Context, by Actor, deviceID string, keepMessages bool) error
 	// DeleteMessages deletes messages for good.
 	DeleteMessages(ctx context.Context, by Actor, ids []string) (int, error)
+	// Export writes the household's archive to w, encrypted under
+	// passphrase unless it is empty.
+	Export(ctx context.Context, by Actor, w io.Writer, passphrase []byte) (int, error)
 	// SetSettings changes a device's retention, quiet hours and limit.
 	SetSettings(ctx context.Context, by Actor, deviceID string, st store.Settings) error
 	// Invite creates an invite for a family member (linked to toys) or,
@@ -261,7 +264,7 @@ func New(cfg Config, st Store, hub Hub) (*Server, error) {
 		}
 		s.tmpl[name] = t
 	}
-	for _, need := range []string{"setup", "login", "code", "join", "home", "toy", "toys", "family", "account", "totp", "security", "audit", "trust", "message"} {
+	for _, need := range []string{"setup", "login", "code", "join", "home", "toy", "toys", "family", "account", "totp", "security", "audit", "export", "trust", "message"} {
 		if s.tmpl[need] == nil {
 			return nil, fmt.Errorf("web: template %s is missing", need)
 		}

@@ -68,6 +68,9 @@ func (noHub) DeleteMessages(context.Context, Actor, []string) (int, error) {
 func (noHub) SetSettings(context.Context, Actor, string, store.Settings) error {
 	return errors.New("not here")
 }
+func (noHub) Export(context.Context, Actor, io.Writer, []byte) (int, error) {
+	return 0, errors.New("not here")
+}
 func (noHub) ConfigChanged(...string)                         {}
 func (noHub) Security(context.Context) (SecurityState, error) { return SecurityState{}, nil }
 func (noHub) RunSecurity(bool) error                          { return errors.New("no self-check in this test") }

@@ -70,8 +70,9 @@ type Header struct {
 	Nonce      []byte    `json:"nonce_prefix"`
 	Schema     int       `json:"schema"`
 	HubVersion string    `json:"hub_version"`
-	MasterKey  bool      `json:"master_key"` // whether the master key is inside
-	Bytes      int64     `json:"bytes"`      // of the files inside, for progress
+	Kind       string    `json:"kind,omitempty"` // "" for a backup, "export" for an export
+	MasterKey  bool      `json:"master_key"`     // whether the master key is inside
+	Bytes      int64     `json:"bytes"`          // of the files inside, for progress
 }
 
 // File is a file to put in a backup, under Name.
@@ -101,10 +102,28 @@ func nonce(prefix []byte, n uint64) []byte {
 	return binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), n)
 }
 
-// Write writes a backup of files to w, encrypted under passphrase.
-func Write(w io.Writer, files []File, passphrase []byte, h Header, progress Progress) error {
+// Encrypter is an encrypted stream being written; Close writes its last
+// record and must be called.
+type Encrypter struct {
+	bw *bufio.Writer
+	sw *sealer
+}
+
+func (e *Encrypter) Write(p []byte) (int, error) { return e.sw.Write(p) }
+
+// Close seals the last record and flushes.
+func (e *Encrypter) Close() error {
+	if err := e.sw.close(); err != nil {
+		return err
+	}
+	return e.bw.Flush()
+}
+
+// NewEncrypter starts an encrypted stream on w under passphrase, in the
+// backup format; what is written to it is the plaintext.
+func NewEncrypter(w io.Writer, passphrase []byte, h Header) (*Encrypter, error) {
 	if len(passphrase) == 0 {
-		return errors.New("backup: empty passphrase")
+		return nil, errors.New("backup: empty passphrase")
 	}
 	h.Format, h.KDF, h.Time, h.Memory, h.Threads = 1, "argon2id", kdfTime, kdfMemory, kdfThreads
 	h.Salt, h.Nonce = make([]byte, 16), make([]byte, 16)
@@ -113,6 +132,46 @@ func Write(w io.Writer, files []File, passphrase []byte, h Header, progress Prog
 	if h.Created.IsZero() {
 		h.Created = time.Now()
 	}
+	hdr, err := json.Marshal(h)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := chacha20poly1305.NewX(key(passphrase, h))
+	if err != nil {
+		return nil, err
+	}
+	bw := bufio.NewWriter(w)
+	bw.WriteString(magic)
+	binary.Write(bw, binary.BigEndian, uint32(len(hdr)))
+	bw.Write(hdr)
+	return &Encrypter{bw: bw, sw: &sealer{w: bw, aead: aead, hsum: sha256.Sum256(hdr), prefix: h.Nonce}}, nil
+}
+
+// Decrypter reads an encrypted stream; reading to EOF verifies that it
+// ended where its writer ended it.
+type Decrypter struct {
+	op     *opener
+	Header Header
+}
+
+func (d *Decrypter) Read(p []byte) (int, error) { return d.op.Read(p) }
+
+// NewDecrypter opens an encrypted stream.
+func NewDecrypter(r io.Reader, passphrase []byte) (*Decrypter, error) {
+	br := bufio.NewReader(r)
+	h, hdr, err := ReadHeader(br)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := chacha20poly1305.NewX(key(passphrase, h))
+	if err != nil {
+		return nil, err
+	}
+	return &Decrypter{op: &opener{r: br, aead: aead, hsum: sha256.Sum256(hdr), prefix: h.Nonce}, Header: h}, nil
+}
+
+// Write writes a backup of files to w, encrypted under passphrase.
+func Write(w io.Writer, files []File, passphrase []byte, h Header, progress Progress) error {
 	h.Bytes = 0
 	for _, f := range files {
 		st, err := os.Stat(f.Path)
@@ -121,20 +180,11 @@ func Write(w io.Writer, files []File, passphrase []byte, h Header, progress Prog
 		}
 		h.Bytes += st.Size()
 	}
-	hdr, err := json.Marshal(h)
+	enc, err := NewEncrypter(w, passphrase, h)
 	if err != nil {
 		return err
 	}
-	aead, err := chacha20poly1305.NewX(key(passphrase, h))
-	if err != nil {
-		return err
-	}
-	bw := bufio.NewWriter(w)
-	bw.WriteString(magic)
-	binary.Write(bw, binary.BigEndian, uint32(len(hdr)))
-	bw.Write(hdr)
-	sw := &sealer{w: bw, aead: aead, hsum: sha256.Sum256(hdr), prefix: h.Nonce}
-	tw := tar.NewWriter(sw)
+	tw := tar.NewWriter(enc)
 	var done int64
 	for _, f := range files {
 		if err := addFile(tw, f, func(n int64) {
@@ -149,10 +199,7 @@ func Write(w io.Writer, files []File, passphrase []byte, h Header, progress Prog
 	if err := tw.Close(); err != nil {
 		return err
 	}
-	if err := sw.close(); err != nil {
-		return err
-	}
-	return bw.Flush()
+	return enc.Close()
 }
 
 func addFile(tw *tar.Writer, f File, advance func(int64)) error {
@@ -307,16 +354,11 @@ func (o *opener) Read(p []byte) (int, error) {
 // checking every record, and returns its header and the files it wrote.
 // On any error, whatever was written is left for the caller to remove.
 func Extract(r io.Reader, passphrase []byte, dir string, progress Progress) (Header, []string, error) {
-	br := bufio.NewReader(r)
-	h, hdr, err := ReadHeader(br)
+	dec, err := NewDecrypter(r, passphrase)
 	if err != nil {
-		return h, nil, err
+		return Header{}, nil, err
 	}
-	aead, err := chacha20poly1305.NewX(key(passphrase, h))
-	if err != nil {
-		return h, nil, err
-	}
-	op := &opener{r: br, aead: aead, hsum: sha256.Sum256(hdr), prefix: h.Nonce}
+	h, op := dec.Header, dec.op
 	tr := tar.NewReader(op)
 	var names []string
 	var done int64

@@ -24,6 +24,7 @@ import (
 
 	"github.com/toyhub/toyhub/hub"
 	"github.com/toyhub/toyhub/hub/audit"
+	"github.com/toyhub/toyhub/hub/backup"
 	"github.com/toyhub/toyhub/web"
 )
 
@@ -49,6 +50,8 @@ Usage:
   toyhub backup --out FILE [--passphrase-file F] [--without-key] [--data DIR]
   toyhub restore FILE [--passphrase-file F] [--key FILE] [--force] [--data DIR]
   toyhub config check [--config FILE]
+  toyhub export --out FILE.zip [--passphrase-file F | --plain] [--data DIR]
+  toyhub decrypt FILE --out FILE.zip [--passphrase-file F]   (opens an encrypted export)
   toyhub setup-link [--data DIR]
   toyhub user reset-password --login NAME [--data DIR]   (reads the new password from the console)
   toyhub device add --name NAME --kind toy|family --out DIR [--data DIR]
@@ -157,6 +160,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = configCheck(rest[1:], stdout)
 	case "backup":
 		err = backupCmd(rest, os.Stdin, stdout, stderr)
+	case "export":
+		err = exportCmd(rest, os.Stdin, stdout, stderr)
+	case "decrypt":
+		err = decryptCmd(rest, os.Stdin, stdout, stderr)
 	case "restore":
 		err = restoreCmd(rest, os.Stdin, stdout, stderr)
 	case "audit-log":
@@ -966,5 +973,87 @@ func messageDelete(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "%d messages deleted for good.\n", n)
+	return nil
+}
+
+func exportCmd(args []string, stdin *os.File, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("toyhub export", flag.ContinueOnError)
+	data := dataFlag(fs)
+	out := fs.String("out", "", "the archive to write")
+	passFile := fs.String("passphrase-file", "", "read the passphrase from this file (default: ask)")
+	plain := fs.Bool("plain", false, "write the archive unencrypted (it holds every recording and name)")
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 || *out == "" {
+		return usageErr("usage: toyhub export --out FILE.zip [--passphrase-file F | --plain]")
+	}
+	var pass []byte
+	if !*plain {
+		var err error
+		if pass, err = readPassphrase(*passFile, stdin, stderr, true); err != nil {
+			return err
+		}
+		if err := web.CheckPassword(string(pass), []string{"export"}); err != nil {
+			return fmt.Errorf("choose another passphrase: %w", err)
+		}
+	}
+	last := -1
+	n, err := hub.ExportFile(*data, *out, hub.ExportOptions{Passphrase: pass, Progress: func(done, total int) {
+		if pct := done * 100 / max(total, 1); pct/10 != last/10 {
+			last = pct
+			fmt.Fprintf(stderr, "\rExporting: %3d%% of %d messages", pct, total)
+		}
+	}})
+	if last >= 0 {
+		fmt.Fprintln(stderr)
+	}
+	if err != nil {
+		return err
+	}
+	how := "encrypted with your passphrase; open it with 'toyhub decrypt'"
+	if *plain {
+		how = "unencrypted: keep it somewhere private"
+	}
+	fmt.Fprintf(stdout, "Exported %d messages, the people and devices, and the audit log to %s (%s).\n", n, *out, how)
+	return nil
+}
+
+func decryptCmd(args []string, stdin *os.File, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("toyhub decrypt", flag.ContinueOnError)
+	out := fs.String("out", "", "the file to write")
+	passFile := fs.String("passphrase-file", "", "read the passphrase from this file (default: ask)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || *out == "" {
+		return usageErr("usage: toyhub decrypt FILE --out FILE.zip [--passphrase-file F]")
+	}
+	pass, err := readPassphrase(*passFile, stdin, stderr, false)
+	if err != nil {
+		return err
+	}
+	in, err := os.Open(pos[0])
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	dec, err := backup.NewDecrypter(in, pass)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, dec); err != nil {
+		f.Close()
+		os.Remove(*out)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Decrypted and checked: %s.\n", *out)
 	return nil
 }
