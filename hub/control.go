@@ -61,6 +61,7 @@ const (
 	OpUnmute         = "unmute"
 	OpPending        = "links.pending"
 	OpRecord         = "audit.record" // the CLI records what it did (an export) in the audit log
+	OpWipe           = "wipe"
 )
 
 // RemoveArgs remove a device for good.

@@ -64,6 +64,7 @@ type Hub struct {
 	closeOnce sync.Once
 	stopReq   chan struct{} // closed when the console asks the hub to stop
 	stopOnce  sync.Once
+	wipe      atomic.Bool // delete everything once stopped
 }
 
 // New opens (or on first start, creates) everything in the data directory:
@@ -237,7 +238,15 @@ func (h *Hub) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case <-h.stopReq:
 	}
-	return h.Close()
+	err := h.Close()
+	if h.wipe.Load() {
+		if err := h.destroy(); err != nil {
+			return err
+		}
+		h.log.Warn("Everything was deleted; the next start makes a new household")
+		return ErrWiped
+	}
+	return err
 }
 
 // startWeb serves the web app over HTTPS and, while no owner account
@@ -657,6 +666,18 @@ func (h *Hub) dispatch(ctx context.Context, op string, raw json.RawMessage) (any
 		}
 		h.store.Audit(store.Event{Event: op, Remote: "console", Detail: da.ID + " " + db.ID})
 		return nil, nil
+	case OpWipe:
+		var a WipeArgs
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		u, err := h.checkOwner(ctx, a.Login, a.Password)
+		if err != nil {
+			h.store.Audit(store.Event{Event: "wipe.refused", Remote: "console"})
+			return nil, err
+		}
+		h.requestWipe(web.Actor{User: u.ID, Remote: "console"})
+		return nil, nil
 	case OpPending:
 		return h.pendingLinks(ctx)
 	case OpRecord:
@@ -721,6 +742,7 @@ func (h *Hub) addDevice(ctx context.Context, a AddDeviceArgs) (AddDeviceResult, 
 		return AddDeviceResult{}, err
 	}
 	h.log.Info("Device added", "device", id, "kind", kind, "serial", iss.Serial, "not_after", iss.Cert.NotAfter.UTC().Format(time.RFC3339))
+	h.store.Audit(store.Event{Event: "device.added", Device: id, Remote: "console", Detail: string(kind) + ", certificate " + iss.Serial})
 	if kind == store.KindToy {
 		h.linkParents(ctx, id)
 	}
@@ -871,6 +893,7 @@ func (h *Hub) revokeDevice(ctx context.Context, name string) (DeviceView, error)
 	}
 	dropped := h.disconnect(d.ID)
 	h.log.Info("Device revoked", "device", d.ID, "disconnected", dropped)
+	h.store.Audit(store.Event{Event: "device.revoked", Device: d.ID, Remote: "console"})
 	d, err = h.store.Device(ctx, d.ID)
 	return h.view(d), err
 }
@@ -892,6 +915,7 @@ func (h *Hub) link(ctx context.Context, a LinkArgs, on bool) error {
 			return err
 		}
 		h.log.Info("Devices unlinked", "a", da.ID, "b", db.ID)
+		h.store.Audit(store.Event{Event: "unlink", Remote: "console", Detail: da.ID + " " + db.ID})
 		return nil
 	}
 	if err := h.store.Link(ctx, da.ID, db.ID); err != nil {

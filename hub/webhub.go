@@ -223,6 +223,16 @@ func (w webHub) DeleteMessages(ctx context.Context, by web.Actor, ids []string) 
 	return w.h.deleteMessages(ctx, ids, by, "deleted in the web app")
 }
 
+// Wipe deletes everything once the owner's password is confirmed.
+func (w webHub) Wipe(ctx context.Context, by web.Actor, login, password string) error {
+	if _, err := w.h.checkOwner(ctx, login, password); err != nil {
+		w.h.store.Audit(store.Event{Event: "wipe.refused", Device: by.User, Remote: by.Remote})
+		return err
+	}
+	w.h.requestWipe(by)
+	return nil
+}
+
 // Export writes the household's archive, in the hub's own process.
 func (w webHub) Export(ctx context.Context, by web.Actor, out io.Writer, pass []byte) (int, error) {
 	var dst io.Writer = out

@@ -85,6 +85,8 @@ func (s *Server) routes() []Route {
 		{Pattern: "POST /security/run", Access: Parent, Handler: s.runSecurity},
 		{Pattern: "GET /audit", Access: Parent, Handler: s.auditPage},
 		{Pattern: "GET /export", Access: Parent, Handler: s.exportPage},
+		{Pattern: "GET /wipe", Access: Parent, Handler: s.wipePage},
+		{Pattern: "POST /wipe", Access: Parent, Handler: s.wipe},
 		{Pattern: "POST /export", Access: Parent, Handler: s.export},
 	}
 	return rs

@@ -96,6 +96,9 @@ type Hub interface {
 	Remove(ctx context.Context, by Actor, deviceID string, keepMessages bool) error
 	// DeleteMessages deletes messages for good.
 	DeleteMessages(ctx context.Context, by Actor, ids []string) (int, error)
+	// Wipe deletes everything (the household's data, keys and CA) once the
+	// owner's password is confirmed; the hub stops and starts anew.
+	Wipe(ctx context.Context, by Actor, login, password string) error
 	// Export writes the household's archive to w, encrypted under
 	// passphrase unless it is empty.
 	Export(ctx context.Context, by Actor, w io.Writer, passphrase []byte) (int, error)
@@ -264,7 +267,7 @@ func New(cfg Config, st Store, hub Hub) (*Server, error) {
 		}
 		s.tmpl[name] = t
 	}
-	for _, need := range []string{"setup", "login", "code", "join", "home", "toy", "toys", "family", "account", "totp", "security", "audit", "export", "trust", "message"} {
+	for _, need := range []string{"setup", "login", "code", "join", "home", "toy", "toys", "family", "account", "totp", "security", "audit", "export", "wipe", "trust", "message"} {
 		if s.tmpl[need] == nil {
 			return nil, fmt.Errorf("web: template %s is missing", need)
 		}

@@ -68,6 +68,7 @@ func (noHub) DeleteMessages(context.Context, Actor, []string) (int, error) {
 func (noHub) SetSettings(context.Context, Actor, string, store.Settings) error {
 	return errors.New("not here")
 }
+func (noHub) Wipe(context.Context, Actor, string, string) error { return errors.New("not here") }
 func (noHub) Export(context.Context, Actor, io.Writer, []byte) (int, error) {
 	return 0, errors.New("not here")
 }

@@ -52,6 +52,7 @@ Usage:
   toyhub config check [--config FILE]
   toyhub export --out FILE.zip [--passphrase-file F | --plain] [--data DIR]
   toyhub decrypt FILE --out FILE.zip [--passphrase-file F]   (opens an encrypted export)
+  toyhub wipe --login OWNER [--data DIR]   (deletes everything; reads the owner's password from the console)
   toyhub setup-link [--data DIR]
   toyhub user reset-password --login NAME [--data DIR]   (reads the new password from the console)
   toyhub device add --name NAME --kind toy|family --out DIR [--data DIR]
@@ -91,6 +92,7 @@ const (
 	exitOK    = 0
 	exitError = 1
 	exitUsage = 2
+	exitWiped = 75 // EX_TEMPFAIL: restart me
 )
 
 type cmdError struct {
@@ -164,6 +166,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = exportCmd(rest, os.Stdin, stdout, stderr)
 	case "decrypt":
 		err = decryptCmd(rest, os.Stdin, stdout, stderr)
+	case "wipe":
+		err = wipeCmd(rest, os.Stdin, stdout, stderr)
 	case "restore":
 		err = restoreCmd(rest, os.Stdin, stdout, stderr)
 	case "audit-log":
@@ -308,7 +312,13 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return h.Run(ctx)
+	err = h.Run(ctx)
+	if errors.Is(err, hub.ErrWiped) {
+		// Not a clean exit: systemd (Restart=on-failure) starts a new,
+		// empty hub with a new setup link.
+		return cmdError{exitWiped, err}
+	}
+	return err
 }
 
 func deviceAdd(args []string, stdout io.Writer) error {
@@ -709,7 +719,7 @@ func configCheck(args []string, stdout io.Writer) error {
 
 // readPassphrase reads a passphrase from a file, or from the terminal
 // (twice, when confirm is set).
-func readPassphrase(file string, stdin *os.File, stderr io.Writer, confirm bool) ([]byte, error) {
+func readPassphrase(prompt, file string, stdin *os.File, stderr io.Writer, confirm bool) ([]byte, error) {
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -724,7 +734,7 @@ func readPassphrase(file string, stdin *os.File, stderr io.Writer, confirm bool)
 		}
 		return []byte(strings.TrimRight(line, "\r\n")), nil
 	}
-	fmt.Fprint(stderr, "Backup passphrase: ")
+	fmt.Fprint(stderr, prompt+": ")
 	p, err := term.ReadPassword(int(stdin.Fd()))
 	fmt.Fprintln(stderr)
 	if err != nil || !confirm {
@@ -773,7 +783,7 @@ func backupCmd(args []string, stdin *os.File, stdout, stderr io.Writer) error {
 	} else if len(pos) > 0 || *out == "" {
 		return usageErr("usage: toyhub backup --out FILE [--passphrase-file F] [--without-key]")
 	}
-	pass, err := readPassphrase(*passFile, stdin, stderr, true)
+	pass, err := readPassphrase("Backup passphrase", *passFile, stdin, stderr, true)
 	if err != nil {
 		return err
 	}
@@ -807,7 +817,7 @@ func restoreCmd(args []string, stdin *os.File, stdout, stderr io.Writer) error {
 	if len(pos) != 1 {
 		return usageErr("usage: toyhub restore FILE [--passphrase-file F] [--key FILE] [--force]")
 	}
-	pass, err := readPassphrase(*passFile, stdin, stderr, false)
+	pass, err := readPassphrase("Backup passphrase", *passFile, stdin, stderr, false)
 	if err != nil {
 		return err
 	}
@@ -990,7 +1000,7 @@ func exportCmd(args []string, stdin *os.File, stdout, stderr io.Writer) error {
 	var pass []byte
 	if !*plain {
 		var err error
-		if pass, err = readPassphrase(*passFile, stdin, stderr, true); err != nil {
+		if pass, err = readPassphrase("Export passphrase", *passFile, stdin, stderr, true); err != nil {
 			return err
 		}
 		if err := web.CheckPassword(string(pass), []string{"export"}); err != nil {
@@ -1029,7 +1039,7 @@ func decryptCmd(args []string, stdin *os.File, stdout, stderr io.Writer) error {
 	if len(pos) != 1 || *out == "" {
 		return usageErr("usage: toyhub decrypt FILE --out FILE.zip [--passphrase-file F]")
 	}
-	pass, err := readPassphrase(*passFile, stdin, stderr, false)
+	pass, err := readPassphrase("Passphrase", *passFile, stdin, stderr, false)
 	if err != nil {
 		return err
 	}
@@ -1055,5 +1065,26 @@ func decryptCmd(args []string, stdin *os.File, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "Decrypted and checked: %s.\n", *out)
+	return nil
+}
+
+func wipeCmd(args []string, stdin *os.File, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("toyhub wipe", flag.ContinueOnError)
+	data := dataFlag(fs)
+	login := fs.String("login", "", "the owner's name")
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 || *login == "" {
+		return usageErr("usage: toyhub wipe --login OWNER")
+	}
+	fmt.Fprintln(stderr, "This deletes every message, name, account, device and key on the hub, for good.")
+	pw, err := readPassphrase("The owner's password", "", stdin, stderr, false)
+	if err != nil {
+		return err
+	}
+	if err := hub.Call(*data, hub.OpWipe, hub.WipeArgs{Login: *login, Password: string(pw)}, nil); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "Everything is being deleted; the hub starts again as a new hub, with a new setup link.")
 	return nil
 }

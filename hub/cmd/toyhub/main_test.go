@@ -3,9 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +21,10 @@ import (
 	"testing"
 	"time"
 
+	_ "modernc.org/sqlite"
+
 	"github.com/toyhub/toyhub/certs"
+	"github.com/toyhub/toyhub/hub"
 	"github.com/toyhub/toyhub/hub/audit"
 	"github.com/toyhub/toyhub/store"
 )
@@ -579,5 +587,102 @@ func TestProgress(t *testing.T) {
 				t.Fatalf("progress wrote %q", buf.String())
 			}
 		})
+	}
+}
+
+// stdinCmd runs a built command with text on its standard input.
+func stdinCmd(t *testing.T, input string, name string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, name), args...)
+	cmd.Stdin = strings.NewReader(input)
+	return runCmd(t, cmd)
+}
+
+// setupOwnerCLI creates the owner "Mum" through the hub's setup link.
+func setupOwnerCLI(t *testing.T, data string) {
+	t.Helper()
+	link := strings.TrimSpace(must(t, runBin(t, "toyhub", "setup-link", "--data", data)).stdout)
+	u, err := url.Parse(link[strings.Index(link, "https://"):])
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	form := url.Values{"token": {u.Query().Get("token")}, "login": {"Mum"}, "password": {"violet tractor umbrella geology"}, "password2": {"violet tractor umbrella geology"}}
+	req, _ := http.NewRequest("POST", "https://"+u.Host+"/setup", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	resp, err := client.Do(req)
+	if err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("setup: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}
+
+// TestAuditLogVerifyCLI: an entry edited behind the hub's back is found.
+func TestAuditLogVerifyCLI(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	hubCmd, _ := startServe(t, data, freePort(t))
+	must(t, runBin(t, "toyhub", "device", "add", "--data", data, "--name", "Bunny", "--kind", "toy", "--out", filepath.Join(t.TempDir(), "b")))
+	must(t, runBin(t, "toyhub", "device", "revoke", "Bunny", "--data", data))
+	r := must(t, runBin(t, "toyhub", "audit-log", "verify", "--data", data))
+	if !strings.Contains(r.stdout, "intact") {
+		t.Fatalf("verify: %q", r.stdout)
+	}
+	hubCmd.Process.Signal(os.Interrupt)
+	hubCmd.Wait()
+	// Someone with the database file, but not the key, hides a revocation.
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("UPDATE audit SET event = 'device.added' WHERE event = 'device.revoked' OR id = (SELECT max(id) FROM audit WHERE event LIKE '%revok%')"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	startServe(t, data, freePort(t))
+	r = runBin(t, "toyhub", "audit-log", "verify", "--data", data)
+	if r.code != 1 || !strings.Contains(r.stderr, "tampered") {
+		t.Fatalf("after the edit: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestWipeCLI: "delete everything" needs the owner's password; then the
+// hub deletes its data and keys and exits so that a new one starts.
+func TestWipeCLI(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	hubCmd, _ := startServe(t, data, freePort(t))
+	setupOwnerCLI(t, data)
+	must(t, runBin(t, "toyhub", "device", "add", "--data", data, "--name", "Bunny", "--kind", "toy", "--out", filepath.Join(t.TempDir(), "b")))
+	var before hub.StatusResult
+	hub.Call(data, hub.OpStatus, nil, &before)
+	if r := stdinCmd(t, "not the password\n", "toyhub", "wipe", "--data", data, "--login", "Mum"); r.code != 1 || !strings.Contains(r.stderr, "not the owner") {
+		t.Fatalf("wrong password: exit %d %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(data, "hub.db")); err != nil {
+		t.Fatal("a refused wipe deleted something")
+	}
+	must(t, stdinCmd(t, "violet tractor umbrella geology\n", "toyhub", "wipe", "--data", data, "--login", "Mum"))
+	err := hubCmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 75 {
+		t.Fatalf("the hub exited with %v, want status 75 (restart me)", err)
+	}
+	entries, _ := os.ReadDir(data)
+	for _, e := range entries {
+		if e.Name() != "hub.lock" {
+			t.Errorf("left after the wipe: %s", e.Name())
+		}
+	}
+	startServe(t, data, freePort(t))
+	var after hub.StatusResult
+	hub.Call(data, hub.OpStatus, nil, &after)
+	if after.Devices != 0 || after.CAFingerprint == before.CAFingerprint {
+		t.Fatalf("after the wipe: %+v (before %+v)", after, before)
+	}
+	if r := must(t, runBin(t, "toyhub", "setup-link", "--data", data)); !strings.Contains(r.stdout, "/setup?token=") {
+		t.Fatalf("no new setup link: %q", r.stdout)
 	}
 }
