@@ -33,8 +33,13 @@ var binDir string
 
 // TestMain builds both commands the way they ship: static, without cgo.
 func TestMain(m *testing.M) {
-	if os.Getenv(fakeServicesEnv) != "" {
-		os.Exit(fakeServices()) // a helper process inside a test namespace
+	switch { // helper processes inside a test's network namespace
+	case os.Getenv(fakeServicesEnv) != "":
+		os.Exit(fakeServices())
+	case os.Getenv(captureEnv) != "":
+		os.Exit(outbound())
+	case os.Getenv(webEnv) != "":
+		os.Exit(webScenario())
 	}
 	dir, err := os.MkdirTemp("", "toyhub-cli")
 	if err != nil {
