@@ -200,3 +200,25 @@ func TestWebDeleteAndRemove(t *testing.T) {
 	th.scanDB(t, "after deletion", personal([]string{"Uncle Bartholomew"}, fromToy, fromUncle))
 	th.waitAudit(t, "device.removed")
 }
+
+// TestWebWipeRefusals: "delete everything" in the web app needs the owner,
+// the words, and the password; a refusal deletes nothing and is audited.
+func TestWebWipeRefusals(t *testing.T) {
+	th := startHub(t, func(c *hub.Config) { c.WebAddr = "127.0.0.1:0" })
+	mum := th.setupOwner(t)
+	for _, tt := range []struct {
+		form url.Values
+		want int
+	}{
+		{url.Values{"confirm": {"yes"}, "password": {ownerPassword}}, http.StatusBadRequest},
+		{url.Values{"confirm": {"delete everything"}, "password": {"not the password at all"}}, http.StatusForbidden},
+	} {
+		if code, _ := mum.post("/wipe", tt.form); code != tt.want {
+			t.Fatalf("%v: %d, want %d", tt.form, code, tt.want)
+		}
+	}
+	th.waitAudit(t, "wipe.refused")
+	if code, _ := mum.get("/"); code != 200 {
+		t.Fatalf("the hub stopped serving after a refused wipe: %d", code)
+	}
+}
