@@ -13,7 +13,7 @@ GO      ?= go
 FUZZTIME ?= 30s
 BIN     := bin
 
-.PHONY: help run build dist deb test lint bench bench-store bench-web bench-audit bench-backup fuzz screenshots clean
+.PHONY: help run build dist deb test lint bench bench-store bench-web bench-audit bench-backup bench-delete fuzz screenshots clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -71,6 +71,9 @@ bench-web: ## Playing a message from the store beside a memory copy; logins one 
 bench-audit: ## The self-check beside a control-socket round trip; the network scan's rate against its limit
 	$(GO) test ./hub -run '^$$' -bench '^BenchmarkSelfCheck$$' -benchtime 20x
 	$(GO) test ./hub/audit -run '^$$' -bench '^BenchmarkScanRate$$' -benchtime 3x
+
+bench-delete: ## Deleting a message for good beside deleting its rows
+	$(GO) test ./store -run '^$$' -bench '^BenchmarkDeleteMessage$$' -benchtime 50x
 
 bench-backup: ## Backing up and restoring 32 MiB beside copying the file
 	$(GO) test ./hub/backup -run '^$$' -bench '^BenchmarkBackup$$' -benchtime 5x

@@ -186,3 +186,58 @@ func BenchmarkAudio(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkDeleteMessage is what deleting a message for good costs
+// (rows, then a WAL checkpoint and truncation), beside deleting its rows
+// alone.
+func BenchmarkDeleteMessage(b *testing.B) {
+	dir := b.TempDir()
+	s, err := Open(context.Background(), Options{Path: filepath.Join(dir, "hub.db"), MasterKeyPath: filepath.Join(dir, "m.key")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	a, _ := s.AddDevice(ctx, NewDevice{ID: "dev0", Name: "Teddy", Kind: KindToy, CertSerial: "0", CertExpiry: time.Now().Add(time.Hour)})
+	r, _ := s.AddDevice(ctx, NewDevice{ID: "dev1", Name: "Gran", Kind: KindFamily, CertSerial: "1", CertExpiry: time.Now().Add(time.Hour)})
+	s.Link(ctx, a.ID, r.ID)
+	data := make([]byte, 320_000)
+	rand.Read(data)
+	n := 0
+	store := func() string {
+		n++
+		id := fmt.Sprintf("m%d", n)
+		u, err := s.StartUpload(ctx, UploadSpec{ID: id, Sender: a.ID, To: []string{r.ID}, Format: "wav", Size: int64(len(data)), SHA256: sha256.Sum256(data), ChunkSize: 32 << 10})
+		if err != nil {
+			b.Fatal(err)
+		}
+		done := make(chan ChunkResult, u.Chunks())
+		for seq := range u.Chunks() {
+			s.PutChunk(u, seq, data[seq*(32<<10):min((seq+1)*(32<<10), len(data))], seq == u.Chunks()-1, time.Second, func(r ChunkResult) { done <- r })
+		}
+		for range u.Chunks() {
+			<-done
+		}
+		return id
+	}
+	b.Run("baseline: delete the rows", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			id := store()
+			b.StartTimer()
+			if err := s.w.do(ctx, func(tx *Tx) error { _, err := tx.Exec("DELETE FROM messages WHERE id = ?", id); return err }, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("delete for good", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			id := store()
+			b.StartTimer()
+			if _, err := s.DeleteMessages(ctx, []string{id}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
