@@ -137,7 +137,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "link", "unlink":
 		err = link(cmd, rest, stdout)
 	case "mute", "unmute":
-		err = mute(cmd, rest, stdout)
+		err = link(cmd, rest, stdout)
 	case "pending":
 		err = pending(rest, stdout)
 	case "messages":
@@ -407,12 +407,13 @@ func link(cmd string, args []string, stdout io.Writer) error {
 	if len(pos) != 2 {
 		return usageErr("usage: toyhub %s NAME NAME", cmd)
 	}
-	op := hub.OpLink
-	if cmd == "unlink" {
-		op = hub.OpUnlink
-	}
+	op := map[string]string{"link": hub.OpLink, "unlink": hub.OpUnlink, "mute": hub.OpMute, "unmute": hub.OpUnmute}[cmd]
 	if err := hub.Call(*data, op, hub.LinkArgs{A: pos[0], B: pos[1]}, nil); err != nil {
 		return err
+	}
+	if cmd == "mute" || cmd == "unmute" {
+		fmt.Fprintf(stdout, "%s and %s %sd.\n", pos[0], pos[1], cmd)
+		return nil
 	}
 	if cmd == "link" {
 		fmt.Fprintf(stdout, "Linked %q and %q: they can now message each other\n", pos[0], pos[1])
@@ -897,27 +898,6 @@ func deviceRemove(args []string, stdout io.Writer) error {
 	} else {
 		fmt.Fprintf(stdout, "%s removed; its messages stay, without its name.\n", pos[0])
 	}
-	return nil
-}
-
-func mute(cmd string, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("toyhub "+cmd, flag.ContinueOnError)
-	data := dataFlag(fs)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 2 {
-		return usageErr("usage: toyhub %s NAME NAME", cmd)
-	}
-	op := hub.OpMute
-	if cmd == "unmute" {
-		op = hub.OpUnmute
-	}
-	if err := hub.Call(*data, op, hub.LinkArgs{A: pos[0], B: pos[1]}, nil); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%s and %s %sd.\n", pos[0], pos[1], cmd)
 	return nil
 }
 

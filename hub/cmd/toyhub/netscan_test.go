@@ -31,18 +31,10 @@ func fakeServices() int {
 	fail := func(err error) int { fmt.Println("error:", err); return 1 }
 	hubIP := os.Getenv("FAKE_HUB_IP")
 	counts := map[string]int{}
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
+	fd, err := packetSocket("lan0")
 	if err != nil {
 		return fail(err)
 	}
-	ifc, err := net.InterfaceByName("lan0")
-	if err != nil {
-		return fail(err)
-	}
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifc.Index}); err != nil {
-		return fail(err)
-	}
-	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 100_000})
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM)
 	done := make(chan struct{})
@@ -86,6 +78,25 @@ func fakeServices() int {
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// packetSocket opens a raw socket that sees every packet on an interface,
+// both ways, with reads that time out every 100 ms.
+func packetSocket(ifname string) (int, error) {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
+	if err != nil {
+		return -1, err
+	}
+	ifc, err := net.InterfaceByName(ifname)
+	if err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifc.Index}); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 100_000})
+}
 
 // TestNetworkScan: 'toyhub audit --network' run by a hub in one namespace
 // against a home "LAN" namespace full of exposed fakes finds each of

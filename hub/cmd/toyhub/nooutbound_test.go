@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/netip"
@@ -43,18 +42,10 @@ const (
 func outbound() int {
 	fail := func(err error) int { fmt.Println("error:", err); return 1 }
 	lan := netip.MustParsePrefix(os.Getenv("CAPTURE_LAN"))
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
+	fd, err := packetSocket("lan0")
 	if err != nil {
 		return fail(err)
 	}
-	ifc, err := net.InterfaceByName("lan0")
-	if err != nil {
-		return fail(err)
-	}
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifc.Index}); err != nil {
-		return fail(err)
-	}
-	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 100_000})
 	inLAN := func(a netip.Addr) bool {
 		return lan.Contains(a) || a == lastOf(lan) || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
 			a == netip.AddrFrom4([4]byte{255, 255, 255, 255})
