@@ -56,6 +56,9 @@ func (c *Client) sendHeader(ctx context.Context, h wire.Header, acks chan wire.A
 				case wire.StatusCommitted:
 					return 0, true, nil
 				case wire.StatusAccepted:
+					if a.Next > 0 {
+						c.log.Debug("Upload resumed", "message", h.ID.String(), "chunk", a.Next)
+					}
 					return a.Next, false, nil
 				}
 				return 0, false, hubError(a)
