@@ -78,9 +78,14 @@ bench-delete: ## Deleting a message for good beside deleting its rows
 bench-backup: ## Backing up and restoring 32 MiB beside copying the file
 	$(GO) test ./hub/backup -run '^$$' -bench '^BenchmarkBackup$$' -benchtime 5x
 
-fuzz: ## Run every fuzz target for FUZZTIME each
-	$(GO) test ./wire -run '^$$' -fuzz '^FuzzDecodeChunk$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./wire -run '^$$' -fuzz '^FuzzParseWAV$$' -fuzztime $(FUZZTIME)
+FUZZ_TARGETS := wire:FuzzDecodeChunk wire:FuzzParseWAV wire:FuzzParsePairingCode wire:FuzzParseInvite wire:FuzzDecodeMessages \
+	hub:FuzzLoadConfig hub/backup:FuzzExtract hub/audit:FuzzBSON hub/audit:FuzzProcNet web:FuzzCheckPassword web:FuzzTOTP
+
+fuzz: ## Run every fuzz target for FUZZTIME each (the seeds run in make test)
+	@for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t#*:}; echo "fuzzing $$fn in ./$$pkg for $(FUZZTIME)"; \
+	  $(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
 
 screenshots: ## Drive the web app in headless Chromium and copy its page screenshots to docs/screenshots
 	rm -rf $(BIN)/artifacts && mkdir -p $(BIN)/artifacts docs/screenshots
