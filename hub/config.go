@@ -99,7 +99,11 @@ type Config struct {
 	MaxDuration         time.Duration // per recording
 	MaxChunk            int           // per chunk, at most wire.MaxChunk
 	MaxUploadsPerDevice int           // uploads in progress per sender
-	StaleUploadAge      time.Duration // unfinished uploads are dropped after this
+	// MaxMessagesPerMinute and MaxBytesPerDay bound what one device may
+	// send, whatever its parents set.
+	MaxMessagesPerMinute int
+	MaxBytesPerDay       int64
+	StaleUploadAge       time.Duration // unfinished uploads are dropped after this
 
 	DeviceCertValidity time.Duration // at most 90 days
 	ServerCertValidity time.Duration
@@ -144,6 +148,8 @@ func Defaults() Config {
 		MaxDuration:             120 * time.Second,
 		MaxChunk:                wire.MaxChunk,
 		MaxUploadsPerDevice:     8,
+		MaxMessagesPerMinute:    20,
+		MaxBytesPerDay:          256 << 20,
 		StaleUploadAge:          7 * 24 * time.Hour,
 		DeviceCertValidity:      certs.MaxClientValidity,
 		ServerCertValidity:      90 * 24 * time.Hour,
@@ -225,6 +231,9 @@ func (c Config) Check() error {
 	}
 	if c.ServerCertValidity < time.Hour {
 		bad("server certificate validity %v: want at least 1h", c.ServerCertValidity)
+	}
+	if c.MaxMessagesPerMinute <= 0 || c.MaxBytesPerDay < c.MaxMessageBytes {
+		bad("per-device limits: messages a minute must be positive, and bytes a day at least one message")
 	}
 	if c.HandshakeTimeout <= 0 || c.MaxHandshakes <= 0 || c.MaxConnections <= 0 || c.MaxUploadsPerDevice <= 0 {
 		bad("handshake timeout, handshake, connection and upload limits must be positive")

@@ -166,6 +166,8 @@ var settings = []setting{
 	{"limits.max_duration", "the longest recording", duration(func(c *Config) *time.Duration { return &c.MaxDuration })},
 	{"limits.max_connections", "devices connected at once", integer(func(c *Config) *int64 { return &c.MaxConnections })},
 	{"limits.max_handshakes", "TLS handshakes in progress at once", integer(func(c *Config) *int { return &c.MaxHandshakes })},
+	{"limits.messages_per_minute", "messages one device may send a minute", integer(func(c *Config) *int { return &c.MaxMessagesPerMinute })},
+	{"limits.bytes_per_day", "bytes one device may send a day", integer(func(c *Config) *int64 { return &c.MaxBytesPerDay })},
 }
 
 // SettingKeys lists the configuration file's keys, with what each is for.

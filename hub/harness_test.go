@@ -65,6 +65,8 @@ func startHub(t testing.TB, mods ...func(*hub.Config)) *testHub {
 	// Tests run the security self-check when they mean to, not on a timer.
 	cfg.AuditEvery, cfg.AuditAfterChange = 0, 0
 	cfg.MetricsAddr = "127.0.0.1:0"
+	// Tests send far faster than a toy; TestRateLimits sets its own.
+	cfg.MaxMessagesPerMinute, cfg.MaxBytesPerDay = 100000, 1<<40
 	logs := &syncBuffer{}
 	var out io.Writer = logs
 	if testing.Verbose() {

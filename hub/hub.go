@@ -103,6 +103,7 @@ func New(cfg Config) (_ *Hub, err error) {
 	h.store, err = store.Open(h.ctx, store.Options{
 		Path: cfg.dbPath(), MasterKeyPath: cfg.masterKey(),
 		MaxUploadsPerDevice: cfg.MaxUploadsPerDevice, Now: cfg.Now,
+		MaxMessagesPerMinute: cfg.MaxMessagesPerMinute, MaxBytesPerDay: cfg.MaxBytesPerDay,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("hub: %w", err)

@@ -222,3 +222,32 @@ func TestWebWipeRefusals(t *testing.T) {
 		t.Fatalf("the hub stopped serving after a refused wipe: %d", code)
 	}
 }
+
+// TestRateLimits: the hub's own bounds on one device, whatever its
+// parents set: messages a minute and bytes a day.
+func TestRateLimits(t *testing.T) {
+	th := startHub(t, func(c *hub.Config) { c.MaxMessagesPerMinute, c.MaxBytesPerDay = 3, 2<<20 })
+	teddy, _ := th.device("Teddy", "toy"), th.device("Gran", "family")
+	th.link("Teddy", "Gran")
+	toy := th.dial(teddy)
+	ctx := context.Background()
+	for i := range 3 {
+		if err := toy.Send(ctx, wire.NewMessageID(), recording(1, uint32(i)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := toy.Send(ctx, wire.NewMessageID(), recording(1, 9), nil)
+	if code(t, err) != wire.CodeLimit || !strings.Contains(err.Error(), "too fast") {
+		t.Fatalf("a fourth message in a minute: %v", err)
+	}
+	th2 := startHub(t, func(c *hub.Config) { c.MaxBytesPerDay = 2100000 })
+	a, _ := th2.device("Teddy", "toy"), th2.device("Gran", "family")
+	th2.link("Teddy", "Gran")
+	c := th2.dial(a)
+	if err := c.Send(ctx, wire.NewMessageID(), recording(60, 1), nil); err != nil { // 1.9 MB
+		t.Fatal(err)
+	}
+	if err := c.Send(ctx, wire.NewMessageID(), recording(10, 2), nil); code(t, err) != wire.CodeLimit {
+		t.Fatalf("past the bytes of a day: %v", err)
+	}
+}

@@ -193,6 +193,8 @@ func storeCode(err error) (string, string) {
 		return wire.CodeMismatch, "the header differs from the upload already started under this ID"
 	case errors.Is(err, store.ErrTooManyUpload):
 		return wire.CodeLimit, "too many unfinished uploads; finish or wait for them"
+	case errors.Is(err, store.ErrRateLimit):
+		return wire.CodeLimit, "this device is sending too fast or too much; wait, then try again"
 	case errors.Is(err, store.ErrDailyLimit):
 		return wire.CodeLimit, "this device has sent its messages for today; a parent set the limit"
 	case errors.Is(err, store.ErrNotFound):

@@ -98,6 +98,9 @@ func (s *Store) StartUpload(ctx context.Context, spec UploadSpec) (*Upload, erro
 		if inProgress >= s.opt.MaxUploadsPerDevice {
 			return ErrTooManyUpload
 		}
+		if err := s.checkRate(tx, spec.Sender, spec.Size, now); err != nil {
+			return err
+		}
 		var limit int
 		if err := tx.QueryRow("SELECT daily_limit FROM devices WHERE id = ?", spec.Sender).Scan(&limit); err != nil {
 			return err

@@ -87,6 +87,29 @@ func (s *Store) SetDeviceSettings(ctx context.Context, id string, st Settings) e
 // ErrDailyLimit means a sender has sent its messages for the day.
 var ErrDailyLimit = errors.New("store: daily message limit reached")
 
+// ErrRateLimit means a sender sends faster, or more, than any toy should.
+var ErrRateLimit = errors.New("store: sending too fast")
+
+// checkRate applies the hub's own bounds on one sender: messages a minute
+// and bytes a day.
+func (s *Store) checkRate(tx *Tx, sender string, size, now int64) error {
+	var n int
+	var bytes int64
+	if err := tx.QueryRow("SELECT count(*) FROM messages WHERE sender_id = ? AND created_at > ?", sender, now-60).Scan(&n); err != nil {
+		return err
+	}
+	if n >= s.opt.MaxMessagesPerMinute {
+		return fmt.Errorf("%w: %d messages in the last minute", ErrRateLimit, n)
+	}
+	if err := tx.QueryRow("SELECT coalesce(sum(size), 0) FROM messages WHERE sender_id = ? AND created_at > ?", sender, now-86400).Scan(&bytes); err != nil {
+		return err
+	}
+	if bytes+size > s.opt.MaxBytesPerDay {
+		return fmt.Errorf("%w: %d MB in the last day", ErrRateLimit, bytes>>20)
+	}
+	return nil
+}
+
 // sentToday counts the messages a sender began in the last 24 hours.
 func sentToday(tx *Tx, sender string, now int64) (int, error) {
 	var n int

@@ -54,6 +54,11 @@ type Options struct {
 	PageSize int
 	// MaxUploadsPerDevice bounds uploads in progress per sender. Default 8.
 	MaxUploadsPerDevice int
+	// MaxMessagesPerMinute and MaxBytesPerDay bound what one device may
+	// send (default 20 a minute, 256 MiB a day): a toy gone wrong, or a
+	// stolen one, cannot fill the hub.
+	MaxMessagesPerMinute int
+	MaxBytesPerDay       int64
 	// HotCacheBytes bounds the sealed chunks of recently committed
 	// messages kept in memory for delivery (see hotCache). Default 32 MiB;
 	// negative disables it.
@@ -114,6 +119,12 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	}
 	if opt.MaxUploadsPerDevice == 0 {
 		opt.MaxUploadsPerDevice = 8
+	}
+	if opt.MaxMessagesPerMinute == 0 {
+		opt.MaxMessagesPerMinute = 20
+	}
+	if opt.MaxBytesPerDay == 0 {
+		opt.MaxBytesPerDay = 256 << 20
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
