@@ -1,7 +1,12 @@
 package hub_test
 
 import (
+	"bytes"
+	"io/fs"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -43,5 +48,39 @@ func TestDependencies(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFuzzTargetsListed: make fuzz runs every fuzz target in the module;
+// a new parser's target cannot be forgotten there.
+func TestFuzzTargetsListed(t *testing.T) {
+	mk, err := os.ReadFile("../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fuzzFunc := regexp.MustCompile(`(?m)^func (Fuzz\w+)\(`)
+	n := 0
+	err = filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		pkg := strings.TrimPrefix(filepath.Dir(path), "../")
+		for _, m := range fuzzFunc.FindAllSubmatch(src, -1) {
+			n++
+			if want := pkg + ":" + string(m[1]); !bytes.Contains(mk, []byte(want)) {
+				t.Errorf("FUZZ_TARGETS in the Makefile lacks %s", want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 10 {
+		t.Fatalf("found only %d fuzz targets", n)
 	}
 }

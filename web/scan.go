@@ -6,6 +6,7 @@ import (
 	"image"
 	_ "image/jpeg" // phone cameras take JPEG
 	_ "image/png"
+	"io"
 	"net/http"
 	"strings"
 
@@ -31,6 +32,12 @@ func readLabel(r *http.Request) (wire.PairingCode, error) {
 		return "", errors.New("no photo was sent")
 	}
 	defer f.Close()
+	return decodeLabel(f)
+}
+
+// decodeLabel reads a pairing code from the QR code in a JPEG or PNG
+// picture, refusing pictures too large to decode on a Pi.
+func decodeLabel(f io.ReadSeeker) (wire.PairingCode, error) {
 	cfg, _, err := image.DecodeConfig(f)
 	if err != nil {
 		return "", errors.New("the photo is not a JPEG or PNG picture")
