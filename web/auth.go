@@ -312,7 +312,12 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // dummyHash keeps a login for an unknown name as slow as for a known one.
-var dummyHash, _ = HashPassword("toyhub dummy password, never matches")
+// It is made on first use, not at start: every toyhub command, and the
+// hub's resident memory, would otherwise pay for an Argon2id hash.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := HashPassword("toyhub dummy password, never matches")
+	return h
+})
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	login := strings.TrimSpace(r.PostFormValue("login"))
@@ -327,7 +332,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := s.st.UserByLogin(r.Context(), login)
-	hash := dummyHash
+	hash := dummyHash()
 	if err == nil {
 		hash = u.PasswordHash
 	}
