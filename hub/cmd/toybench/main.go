@@ -16,7 +16,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -55,76 +54,247 @@ type Result struct {
 	VsMosquitto float64 `json:"throughput_vs_mosquitto,omitempty"`
 }
 
+// options are the command line.
+type options struct {
+	hubBin, mosq, pairs, jsonOut, modes string
+	duration, period, loadFor, soakFor  time.Duration
+	settle                              time.Duration
+	size, toys, stormToys               int
+}
+
+// Report is everything one run measured, as written with --json.
+type Report struct {
+	Throughput []Result      `json:"throughput,omitempty"`
+	Load       []LoadResult  `json:"load,omitempty"`
+	Storm      []StormResult `json:"storm,omitempty"`
+	Soak       *SoakResult   `json:"soak,omitempty"`
+}
+
 func main() {
-	hubBin := flag.String("hub", "", "toyhub binary (default: build one)")
-	pairsFlag := flag.String("pairs", "1,25", "numbers of concurrent toy pairs to measure")
-	duration := flag.Duration("duration", 10*time.Second, "measuring time per configuration")
-	size := flag.Int("size", 320000, "recording size in bytes")
-	jsonOut := flag.String("json", "", "also write the results as JSON to this file")
-	mosq := flag.String("mosquitto", "mosquitto", "Mosquitto broker to compare with, or \"\" to skip")
+	var o options
+	flag.StringVar(&o.hubBin, "hub", "", "toyhub binary (default: build one)")
+	flag.StringVar(&o.modes, "mode", "throughput,load,storm", "what to measure: throughput, load, storm and soak, comma-separated")
+	flag.StringVar(&o.pairs, "pairs", "1,25", "throughput: numbers of concurrent toy pairs, each in a closed loop")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "throughput: measuring time per configuration")
+	flag.IntVar(&o.size, "size", 320044, "recording size in bytes (320044: 10 s of 16 kHz 16-bit mono WAV)")
+	flag.IntVar(&o.toys, "toys", 200, "load and soak: toys, each sending to its partner once a period")
+	flag.DurationVar(&o.period, "period", time.Minute, "load and soak: time between one toy's messages")
+	flag.DurationVar(&o.loadFor, "load-duration", 2*time.Minute, "load: how long the toys send")
+	flag.IntVar(&o.stormToys, "storm-toys", 1000, "storm: toys reconnecting at once, then idle")
+	flag.DurationVar(&o.settle, "storm-settle", 2*time.Minute, "storm: how long the toys stay idle before the server's memory is read")
+	flag.DurationVar(&o.soakFor, "soak-duration", 30*time.Minute, "soak: how long to run the load, sampling the hub every minute")
+	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
+	flag.StringVar(&o.mosq, "mosquitto", "mosquitto", "Mosquitto broker to compare with, or \"\" to skip")
 	flag.Parse()
-	if err := run(*hubBin, *mosq, *pairsFlag, *duration, *size, *jsonOut); err != nil {
+	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "toybench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(hubBin, mosq, pairsFlag string, duration time.Duration, size int, jsonOut string) error {
-	var pairCounts []int
-	for _, p := range strings.Split(pairsFlag, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(p))
-		if err != nil || n < 1 {
-			return fmt.Errorf("--pairs %q", pairsFlag)
+func run(o options) error {
+	modes := map[string]bool{}
+	for _, m := range strings.Split(o.modes, ",") {
+		switch m = strings.TrimSpace(m); m {
+		case "throughput", "load", "storm", "soak":
+			modes[m] = true
+		default:
+			return fmt.Errorf("--mode %q: want throughput, load, storm or soak", m)
 		}
-		pairCounts = append(pairCounts, n)
 	}
 	work, err := os.MkdirTemp("", "toybench")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
-	if hubBin == "" {
-		hubBin = filepath.Join(work, "toyhub")
-		build := exec.Command("go", "build", "-o", hubBin, "./hub/cmd/toyhub")
+	if o.hubBin == "" {
+		o.hubBin = filepath.Join(work, "toyhub")
+		build := exec.Command("go", "build", "-o", o.hubBin, "./hub/cmd/toyhub")
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {
 			return fmt.Errorf("build toyhub: %v\n%s", err, out)
 		}
 	}
-	wav := recording(size)
+	if o.mosq != "" {
+		if p, err := exec.LookPath(o.mosq); err != nil {
+			fmt.Fprintf(os.Stderr, "mosquitto not found (Debian: apt-get install mosquitto); no comparison\n")
+			o.mosq = ""
+		} else {
+			o.mosq = p
+		}
+	}
+	wav := recording(o.size)
+	var rep Report
+	if modes["throughput"] {
+		if rep.Throughput, err = throughput(o, work, wav); err != nil {
+			return err
+		}
+		printThroughput(rep.Throughput, o)
+	}
+	if modes["load"] {
+		if rep.Load, err = loads(o, work, wav); err != nil {
+			return err
+		}
+		printLoad(rep.Load)
+	}
+	if modes["storm"] {
+		if rep.Storm, err = storms(o, work); err != nil {
+			return err
+		}
+		printStorm(rep.Storm)
+	}
+	if modes["soak"] {
+		f, err := newHubFleet(o.hubBin, filepath.Join(work, "soak"), o.toys, nil)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "soak: %d toys on the hub for %v...\n", o.toys, o.soakFor)
+		r, err := runSoak(f, o.toys, o.period, o.soakFor, wav)
+		f.close()
+		if err != nil {
+			return err
+		}
+		rep.Soak = &r
+		printLoad([]LoadResult{r.Load})
+		fmt.Printf("soak: RSS %+.2f MB/hour, goroutines %+.1f/hour: %s\n", r.RSSMBPerHour, r.GoroutinesPerHour, r.Verdict)
+	}
+	if o.jsonOut != "" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		return os.WriteFile(o.jsonOut, append(b, '\n'), 0o644)
+	}
+	return nil
+}
 
-	fmt.Fprintf(os.Stderr, "baseline: AES-GCM seal + durable SQLite insert of %d bytes...\n", size)
-	base, err := baseline(filepath.Join(work, "baseline"), wav, duration)
+// fleets makes the hub's fleet and, unless Mosquitto is skipped, its own,
+// each of n toys, in that order.
+func fleets(o options, dir string, n int) ([]fleet, error) {
+	h, err := newHubFleet(o.hubBin, filepath.Join(dir, "hub"), n, nil)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	fs := []fleet{h}
+	if o.mosq != "" {
+		m, err := newMosqFleet(o.mosq, filepath.Join(dir, "mosquitto"), n)
+		if err != nil {
+			h.close()
+			return nil, err
+		}
+		fs = append(fs, m)
+	}
+	return fs, nil
+}
+
+func loads(o options, work string, wav []byte) ([]LoadResult, error) {
+	fs, err := fleets(o, filepath.Join(work, "load"), o.toys)
+	if err != nil {
+		return nil, err
+	}
+	var out []LoadResult
+	for _, f := range fs {
+		fmt.Fprintf(os.Stderr, "%s: %d toys, one %d-byte message each every %v, for %v...\n", f.label(), o.toys, len(wav), o.period, o.loadFor)
+		r, err := runLoad(f, o.toys, o.period, o.loadFor, wav, nil)
+		f.close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.label(), err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func storms(o options, work string) ([]StormResult, error) {
+	fs, err := fleets(o, filepath.Join(work, "storm"), o.stormToys)
+	if err != nil {
+		return nil, err
+	}
+	var out []StormResult
+	for _, f := range fs {
+		fmt.Fprintf(os.Stderr, "%s: %d toys connect, the server restarts, all reconnect at once...\n", f.label(), o.stormToys)
+		r, err := runStorm(f, o.stormToys, o.settle)
+		f.close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.label(), err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func printLoad(rs []LoadResult) {
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "load\t toys\t sent\t delivered\t errors\t msg/s\t MB/s\t p50 ms\t p99 ms\t max ms\t server CPU\t peak RSS MB\t\n")
+	for _, r := range rs {
+		fmt.Fprintf(tw, "%s\t %d\t %d\t %d\t %d\t %.2f\t %.2f\t %.1f\t %.1f\t %.1f\t %.3f\t %.1f\t\n", r.Server, r.Toys, r.Sent, r.Delivered, r.Errors,
+			r.MsgPerSec, r.MBPerSec, r.P50ms, r.P99ms, r.Maxms, r.CPU, r.PeakRSSMB)
+	}
+	if len(rs) == 2 {
+		a, b := rs[0], rs[1]
+		fmt.Fprintf(tw, "%s ÷ %s\t\t\t %.2f\t\t %.2f\t %.2f\t %.2f\t %.2f\t %.2f\t %.2f\t %.2f\t\n", a.Server, b.Server,
+			ratio(float64(a.Delivered), float64(b.Delivered)), ratio(a.MsgPerSec, b.MsgPerSec), ratio(a.MBPerSec, b.MBPerSec),
+			ratio(a.P50ms, b.P50ms), ratio(a.P99ms, b.P99ms), ratio(a.Maxms, b.Maxms), ratio(a.CPU, b.CPU), ratio(a.PeakRSSMB, b.PeakRSSMB))
+	}
+	tw.Flush()
+	for _, r := range rs {
+		if r.FirstError != "" {
+			fmt.Printf("%s: first error: %s\n", r.Server, r.FirstError)
+		}
+	}
+}
+
+func printStorm(rs []StormResult) {
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "storm\t toys\t all connected s\t handshakes/s\t failed dials\t idle RSS MB\t goroutines\t\n")
+	for _, r := range rs {
+		fmt.Fprintf(tw, "%s\t %d\t %.2f\t %.0f\t %d\t %.1f\t %d\t\n", r.Server, r.Toys, r.Seconds, r.HandshakesSec, r.FailedDials, r.IdleRSSMB, r.Goroutines)
+	}
+	if len(rs) == 2 {
+		a, b := rs[0], rs[1]
+		fmt.Fprintf(tw, "%s ÷ %s\t\t %.2f\t %.2f\t\t %.2f\t\t\n", a.Server, b.Server, ratio(a.Seconds, b.Seconds), ratio(a.HandshakesSec, b.HandshakesSec), ratio(a.IdleRSSMB, b.IdleRSSMB))
+	}
+	tw.Flush()
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+// throughput is the closed-loop measure: each pair sends as fast as it
+// can, beside the seal+insert baseline and Mosquitto.
+func throughput(o options, work string, wav []byte) ([]Result, error) {
+	var pairCounts []int
+	for _, p := range strings.Split(o.pairs, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("--pairs %q", o.pairs)
+		}
+		pairCounts = append(pairCounts, n)
+	}
+	fmt.Fprintf(os.Stderr, "baseline: AES-GCM seal + durable SQLite insert of %d bytes...\n", len(wav))
+	base, err := baseline(filepath.Join(work, "baseline"), wav, o.duration)
+	if err != nil {
+		return nil, err
 	}
 	base.VsBaseline = 1
 	results := []Result{base}
-
-	if mosq != "" {
-		if p, err := exec.LookPath(mosq); err != nil {
-			fmt.Fprintf(os.Stderr, "mosquitto not found (Debian: apt-get install mosquitto); no comparison\n")
-			mosq = ""
-		} else {
-			mosq = p
-		}
-	}
 	for _, pairs := range pairCounts {
 		var ref *Result
-		if mosq != "" {
-			fmt.Fprintf(os.Stderr, "mosquitto: %d pair(s) for %v...\n", pairs, duration)
-			r, err := measureMosquitto(mosq, filepath.Join(work, fmt.Sprintf("mosquitto-%d", pairs)), pairs, wav, duration)
+		if o.mosq != "" {
+			fmt.Fprintf(os.Stderr, "mosquitto: %d pair(s) for %v...\n", pairs, o.duration)
+			r, err := measureMosquitto(o.mosq, filepath.Join(work, fmt.Sprintf("mosquitto-%d", pairs)), pairs, wav, o.duration)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			r.VsBaseline = r.MsgPerSec / base.MsgPerSec
 			results = append(results, r)
 			ref = &results[len(results)-1]
 		}
-		fmt.Fprintf(os.Stderr, "hub: %d pair(s) for %v...\n", pairs, duration)
-		r, err := measureHub(hubBin, filepath.Join(work, fmt.Sprintf("hub-%d", pairs)), pairs, wav, duration)
+		fmt.Fprintf(os.Stderr, "hub: %d pair(s) for %v...\n", pairs, o.duration)
+		r, err := measureHub(o.hubBin, filepath.Join(work, fmt.Sprintf("hub-%d", pairs)), pairs, wav, o.duration)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		r.VsBaseline = r.MsgPerSec / base.MsgPerSec
 		if ref != nil {
@@ -132,9 +302,12 @@ func run(hubBin, mosq, pairsFlag string, duration time.Duration, size int, jsonO
 		}
 		results = append(results, r)
 	}
+	return results, nil
+}
 
+func printThroughput(results []Result, o options) {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%d-byte recordings, %v each\t msgs\t msg/s\t MB/s\t p50 ms\t p99 ms\t ×baseline\t ×mosquitto\t server CPU\t server peak RSS MB\t\n", size, duration)
+	fmt.Fprintf(tw, "%d-byte recordings, %v each\t msgs\t msg/s\t MB/s\t p50 ms\t p99 ms\t ×baseline\t ×mosquitto\t server CPU\t server peak RSS MB\t\n", o.size, o.duration)
 	for _, r := range results {
 		vsM, cpu, rss := "", "", ""
 		if r.VsMosquitto > 0 {
@@ -147,11 +320,6 @@ func run(hubBin, mosq, pairsFlag string, duration time.Duration, size int, jsonO
 		fmt.Fprintf(tw, "%s\t %d\t %.0f\t %.1f\t %.2f\t %.2f\t %.2f\t %s\t %s\t %s\t\n", r.Name, r.Messages, r.MsgPerSec, r.MBPerSec, r.P50ms, r.P99ms, r.VsBaseline, vsM, cpu, rss)
 	}
 	tw.Flush()
-	if jsonOut != "" {
-		b, _ := json.MarshalIndent(results, "", "  ")
-		return os.WriteFile(jsonOut, append(b, '\n'), 0o644)
-	}
-	return nil
 }
 
 // recording is a valid WAV file of exactly size bytes.
@@ -251,28 +419,14 @@ func procStats(pid int) (peakMB float64, cpu time.Duration, err error) {
 }
 
 func measureHub(hubBin, dir string, pairs int, wav []byte, duration time.Duration) (Result, error) {
-	addr, err := freeAddr()
+	// A benchmark sends far faster than a toy would.
+	srv, err := newHubServer(hubBin, dir, []string{"TOYHUB_LIMITS_MESSAGES_PER_MINUTE=1000000", "TOYHUB_LIMITS_BYTES_PER_DAY=1099511627776"})
 	if err != nil {
 		return Result{}, err
 	}
-	data := filepath.Join(dir, "data")
-	cmd := exec.Command(hubBin, "serve", "--data", data, "--mqtt-addr", addr, "--enroll-addr", "127.0.0.1:0", "--web-addr=", "--mdns=false", "--log-level", "warn")
-	// A benchmark sends far faster than a toy would.
-	cmd.Env = append(os.Environ(), "TOYHUB_LIMITS_MESSAGES_PER_MINUTE=1000000", "TOYHUB_LIMITS_BYTES_PER_DAY=1099511627776")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return Result{}, err
-	}
-	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
-	for i := 0; ; i++ {
-		if hub.Call(data, hub.OpStatus, nil, nil) == nil {
-			break
-		}
-		if i > 200 {
-			return Result{}, errors.New("the hub did not start")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	defer srv.stop()
+	data := srv.data
+	cmd := srv.cmd
 
 	ctx := context.Background()
 	quiet := slog.New(slog.DiscardHandler)

@@ -1,0 +1,325 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The load harness: many toys over real mutual TLS, each sending a
+// recording to its partner (toys 2k and 2k+1 are linked) once a period, in
+// an open loop as real toys do; a reconnect storm after a server restart;
+// the server's memory with every toy connected and idle; and a soak. Each
+// scenario runs against the hub and against Mosquitto (see fleet).
+
+// fleet is a set of simulated toys on one server.
+type fleet interface {
+	label() string
+	pid() int
+	// dial connects toy i.
+	dial(ctx context.Context, i int) error
+	// hangUp closes every toy's connection.
+	hangUp()
+	// send sends wav from toy i to its partner, and returns once the
+	// partner holds all of it.
+	send(ctx context.Context, i int, wav []byte) error
+	// restart stops the server and starts it again.
+	restart() error
+	// goroutines is the server's goroutine count, or -1.
+	goroutines() int
+	close()
+}
+
+// LoadResult is one open-loop load run.
+type LoadResult struct {
+	Server     string  `json:"server"`
+	Toys       int     `json:"toys"`
+	Period     string  `json:"period"`
+	Duration   string  `json:"duration"`
+	Sent       int     `json:"sent"`
+	Delivered  int     `json:"delivered"`
+	Errors     int     `json:"errors"`
+	FirstError string  `json:"first_error,omitempty"`
+	P50ms      float64 `json:"p50_ms"`
+	P99ms      float64 `json:"p99_ms"`
+	Maxms      float64 `json:"max_ms"`
+	MsgPerSec  float64 `json:"msg_per_s"`
+	MBPerSec   float64 `json:"mb_per_s"`
+	CPU        float64 `json:"server_cpu_cores"`
+	PeakRSSMB  float64 `json:"server_peak_rss_mb"`
+}
+
+// dialAll connects toys [0, n) with at most par dials at once, retrying
+// each up to three times. It returns the number of failed attempts.
+func dialAll(f fleet, n, par int) (failed int, err error) {
+	var (
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, par)
+		fails atomic.Int64
+		mu    sync.Mutex
+		last  error
+	)
+	for i := range n {
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			for attempt := 0; ; attempt++ {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				e := f.dial(ctx, i)
+				cancel()
+				if e == nil {
+					return
+				}
+				fails.Add(1)
+				if attempt == 2 {
+					mu.Lock()
+					last = fmt.Errorf("toy %d: %w", i, e)
+					mu.Unlock()
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	return int(fails.Load()), last
+}
+
+// runLoad has every toy send wav to its partner once a period, starting
+// at a random point of the first period, for duration. Sends still in
+// flight at the end are waited for (each is bounded by 30 s).
+func runLoad(f fleet, toys int, period, duration time.Duration, wav []byte, sample func(elapsed time.Duration)) (LoadResult, error) {
+	if _, err := dialAll(f, toys, 32); err != nil {
+		return LoadResult{}, err
+	}
+	defer f.hangUp()
+	var (
+		mu        sync.Mutex
+		lat       []time.Duration
+		sent      int
+		errs      []error
+		inflight  sync.WaitGroup
+		start     = time.Now()
+		end       = start.Add(duration)
+		scheduled sync.WaitGroup
+	)
+	_, cpu0, _ := procStats(f.pid())
+	for i := range toys {
+		scheduled.Add(1)
+		go func() {
+			defer scheduled.Done()
+			next := start.Add(time.Duration(rand.Int64N(int64(period))))
+			for next.Before(end) {
+				time.Sleep(time.Until(next))
+				next = next.Add(period)
+				inflight.Add(1)
+				go func() {
+					defer inflight.Done()
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					t0 := time.Now()
+					err := f.send(ctx, i, wav)
+					d := time.Since(t0)
+					mu.Lock()
+					defer mu.Unlock()
+					sent++
+					if err != nil {
+						errs = append(errs, fmt.Errorf("toy %d: %w", i, err))
+					} else {
+						lat = append(lat, d)
+					}
+				}()
+			}
+		}()
+	}
+	if sample != nil {
+		done := make(chan struct{})
+		go func() {
+			scheduled.Wait()
+			close(done)
+		}()
+		go func() {
+			t := time.NewTicker(time.Minute)
+			defer t.Stop()
+			sample(0)
+			for {
+				select {
+				case <-t.C:
+					sample(time.Since(start))
+				case <-done:
+					return
+				}
+			}
+		}()
+	}
+	scheduled.Wait()
+	inflight.Wait()
+	peak, cpu1, err := procStats(f.pid())
+	if err != nil {
+		return LoadResult{}, err
+	}
+	el := duration.Seconds()
+	r := LoadResult{
+		Server: f.label(), Toys: toys, Period: period.String(), Duration: duration.String(),
+		Sent: sent, Delivered: len(lat), Errors: len(errs),
+		P50ms: percentile(lat, .5), P99ms: percentile(lat, .99), Maxms: percentile(lat, 1),
+		MsgPerSec: float64(len(lat)) / el, MBPerSec: float64(len(lat)*len(wav)) / el / 1e6,
+		CPU: (cpu1 - cpu0).Seconds() / time.Since(start).Seconds(), PeakRSSMB: peak,
+	}
+	if len(errs) > 0 {
+		r.FirstError = errs[0].Error()
+	}
+	return r, nil
+}
+
+// StormResult is a reconnect storm followed by a quiet spell.
+type StormResult struct {
+	Server string `json:"server"`
+	Toys   int    `json:"toys"`
+	// Seconds from the first dial to the last toy connected, every toy
+	// dialling at once as soon as the restarted server listens.
+	Seconds       float64 `json:"seconds"`
+	HandshakesSec float64 `json:"handshakes_per_s"`
+	// FailedDials counts dials that failed and were retried.
+	FailedDials int `json:"failed_dials"`
+	// IdleRSSMB is the server's resident memory with every toy connected
+	// and idle, 15 s after the storm.
+	IdleRSSMB  float64 `json:"idle_rss_mb"`
+	Goroutines int     `json:"goroutines,omitempty"`
+}
+
+func runStorm(f fleet, toys int, settle time.Duration) (StormResult, error) {
+	if _, err := dialAll(f, toys, 32); err != nil {
+		return StormResult{}, err
+	}
+	f.hangUp()
+	if err := f.restart(); err != nil {
+		return StormResult{}, err
+	}
+	t0 := time.Now()
+	failed, err := dialAll(f, toys, toys)
+	el := time.Since(t0)
+	if err != nil {
+		return StormResult{}, fmt.Errorf("reconnect storm: %w", err)
+	}
+	defer f.hangUp()
+	time.Sleep(15 * time.Second)
+	if m, ok := f.(interface{ memory() string }); ok {
+		r0, _ := procRSS(f.pid())
+		fmt.Fprintf(logOut, "%s: %d idle toys after 15 s: RSS %.1f MB, %s\n", f.label(), toys, r0, m.memory())
+	}
+	time.Sleep(settle)
+	rss, err := procRSS(f.pid())
+	if err != nil {
+		return StormResult{}, err
+	}
+	if m, ok := f.(interface{ memory() string }); ok {
+		fmt.Fprintf(logOut, "%s: %d idle toys: %s\n", f.label(), toys, m.memory())
+	}
+	return StormResult{Server: f.label(), Toys: toys, Seconds: el.Seconds(), HandshakesSec: float64(toys) / el.Seconds(),
+		FailedDials: failed, IdleRSSMB: rss, Goroutines: max(f.goroutines(), 0)}, nil
+}
+
+// SoakSample is one minute's reading during a soak.
+type SoakSample struct {
+	Minute     float64 `json:"minute"`
+	RSSMB      float64 `json:"rss_mb"`
+	Goroutines int     `json:"goroutines"`
+}
+
+// SoakResult is a long load run with the server sampled every minute.
+type SoakResult struct {
+	Load    LoadResult   `json:"load"`
+	Samples []SoakSample `json:"samples"`
+	// Growth per hour by least squares, over the samples after the first
+	// five minutes (start-up and the first retention and backup work).
+	RSSMBPerHour      float64 `json:"rss_mb_per_hour"`
+	GoroutinesPerHour float64 `json:"goroutines_per_hour"`
+	Verdict           string  `json:"verdict"`
+}
+
+func runSoak(f fleet, toys int, period, duration time.Duration, wav []byte) (SoakResult, error) {
+	var (
+		mu      sync.Mutex
+		samples []SoakSample
+	)
+	load, err := runLoad(f, toys, period, duration, wav, func(el time.Duration) {
+		rss, _ := procRSS(f.pid())
+		s := SoakSample{Minute: el.Minutes(), RSSMB: rss, Goroutines: f.goroutines()}
+		fmt.Fprintf(logOut, "soak: %5.1f min  RSS %6.1f MB  goroutines %d\n", s.Minute, s.RSSMB, s.Goroutines)
+		mu.Lock()
+		samples = append(samples, s)
+		mu.Unlock()
+	})
+	if err != nil {
+		return SoakResult{}, err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	r := SoakResult{Load: load, Samples: slices.Clone(samples)}
+	var late []SoakSample
+	for _, s := range samples {
+		if s.Minute >= 5 {
+			late = append(late, s)
+		}
+	}
+	if len(late) < 3 {
+		r.Verdict = "too short to judge a trend (run at least 8 minutes)"
+		return r, nil
+	}
+	r.RSSMBPerHour = 60 * slope(late, func(s SoakSample) float64 { return s.RSSMB })
+	r.GoroutinesPerHour = 60 * slope(late, func(s SoakSample) float64 { return float64(s.Goroutines) })
+	r.Verdict = trendVerdict(late)
+	return r, nil
+}
+
+// trendVerdict calls growth what a straight line through the samples
+// projects over their span beyond 10% of the mean (RSS) or beyond 5%
+// plus 10 (goroutines, which step with connections).
+func trendVerdict(s []SoakSample) string {
+	span := s[len(s)-1].Minute - s[0].Minute
+	var rss, gr float64
+	for _, x := range s {
+		rss += x.RSSMB
+		gr += float64(x.Goroutines)
+	}
+	rss /= float64(len(s))
+	gr /= float64(len(s))
+	var bad []string
+	if g := span * slope(s, func(x SoakSample) float64 { return x.RSSMB }); g > 0.10*rss {
+		bad = append(bad, fmt.Sprintf("RSS grew %.1f MB over %.0f minutes", g, span))
+	}
+	if g := span * slope(s, func(x SoakSample) float64 { return float64(x.Goroutines) }); g > 0.05*gr+10 {
+		bad = append(bad, fmt.Sprintf("goroutines grew by %.0f over %.0f minutes", g, span))
+	}
+	if len(bad) > 0 {
+		return "growth: " + fmt.Sprint(bad)
+	}
+	return "no growth trend"
+}
+
+// slope is the least-squares slope of v against the minute.
+func slope(s []SoakSample, v func(SoakSample) float64) float64 {
+	var n, sx, sy, sxx, sxy float64
+	for _, x := range s {
+		n++
+		sx += x.Minute
+		sy += v(x)
+		sxx += x.Minute * x.Minute
+		sxy += x.Minute * v(x)
+	}
+	d := n*sxx - sx*sx
+	if d == 0 {
+		return 0
+	}
+	return (n*sxy - sx*sy) / d
+}
+
+var errNoDelivery = errors.New("the partner did not receive the message within 30 s")
