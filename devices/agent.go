@@ -31,8 +31,13 @@ type Agent struct {
 	// RenewCheck is how often to check whether the certificate is due
 	// for renewal (after two thirds of its life). Default 1h.
 	RenewCheck time.Duration
+	// Hold is how long the outbox waits after the hub said it cannot take
+	// a message now (its storage is full, or a limit): the message is
+	// kept, not given up. Default 1 minute.
+	Hold time.Duration
 
-	mu sync.Mutex // guards Bundle once Run has started
+	mu        sync.Mutex // guards Bundle once Run has started
+	holdUntil time.Time  // the send loop's only
 }
 
 func (a *Agent) bundle() *certs.Bundle {
@@ -46,6 +51,9 @@ func (a *Agent) bundle() *certs.Bundle {
 func (a *Agent) Run(ctx context.Context) error {
 	a.Options.defaults()
 	log := a.Options.Logger
+	if a.Hold <= 0 {
+		a.Hold = time.Minute
+	}
 	if a.Poll <= 0 {
 		a.Poll = 2 * time.Second
 	}
@@ -168,6 +176,9 @@ func (a *Agent) sendLoop(ctx context.Context, c *Client) error {
 // commit and moving the file re-sends under the same ID and the hub
 // recognises it instead of storing it twice.
 func (a *Agent) sendOutbox(ctx context.Context, c *Client) error {
+	if time.Now().Before(a.holdUntil) {
+		return nil
+	}
 	paths, err := filepath.Glob(filepath.Join(a.Outbox, "*.wav"))
 	if err != nil {
 		return err
@@ -198,6 +209,10 @@ func (a *Agent) sendOutbox(ctx context.Context, c *Client) error {
 		case err == nil:
 			a.Options.Logger.Info("Message sent", "message", id.String(), "file", base)
 			a.moveOut(p, "sent")
+		case errors.As(err, &we) && (we.Code == wire.CodeFull || we.Code == wire.CodeLimit):
+			a.Options.Logger.Warn("Message kept for later: the hub cannot take it now", "message", id.String(), "code", we.Code, "error", we.Message, "retry_in", a.Hold)
+			a.holdUntil = time.Now().Add(a.Hold)
+			return nil
 		case errors.As(err, &we) && !IsRetryable(err):
 			a.Options.Logger.Warn("Message refused by the hub", "message", id.String(), "code", we.Code, "error", we.Message)
 			a.moveOut(p, "rejected")

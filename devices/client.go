@@ -122,8 +122,14 @@ func Dial(ctx context.Context, b *certs.Bundle, opt Options) (*Client, error) {
 
 func dial(ctx context.Context, b *certs.Bundle, opt Options) (*Client, error) {
 	opt.defaults()
-	if now := time.Now(); now.After(b.Cert.Leaf.NotAfter) {
-		return nil, fmt.Errorf("devices: this device's certificate expired on %s; pair it with the hub again", b.Cert.Leaf.NotAfter.Format(time.DateOnly))
+	now := time.Now()
+	if now.After(b.Cert.Leaf.NotAfter) {
+		return nil, fmt.Errorf("devices: this device's certificate expired on %s; if this device's date (%s) is right, pair it with the hub again",
+			b.Cert.Leaf.NotAfter.Format(time.DateOnly), now.Format(time.DateOnly))
+	}
+	if now.Before(b.Cert.Leaf.NotBefore) {
+		return nil, fmt.Errorf("devices: this device's certificate is valid only from %s, and this device's date is %s; set its clock",
+			b.Cert.Leaf.NotBefore.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
 	c := &Client{
 		b: b, opt: opt, log: opt.Logger,
@@ -165,6 +171,7 @@ func dial(ctx context.Context, b *certs.Bundle, opt Options) (*Client, error) {
 	c.mc = paho.NewClient(mo)
 	tok := c.mc.Connect()
 	if err := wait(ctx, tok, opt.Timeout+time.Duration(len(hubs))*opt.Timeout); err != nil {
+		err = clockHint(err, now)
 		if refused(err) {
 			return nil, fmt.Errorf("%w (%v); ask a parent to check it with 'toyhub device list'", ErrRefused, err)
 		}
@@ -188,6 +195,10 @@ func dial(ctx context.Context, b *certs.Bundle, opt Options) (*Client, error) {
 
 // refused tells a refusal (retrying is pointless) from a network failure.
 func refused(err error) bool {
+	var ce *ClockError
+	if errors.As(err, &ce) {
+		return false // until the date is set
+	}
 	if errors.Is(err, packets.ErrorRefusedNotAuthorised) || errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) ||
 		errors.Is(err, packets.ErrorRefusedIDRejected) {
 		return true

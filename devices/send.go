@@ -143,7 +143,7 @@ func hubError(a wire.Ack) error {
 func IsRetryable(err error) bool {
 	var we *wire.Error
 	if errors.As(err, &we) {
-		return we.Code == wire.CodeStorage || we.Code == wire.CodeLimit
+		return we.Code == wire.CodeStorage || we.Code == wire.CodeLimit || we.Code == wire.CodeFull
 	}
 	return err != nil && !errors.Is(err, ErrRefused) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }

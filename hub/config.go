@@ -13,6 +13,7 @@ import (
 
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/hub/audit"
+	"github.com/toyhub/toyhub/store"
 	"github.com/toyhub/toyhub/wire"
 )
 
@@ -103,14 +104,21 @@ type Config struct {
 	// send, whatever its parents set.
 	MaxMessagesPerMinute int
 	MaxBytesPerDay       int64
-	StaleUploadAge       time.Duration // unfinished uploads are dropped after this
+	// MinFreeBytes is disk space messages may not use, so that parents
+	// can still delete, and the system still runs, on a full card.
+	MinFreeBytes   int64
+	StaleUploadAge time.Duration // unfinished uploads are dropped after this
 
 	DeviceCertValidity time.Duration // at most 90 days
 	ServerCertValidity time.Duration
 	HandshakeTimeout   time.Duration // TLS handshake plus the CONNECT packet
 	MaxHandshakes      int           // concurrent TLS handshakes
-	MaxConnections     int64
-	MaxKeepalive       time.Duration // longest keepalive a client may ask for
+	// MaxPerSource bounds the MQTT connections one address may have
+	// opening (in the TLS handshake) and the web connections it may have
+	// open at once.
+	MaxPerSource   int
+	MaxConnections int64
+	MaxKeepalive   time.Duration // longest keepalive a client may ask for
 
 	Version string
 	Logger  *slog.Logger
@@ -150,11 +158,13 @@ func Defaults() Config {
 		MaxUploadsPerDevice:     8,
 		MaxMessagesPerMinute:    20,
 		MaxBytesPerDay:          256 << 20,
+		MinFreeBytes:            store.DefaultMinFreeBytes,
 		StaleUploadAge:          7 * 24 * time.Hour,
 		DeviceCertValidity:      certs.MaxClientValidity,
 		ServerCertValidity:      90 * 24 * time.Hour,
 		HandshakeTimeout:        10 * time.Second,
 		MaxHandshakes:           64,
+		MaxPerSource:            32,
 		MaxConnections:          2000,
 		MaxKeepalive:            5 * time.Minute,
 		Version:                 "dev",
@@ -232,10 +242,13 @@ func (c Config) Check() error {
 	if c.ServerCertValidity < time.Hour {
 		bad("server certificate validity %v: want at least 1h", c.ServerCertValidity)
 	}
+	if c.MinFreeBytes < 0 {
+		bad("free space kept in reserve %d: must be 0 or more", c.MinFreeBytes)
+	}
 	if c.MaxMessagesPerMinute <= 0 || c.MaxBytesPerDay < c.MaxMessageBytes {
 		bad("per-device limits: messages a minute must be positive, and bytes a day at least one message")
 	}
-	if c.HandshakeTimeout <= 0 || c.MaxHandshakes <= 0 || c.MaxConnections <= 0 || c.MaxUploadsPerDevice <= 0 {
+	if c.HandshakeTimeout <= 0 || c.MaxHandshakes <= 0 || c.MaxConnections <= 0 || c.MaxUploadsPerDevice <= 0 || c.MaxPerSource <= 0 {
 		bad("handshake timeout, handshake, connection and upload limits must be positive")
 	}
 	if c.PairingWindow < 10*time.Second || c.PairingWindow > time.Hour {

@@ -166,8 +166,10 @@ var settings = []setting{
 	{"limits.max_duration", "the longest recording", duration(func(c *Config) *time.Duration { return &c.MaxDuration })},
 	{"limits.max_connections", "devices connected at once", integer(func(c *Config) *int64 { return &c.MaxConnections })},
 	{"limits.max_handshakes", "TLS handshakes in progress at once", integer(func(c *Config) *int { return &c.MaxHandshakes })},
+	{"limits.connections_per_source", "MQTT connections one address may have opening, and web connections it may have open, at once", integer(func(c *Config) *int { return &c.MaxPerSource })},
 	{"limits.messages_per_minute", "messages one device may send a minute", integer(func(c *Config) *int { return &c.MaxMessagesPerMinute })},
 	{"limits.bytes_per_day", "bytes one device may send a day", integer(func(c *Config) *int64 { return &c.MaxBytesPerDay })},
+	{"limits.min_free_bytes", "disk space new messages may not use", integer(func(c *Config) *int64 { return &c.MinFreeBytes })},
 }
 
 // SettingKeys lists the configuration file's keys, with what each is for.

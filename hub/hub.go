@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +42,7 @@ type Hub struct {
 	broker     *mqtt.Server
 	lis        *tlsListener
 	router     *router
+	refusalLog *logLimiter // connection refusals: a flood logs a count, not a line each
 	ctl        *controlServer
 	enroll     *enroller
 	adv        *advertiser // nil unless Discovery is on
@@ -84,6 +86,7 @@ func New(cfg Config) (_ *Hub, err error) {
 		cfg.BackupDirs = append(slices.Clone(cfg.BackupDirs), cfg.BackupDir) // the self-check searches it
 	}
 	h := &Hub{cfg: cfg, log: cfg.Logger, stopReq: make(chan struct{})}
+	h.refusalLog = newLogLimiter(cfg.Logger, 20, time.Minute)
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -104,6 +107,7 @@ func New(cfg Config) (_ *Hub, err error) {
 		Path: cfg.dbPath(), MasterKeyPath: cfg.masterKey(),
 		MaxUploadsPerDevice: cfg.MaxUploadsPerDevice, Now: cfg.Now,
 		MaxMessagesPerMinute: cfg.MaxMessagesPerMinute, MaxBytesPerDay: cfg.MaxBytesPerDay,
+		MinFreeBytes: storeReserve(cfg.MinFreeBytes),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
@@ -180,8 +184,10 @@ func (h *Hub) loadCA() (*certs.CA, error) {
 
 // Start binds the broker and the control socket and begins serving.
 func (h *Hub) Start() error {
+	h.checkClock()
 	tlsCfg := certs.ServerTLS(h.cert.get, h.ca.Pool(), h.verifyConnection)
-	h.lis = newTLSListener("mqtts", h.cfg.MQTTAddr, tlsCfg, h.cfg.HandshakeTimeout, h.cfg.MaxHandshakes, h.handshakeRefused)
+	tlsCfg.Time = h.cfg.Now // certificates are judged by the hub's clock, as everything else
+	h.lis = newTLSListener("mqtts", h.cfg.MQTTAddr, tlsCfg, h.cfg.HandshakeTimeout, h.cfg.MaxHandshakes, h.cfg.MaxPerSource, h.handshakeRefused)
 	if err := h.lis.Init(nil); err != nil {
 		return fmt.Errorf("hub: listen on %s: %w", h.cfg.MQTTAddr, err)
 	}
@@ -265,8 +271,16 @@ func (h *Hub) startWeb() error {
 		return err
 	}
 	h.web, h.webLn = srv, ln
+	// Connections held open (a slowloris) end at the server's header
+	// timeout; meanwhile one address may hold only its share.
+	limited := &limitListener{Listener: ln, src: newPerSource(h.cfg.MaxPerSource), refused: func(remote string) {
+		h.refused(remote)
+		if h.refusalLog.allow(time.Now()) {
+			h.log.Warn("Web connection refused", "remote", remote, "reason", "too many connections from this address")
+		}
+	}}
 	go func() {
-		if err := srv.Serve(ln); err != nil {
+		if err := srv.Serve(limited); err != nil {
 			h.log.Error("Web app stopped", "error", err)
 		}
 	}()
@@ -454,7 +468,37 @@ func (h *Hub) verifyConnection(cs tls.ConnectionState) error {
 func (h *Hub) handshakeRefused(remote string, err error) {
 	h.refused(remote)
 	h.metrics.handshakeFailures.Inc()
-	h.log.Warn("TLS handshake refused", "remote", remote, "error", err.Error())
+	if !h.refusalLog.allow(time.Now()) {
+		return
+	}
+	attrs := []any{"remote", remote, "error", err.Error()}
+	var inv x509.CertificateInvalidError
+	if errors.As(err, &inv) && inv.Reason == x509.Expired {
+		attrs = append(attrs, "reason", "the device's certificate is not valid at the hub's time "+h.cfg.Now().UTC().Format(time.RFC3339),
+			"fix", "if the hub's date is right, pair the device again; if not, set the hub's date")
+	}
+	h.log.Warn("TLS handshake refused", attrs...)
+}
+
+// checkClock warns when the hub's clock is earlier than its own records:
+// a Raspberry Pi has no battery-backed clock, and this hub asks no time
+// server beyond the LAN. Until the date is right, toys' certificates look
+// not yet valid and every toy is refused.
+func (h *Hub) checkClock() {
+	now := h.cfg.Now()
+	last, err := h.store.LastRecorded(h.ctx)
+	if err != nil {
+		h.log.Warn("Clock not checked", "error", err)
+	}
+	seen := h.ca.Cert.NotBefore
+	if last.After(seen) {
+		seen = last
+	}
+	if now.Before(seen.Add(-time.Hour)) {
+		h.log.Error("Clock is behind", "now", now.UTC().Format(time.RFC3339), "latest_record", seen.UTC().Format(time.RFC3339),
+			"fix", "set the date (timedatectl set-time, or enable the router's time server); until then toys cannot connect")
+		h.store.Audit(store.Event{Event: "clock.behind", Detail: "clock " + now.UTC().Format(time.RFC3339) + ", latest record " + seen.UTC().Format(time.RFC3339)})
+	}
 }
 
 // maintain renews the server certificate and drops stale uploads.
@@ -943,4 +987,13 @@ func (h *Hub) status(ctx context.Context) (StatusResult, error) {
 	}
 	return StatusResult{Version: h.cfg.Version, MQTTAddr: h.lis.Address(), Hub: advertised(h.cfg, h.lis.Address()),
 		CAFingerprint: h.ca.Fingerprint(), Devices: len(ds), Online: online, Schema: store.SchemaVersion()}, nil
+}
+
+// storeReserve maps the configured reserve (0: none) to the store's
+// option (0: its default, negative: none).
+func storeReserve(n int64) int64 {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

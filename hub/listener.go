@@ -25,6 +25,7 @@ type tlsListener struct {
 	cfg      *tls.Config
 	deadline time.Duration
 	slots    chan struct{} // handshakes in progress
+	sources  *perSource    // connections opening, per client address
 	log      *slog.Logger
 	refused  func(remote string, err error)
 
@@ -40,10 +41,10 @@ type tlsListener struct {
 
 var _ listeners.Listener = (*tlsListener)(nil)
 
-func newTLSListener(id, addr string, cfg *tls.Config, deadline time.Duration, maxHandshakes int, refused func(string, error)) *tlsListener {
+func newTLSListener(id, addr string, cfg *tls.Config, deadline time.Duration, maxHandshakes, perSource int, refused func(string, error)) *tlsListener {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &tlsListener{id: id, addr: addr, cfg: cfg, deadline: deadline, slots: make(chan struct{}, maxHandshakes),
-		refused: refused, ctx: ctx, cancel: cancel}
+		sources: newPerSource(perSource), refused: refused, ctx: ctx, cancel: cancel}
 }
 
 func (l *tlsListener) ID() string       { return l.id }
@@ -105,6 +106,21 @@ func (l *tlsListener) handle(conn net.Conn, establish listeners.EstablishFn) {
 		drop(nil)
 		return
 	}
+	// One address may not hold every handshake slot: half-open
+	// connections from one machine are refused beyond its share.
+	src := sourceOf(conn.RemoteAddr())
+	if !l.sources.acquire(src) {
+		drop(errors.New("too many connections opening from this address"))
+		return
+	}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			l.sources.release(src)
+		}
+	}
+	defer release()
 	ctx, cancel := context.WithTimeout(l.ctx, l.deadline)
 	defer cancel()
 	select {
@@ -116,6 +132,7 @@ func (l *tlsListener) handle(conn net.Conn, establish listeners.EstablishFn) {
 	tc := tls.Server(conn, l.cfg)
 	err := tc.HandshakeContext(ctx)
 	<-l.slots
+	release()
 	if err != nil {
 		if l.closed.Load() {
 			err = nil
@@ -127,11 +144,17 @@ func (l *tlsListener) handle(conn net.Conn, establish listeners.EstablishFn) {
 		drop(nil)
 		return
 	}
-	ac := &attachedConn{Conn: tc, attached: l.pending.Done}
-	if err := establish(l.id, ac); err != nil && l.log != nil {
-		l.log.Debug("Connection ended", "remote", remote, "error", err)
-	}
-	ac.markAttached() // in case mochi returned before reading
+	// mochi reads the connection on a new goroutine: this one's stack has
+	// grown to tens of kilobytes in the handshake's cryptography, and a
+	// goroutine keeps its stack for as long as it lives (here, as long as
+	// the toy is connected). With a thousand toys that was 30 MB.
+	go func() {
+		ac := &attachedConn{Conn: tc, attached: l.pending.Done}
+		if err := establish(l.id, ac); err != nil && l.log != nil {
+			l.log.Debug("Connection ended", "remote", remote, "error", err)
+		}
+		ac.markAttached() // in case mochi returned before reading
+	}()
 }
 
 func (l *tlsListener) Close(closeClients listeners.CloseFn) {

@@ -199,6 +199,8 @@ func storeCode(err error) (string, string) {
 		return wire.CodeLimit, "this device has sent its messages for today; a parent set the limit"
 	case errors.Is(err, store.ErrNotFound):
 		return wire.CodeUnknown, "no such message for this device"
+	case errors.Is(err, store.ErrFull):
+		return wire.CodeFull, "the hub's storage is full; a parent must delete old messages before new ones can be sent"
 	}
 	return wire.CodeStorage, "the hub could not store the message; try again later"
 }
@@ -404,8 +406,13 @@ func (r *router) chunkDone(dev string, id wire.MessageID, u *upload, seq, n int,
 	if res.Err != nil {
 		u.broken.Store(true)
 		r.log.Error("Chunk not stored", "device", dev, "message", id.String(), "seq", seq, "error", res.Err)
-		r.send(dev, wire.DownAck, wire.Encode(wire.Ack{ID: id, Op: wire.OpChunk, Status: wire.StatusRejected, Seq: seq, Next: int(u.durable.Load()),
-			Error: &wire.Error{Code: wire.CodeStorage, Message: "the hub could not store this chunk; send the header again to resume"}}))
+		e := &wire.Error{Code: wire.CodeStorage, Message: "the hub could not store this chunk; send the header again to resume"}
+		if errors.Is(res.Err, store.ErrFull) {
+			// Not worth retrying at once: the toy keeps the message and
+			// tries again later, resuming where the hub stopped.
+			e.Code, e.Message = storeCode(res.Err)
+		}
+		r.send(dev, wire.DownAck, wire.Encode(wire.Ack{ID: id, Op: wire.OpChunk, Status: wire.StatusRejected, Seq: seq, Next: int(u.durable.Load()), Error: e}))
 		return
 	}
 	u.durable.Store(int64(seq + 1))

@@ -202,3 +202,16 @@ func (s *Store) VerifyAudit(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// LastRecorded is the time of the newest audit entry, or the zero time.
+// A clock earlier than it has gone backwards.
+func (s *Store) LastRecorded(ctx context.Context) (time.Time, error) {
+	var at sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, "SELECT max(at) FROM audit").Scan(&at); err != nil {
+		return time.Time{}, fmt.Errorf("store: %w", err)
+	}
+	if !at.Valid {
+		return time.Time{}, nil
+	}
+	return time.Unix(at.Int64, 0), nil
+}

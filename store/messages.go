@@ -101,6 +101,11 @@ func (s *Store) StartUpload(ctx context.Context, spec UploadSpec) (*Upload, erro
 		if err := s.checkRate(tx, spec.Sender, spec.Size, now); err != nil {
 			return err
 		}
+		if s.opt.MinFreeBytes >= 0 {
+			if err := s.checkSpace(spec.Size); err != nil {
+				return err
+			}
+		}
 		var limit int
 		if err := tx.QueryRow("SELECT daily_limit FROM devices WHERE id = ?", spec.Sender).Scan(&limit); err != nil {
 			return err

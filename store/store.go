@@ -59,6 +59,10 @@ type Options struct {
 	// stolen one, cannot fill the hub.
 	MaxMessagesPerMinute int
 	MaxBytesPerDay       int64
+	// MinFreeBytes is disk space new messages may not use (default
+	// DefaultMinFreeBytes; negative: none). An upload that would leave
+	// less is refused with ErrFull.
+	MinFreeBytes int64
 	// HotCacheBytes bounds the sealed chunks of recently committed
 	// messages kept in memory for delivery (see hotCache). Default 32 MiB;
 	// negative disables it.
@@ -125,6 +129,9 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	}
 	if opt.MaxBytesPerDay == 0 {
 		opt.MaxBytesPerDay = 256 << 20
+	}
+	if opt.MinFreeBytes == 0 {
+		opt.MinFreeBytes = DefaultMinFreeBytes
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now

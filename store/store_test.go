@@ -34,6 +34,10 @@ func newFixture(t *testing.T) *fixture {
 		Path:          filepath.Join(dir, "hub.db"),
 		MasterKeyPath: filepath.Join(dir, "master.key"),
 		Now:           f.clock,
+		// The fixture's clock stands still, so every message is "in the
+		// last minute"; the per-device limits are tested in hub.
+		MaxMessagesPerMinute: 1 << 30,
+		MaxBytesPerDay:       1 << 50,
 	}
 	f.open()
 	return f

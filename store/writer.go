@@ -208,7 +208,7 @@ func (w *writer) run(batch []*writeOp) {
 			if op.err == nil {
 				op.err = err
 			}
-			op.done(op.err)
+			op.done(asFull(op.err))
 		}
 	}
 	abort := func(what string, err error) {

@@ -78,6 +78,8 @@ type homeData struct {
 	Toys    []DeviceRow
 	Family  []DeviceRow
 	Pending int // contacts waiting: for a parent, to approve; for anyone else, their own
+	// Space warns a parent when the hub's disk is nearly full.
+	Space store.Space
 }
 
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
@@ -115,6 +117,13 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 			if x.Kind == store.KindFamily && !x.Revoked() {
 				d.Family = append(d.Family, s.row(x))
 			}
+		}
+	}
+	if isParent(cur.user) {
+		if sp, err := s.st.Space(); err == nil {
+			d.Space = sp
+		} else {
+			s.log.Warn("Free space not read", "error", err)
 		}
 	}
 	s.render(w, http.StatusOK, "home", d)
@@ -320,8 +329,18 @@ func (s *Server) sendRecording(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	id, err := s.hub.Send(r.Context(), cur.user.DeviceID, []string{toy.ID}, wav)
-	if errors.Is(err, ErrBadAudio) {
+	switch {
+	case errors.Is(err, ErrBadAudio):
 		http.Error(w, "the hub could not use this recording: "+err.Error(), http.StatusBadRequest)
+		return
+	case errors.Is(err, store.ErrFull):
+		http.Error(w, fullMessage, http.StatusInsufficientStorage)
+		return
+	case errors.Is(err, store.ErrDailyLimit):
+		http.Error(w, "you have sent your messages for today: a parent set a daily limit", http.StatusTooManyRequests)
+		return
+	case errors.Is(err, store.ErrRateLimit):
+		http.Error(w, "too many messages in a short time: wait a minute, then try again", http.StatusTooManyRequests)
 		return
 	}
 	if err != nil {

@@ -2,7 +2,10 @@ package web
 
 import (
 	"bytes"
+	"errors"
 	"net/http"
+
+	"github.com/toyhub/toyhub/store"
 )
 
 func (s *Server) render(w http.ResponseWriter, status int, name string, data any) {
@@ -23,8 +26,15 @@ func (s *Server) message(w http.ResponseWriter, status int, title, text string) 
 	s.render(w, status, "message", messageData{title, text})
 }
 
+// fullMessage is what anyone is told when the hub's disk is full.
+const fullMessage = "The hub's storage is full, so new messages cannot be saved. A parent can delete old messages, or keep them for fewer days in each toy's settings."
+
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.Error("Request failed", "path", r.URL.Path, "error", err)
+	if errors.Is(err, store.ErrFull) {
+		s.message(w, http.StatusInsufficientStorage, "The hub's storage is full", fullMessage)
+		return
+	}
 	s.message(w, http.StatusInternalServerError, "Something went wrong", "The hub could not do this. Try again in a moment.")
 }
 

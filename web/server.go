@@ -29,6 +29,7 @@ var staticFS embed.FS
 
 // Store is what the web app needs of the hub's store.
 type Store interface {
+	Space() (store.Space, error)
 	SetupPending(ctx context.Context) (bool, error)
 	CreateOwner(ctx context.Context, token string, nu store.NewUser) (store.User, error)
 	UserByLogin(ctx context.Context, login string) (store.User, error)
@@ -255,7 +256,10 @@ func New(cfg Config, st Store, hub Hub) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	funcs := template.FuncMap{"static": func(name string) string { return s.static + name }}
+	funcs := template.FuncMap{
+		"static": func(name string) string { return s.static + name },
+		"mb":     func(n int64) string { return fmt.Sprintf("%d MB", n>>20) },
+	}
 	for _, p := range pages {
 		name := strings.TrimSuffix(strings.TrimPrefix(p, "templates/"), ".html")
 		if name == "layout" {

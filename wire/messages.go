@@ -61,6 +61,7 @@ const (
 	CodeLimit        = "limit"         // too many uploads in progress, or the sender's daily limit
 	CodeQuiet        = "quiet"         // the recipient is in its quiet hours; the message waits
 	CodeStorage      = "storage"       // the hub could not store; retry later
+	CodeFull         = "full"          // the hub's disk is full; retry once a parent has freed space
 )
 
 // Digest is a SHA-256 digest, hex in JSON.
