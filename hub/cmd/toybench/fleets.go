@@ -33,11 +33,12 @@ var logOut io.Writer = os.Stderr
 // hubServer is a 'toyhub serve' process with its own data directory.
 type hubServer struct {
 	bin, data, addr, metrics string
+	web                      string // the web app's address, or "" for none
 	env                      []string
 	cmd                      *exec.Cmd
 }
 
-func newHubServer(bin, dir string, env []string) (*hubServer, error) {
+func newHubServer(bin, dir, web string, env []string) (*hubServer, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -46,13 +47,13 @@ func newHubServer(bin, dir string, env []string) (*hubServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &hubServer{bin: bin, data: filepath.Join(dir, "data"), addr: addr, metrics: metrics, env: env}
+	s := &hubServer{bin: bin, data: filepath.Join(dir, "data"), addr: addr, metrics: metrics, web: web, env: env}
 	return s, s.start()
 }
 
 func (s *hubServer) start() error {
 	cmd := exec.Command(s.bin, "serve", "--data", s.data, "--mqtt-addr", s.addr, "--enroll-addr", "127.0.0.1:0",
-		"--web-addr=", "--mdns=false", "--metrics-addr", s.metrics, "--log-level", "warn")
+		"--web-addr="+s.web, "--mdns=false", "--metrics-addr", s.metrics, "--log-level", "warn")
 	cmd.Env = append(os.Environ(), s.env...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -157,7 +158,11 @@ type hubFleet struct {
 
 func newHubFleet(bin, dir string, n int, env []string) (*hubFleet, error) {
 	fmt.Fprintf(logOut, "hub: enrolling %d toys...\n", n)
-	srv, err := newHubServer(bin, dir, env)
+	// Every simulated toy dials from 127.0.0.1, where real toys each have
+	// an address of their own: the per-address share is lifted. The other
+	// limits stay the hub's defaults.
+	env = append([]string{"TOYHUB_LIMITS_CONNECTIONS_PER_SOURCE=100000"}, env...)
+	srv, err := newHubServer(bin, dir, "", env)
 	if err != nil {
 		return nil, err
 	}

@@ -68,14 +68,15 @@ type Report struct {
 	Load       []LoadResult  `json:"load,omitempty"`
 	Storm      []StormResult `json:"storm,omitempty"`
 	Soak       *SoakResult   `json:"soak,omitempty"`
+	Abuse      []AbuseResult `json:"abuse,omitempty"`
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.hubBin, "hub", "", "toyhub binary (default: build one)")
-	flag.StringVar(&o.modes, "mode", "throughput,load,storm", "what to measure: throughput, load, storm and soak, comma-separated")
+	flag.StringVar(&o.modes, "mode", "throughput,load,storm", "what to measure: throughput, load, storm, abuse and soak, comma-separated")
 	flag.StringVar(&o.pairs, "pairs", "1,25", "throughput: numbers of concurrent toy pairs, each in a closed loop")
-	flag.DurationVar(&o.duration, "duration", 10*time.Second, "throughput: measuring time per configuration")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "throughput and abuse: measuring time per configuration")
 	flag.IntVar(&o.size, "size", 320044, "recording size in bytes (320044: 10 s of 16 kHz 16-bit mono WAV)")
 	flag.IntVar(&o.toys, "toys", 200, "load and soak: toys, each sending to its partner once a period")
 	flag.DurationVar(&o.period, "period", time.Minute, "load and soak: time between one toy's messages")
@@ -96,10 +97,10 @@ func run(o options) error {
 	modes := map[string]bool{}
 	for _, m := range strings.Split(o.modes, ",") {
 		switch m = strings.TrimSpace(m); m {
-		case "throughput", "load", "storm", "soak":
+		case "throughput", "load", "storm", "soak", "abuse":
 			modes[m] = true
 		default:
-			return fmt.Errorf("--mode %q: want throughput, load, storm or soak", m)
+			return fmt.Errorf("--mode %q: want throughput, load, storm, soak or abuse", m)
 		}
 	}
 	work, err := os.MkdirTemp("", "toybench")
@@ -142,6 +143,12 @@ func run(o options) error {
 			return err
 		}
 		printStorm(rep.Storm)
+	}
+	if modes["abuse"] {
+		if rep.Abuse, err = abuse(o, work); err != nil {
+			return err
+		}
+		printAbuse(rep.Abuse)
 	}
 	if modes["soak"] {
 		f, err := newHubFleet(o.hubBin, filepath.Join(work, "soak"), o.toys, nil)
@@ -420,7 +427,8 @@ func procStats(pid int) (peakMB float64, cpu time.Duration, err error) {
 
 func measureHub(hubBin, dir string, pairs int, wav []byte, duration time.Duration) (Result, error) {
 	// A benchmark sends far faster than a toy would.
-	srv, err := newHubServer(hubBin, dir, []string{"TOYHUB_LIMITS_MESSAGES_PER_MINUTE=1000000", "TOYHUB_LIMITS_BYTES_PER_DAY=1099511627776"})
+	srv, err := newHubServer(hubBin, dir, "", []string{"TOYHUB_LIMITS_MESSAGES_PER_MINUTE=1000000", "TOYHUB_LIMITS_BYTES_PER_DAY=1099511627776",
+		"TOYHUB_LIMITS_BYTES_PER_SECOND_PER_CONNECTION=0", "TOYHUB_LIMITS_PACKETS_PER_SECOND_PER_CONNECTION=0"})
 	if err != nil {
 		return Result{}, err
 	}

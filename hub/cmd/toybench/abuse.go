@@ -1,0 +1,320 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/toyhub/toyhub/certs"
+	"github.com/toyhub/toyhub/devices"
+	"github.com/toyhub/toyhub/wire"
+)
+
+// AbuseResult is a victim toy's round trips while one attack runs, beside
+// the same round trips with no attack, measured in the same run.
+type AbuseResult struct {
+	Attack     string  `json:"attack"`
+	RoundTrips int     `json:"round_trips"`
+	P50ms      float64 `json:"p50_ms"`
+	P99ms      float64 `json:"p99_ms"`
+	VsQuietP50 float64 `json:"p50_vs_quiet"`
+	VsQuietP99 float64 `json:"p99_vs_quiet"`
+	RSSMB      float64 `json:"server_rss_mb"`
+	HeapMB     float64 `json:"server_heap_mb"`
+	Goroutines int     `json:"server_goroutines"`
+	// Attempts counts what the attacker got through: bytes, connections.
+	Attempts string `json:"attacker"`
+}
+
+// An attack runs until stop closes and says what it achieved.
+type attack struct {
+	name string
+	run  func(stop <-chan struct{}) string
+}
+
+// abuse measures a victim pair's round trip (a 1-second recording, toy to
+// grandparent) alone, then under each attack of issue 8, against a hub
+// with its default limits. Each attacker dials from its own loopback
+// address, as another machine on the LAN would.
+func abuse(o options, work string) ([]AbuseResult, error) {
+	dir := filepath.Join(work, "abuse")
+	web, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	// The victim sends ten messages a second, above the 20 a minute a toy
+	// may send; every other limit is the hub's default.
+	srv, err := newHubServer(o.hubBin, dir, web, []string{"TOYHUB_LIMITS_MESSAGES_PER_MINUTE=100000"})
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	bundles, err := srv.enroll(dir, 3) // toys 0 and 1 are linked; 2 is the attacker
+	if err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	var victim [2]*devices.Client
+	for i := range victim {
+		c, err := devices.Dial(ctx, bundles[i], devices.Options{Hubs: []string{srv.addr}, Logger: quietLog})
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		victim[i] = c
+	}
+	mallory := bundles[2]
+	wav := recording(32044) // one second
+	measure := func(name string, a func(<-chan struct{}) string) (AbuseResult, error) {
+		stop := make(chan struct{})
+		var said string
+		var wg sync.WaitGroup
+		if a != nil {
+			wg.Go(func() { said = a(stop) })
+			time.Sleep(time.Second) // let it take hold
+		}
+		var lat []time.Duration
+		peakRSS := 0.0
+		for end := time.Now().Add(o.duration); time.Now().Before(end); {
+			id := wire.NewMessageID()
+			t0 := time.Now()
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := victim[0].Send(cctx, id, wav, nil)
+			if err == nil {
+				var n wire.Notify
+				if n, err = nextNotify(victim[1], id); err == nil {
+					_, err = victim[1].Fetch(cctx, n)
+				}
+			}
+			cancel()
+			if err != nil {
+				close(stop)
+				wg.Wait()
+				return AbuseResult{}, fmt.Errorf("%s: the victim's round trip failed: %w", name, err)
+			}
+			lat = append(lat, time.Since(t0))
+			victim[1].Played(ctx, id)
+			time.Sleep(time.Until(t0.Add(100 * time.Millisecond)))
+			if r, err := procRSS(srv.pid()); err == nil && r > peakRSS {
+				peakRSS = r
+			}
+		}
+		heap := srv.metric("go_memstats_heap_inuse_bytes") / 1e6
+		gr := srv.goroutines()
+		close(stop)
+		wg.Wait()
+		return AbuseResult{Attack: name, RoundTrips: len(lat), P50ms: percentile(lat, .5), P99ms: percentile(lat, .99),
+			RSSMB: peakRSS, HeapMB: heap, Goroutines: gr, Attempts: said}, nil
+	}
+	attacks := []attack{
+		{"chunk flood from one toy", func(stop <-chan struct{}) string { return chunkFlood(srv.addr, mallory, stop) }},
+		{"half-open TLS connections", func(stop <-chan struct{}) string { return halfOpen(srv.addr, stop) }},
+		{"slowloris on the web port", func(stop <-chan struct{}) string { return slowloris(web, stop) }},
+		{"malformed MQTT after the handshake", func(stop <-chan struct{}) string { return malformed(srv.addr, mallory, stop) }},
+	}
+	// No attack, before and after the attacks: the reference is their
+	// mean, so that warming up and drift count against no one.
+	var out []AbuseResult
+	quietRun := func(name string) error {
+		fmt.Fprintf(os.Stderr, "abuse: the victim's round trips with no attack, %v...\n", o.duration)
+		q, err := measure(name, nil)
+		out = append(out, q)
+		return err
+	}
+	if err := quietRun("none, before"); err != nil {
+		return nil, err
+	}
+	for _, a := range attacks {
+		fmt.Fprintf(os.Stderr, "abuse: %s, %v...\n", a.name, o.duration)
+		r, err := measure(a.name, a.run)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := quietRun("none, after"); err != nil {
+		return nil, err
+	}
+	q50 := (out[0].P50ms + out[len(out)-1].P50ms) / 2
+	q99 := (out[0].P99ms + out[len(out)-1].P99ms) / 2
+	for i := range out {
+		out[i].VsQuietP50, out[i].VsQuietP99 = out[i].P50ms/q50, out[i].P99ms/q99
+	}
+	return out, nil
+}
+
+var quietLog = slog.New(slog.DiscardHandler)
+
+func printAbuse(rs []AbuseResult) {
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "attack\t round trips\t p50 ms\t p99 ms\t p50 ×quiet\t p99 ×quiet\t server RSS MB\t heap MB\t goroutines\t attacker\t\n")
+	for _, r := range rs {
+		fmt.Fprintf(tw, "%s\t %d\t %.2f\t %.2f\t %.2f\t %.2f\t %.1f\t %.1f\t %d\t %s\t\n", r.Attack, r.RoundTrips, r.P50ms, r.P99ms,
+			r.VsQuietP50, r.VsQuietP99, r.RSSMB, r.HeapMB, r.Goroutines, r.Attempts)
+	}
+	tw.Flush()
+}
+
+func from(src string) *net.Dialer {
+	return &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+}
+
+func mqttPacket(kind byte, body []byte) []byte {
+	p := []byte{kind}
+	for n := len(body); ; {
+		b := byte(n % 128)
+		if n /= 128; n > 0 {
+			b |= 0x80
+		}
+		p = append(p, b)
+		if n == 0 {
+			break
+		}
+	}
+	return append(p, body...)
+}
+
+func mqttString(s string) []byte {
+	return append(binary.BigEndian.AppendUint16(nil, uint16(len(s))), s...)
+}
+
+func mqttConnect(id string) []byte {
+	return mqttPacket(0x10, append(append(mqttString("MQTT"), 4, 0x02, 0, 30), mqttString(id)...))
+}
+
+// chunkFlood: an enrolled toy sends chunk frames as fast as its
+// connection carries them.
+func chunkFlood(addr string, b *certs.Bundle, stop <-chan struct{}) string {
+	c, err := tls.DialWithDialer(from("127.0.0.2"), "tcp", addr, certs.ClientTLS(b.Pool(), b.Cert, "localhost"))
+	if err != nil {
+		return "could not connect: " + err.Error()
+	}
+	defer c.Close()
+	c.Write(mqttConnect(b.Info.DeviceID))
+	frame := wire.AppendChunk(nil, wire.Chunk{ID: wire.NewMessageID(), Data: make([]byte, 16<<10)})
+	pkt := mqttPacket(0x30, append(mqttString(wire.UpTopic(b.Info.DeviceID, wire.UpChunk)), frame...))
+	var sent int64
+	for {
+		select {
+		case <-stop:
+			return fmt.Sprintf("%d MiB written", sent>>20)
+		default:
+		}
+		c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+		n, _ := c.Write(pkt)
+		sent += int64(n)
+	}
+}
+
+// halfOpen keeps 500 connections that send the start of a ClientHello
+// and nothing more, opening new ones as the hub closes them.
+func halfOpen(addr string, stop <-chan struct{}) string {
+	var opened atomic.Int64
+	var wg sync.WaitGroup
+	for range 500 {
+		wg.Go(func() {
+			buf := make([]byte, 64)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, err := from("127.0.0.3").Dial("tcp", addr)
+				if err != nil {
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				opened.Add(1)
+				c.Write([]byte{0x16, 0x03, 0x01})
+				c.SetReadDeadline(time.Now().Add(30 * time.Second))
+				go func() { <-stop; c.Close() }()
+				c.Read(buf) // until the hub hangs up
+				c.Close()
+			}
+		})
+	}
+	wg.Wait()
+	return fmt.Sprintf("%d connections opened", opened.Load())
+}
+
+// slowloris holds 200 web connections, each sending a header byte a
+// second, reopening them as the hub closes them.
+func slowloris(web string, stop <-chan struct{}) string {
+	var opened atomic.Int64
+	var wg sync.WaitGroup
+	for range 200 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, err := tls.DialWithDialer(from("127.0.0.5"), "tcp", web, &tls.Config{InsecureSkipVerify: true})
+				if err != nil {
+					time.Sleep(100 * time.Millisecond)
+					continue
+				}
+				opened.Add(1)
+				c.Write([]byte("GET / HTTP/1.1\r\nHost: toyhub\r\n"))
+			drip:
+				for {
+					select {
+					case <-stop:
+						c.Close()
+						return
+					case <-time.After(time.Second):
+						if _, err := c.Write([]byte("X")); err != nil {
+							break drip
+						}
+					}
+				}
+				c.Close()
+			}
+		})
+	}
+	wg.Wait()
+	return fmt.Sprintf("%d connections opened", opened.Load())
+}
+
+// malformed connects with a valid certificate, sends bytes that are not
+// MQTT, and does it again, from four goroutines.
+func malformed(addr string, b *certs.Bundle, stop <-chan struct{}) string {
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	cfg := certs.ClientTLS(b.Pool(), b.Cert, "localhost")
+	for range 4 {
+		wg.Go(func() {
+			buf := make([]byte, 64)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, err := tls.DialWithDialer(from("127.0.0.4"), "tcp", addr, cfg)
+				if err != nil {
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				n.Add(1)
+				c.Write([]byte("\x10\xff\xff\xff\xff\x7f garbage"))
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				c.Read(buf)
+				c.Close()
+			}
+		})
+	}
+	wg.Wait()
+	return fmt.Sprintf("%d connections with garbage", n.Load())
+}
