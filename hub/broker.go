@@ -88,7 +88,7 @@ func (k *authHook) ID() string { return "toyhub-auth" }
 func (k *authHook) Provides(b byte) bool {
 	return bytes.Contains([]byte{
 		mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish,
-		mqtt.OnSessionEstablished, mqtt.OnDisconnect,
+		mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnPacketRead,
 	}, []byte{b})
 }
 
@@ -104,6 +104,17 @@ func peer(cl *mqtt.Client) (id, serial string, ok bool) {
 	}
 	leaf := st.PeerCertificates[0]
 	return leaf.Subject.CommonName, certs.SerialString(leaf.SerialNumber), true
+}
+
+// OnPacketRead applies the per-connection packet rate: a device sending
+// more packets than any toy would (a flood of tiny ones costs CPU out of
+// proportion to its bytes) is read more slowly. It runs on the device's
+// own reading goroutine, so no one else waits.
+func (k *authHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if ac, ok := cl.Net.Conn.(*attachedConn); ok {
+		ac.packets.wait(1)
+	}
+	return pk, nil
 }
 
 // OnConnect bounds the keepalive: a client asking for none (or hours)

@@ -118,7 +118,13 @@ type Config struct {
 	// open at once.
 	MaxPerSource   int
 	MaxConnections int64
-	MaxKeepalive   time.Duration // longest keepalive a client may ask for
+	// MaxConnBytesPerSecond and MaxConnPacketsPerSecond bound what one
+	// connected device may send, with four seconds' worth in a burst
+	// (ample for the largest message); beyond them the hub reads it more
+	// slowly. 0 is unlimited.
+	MaxConnBytesPerSecond   int64
+	MaxConnPacketsPerSecond int
+	MaxKeepalive            time.Duration // longest keepalive a client may ask for
 
 	Version string
 	Logger  *slog.Logger
@@ -165,6 +171,8 @@ func Defaults() Config {
 		HandshakeTimeout:        10 * time.Second,
 		MaxHandshakes:           64,
 		MaxPerSource:            32,
+		MaxConnBytesPerSecond:   1 << 20,
+		MaxConnPacketsPerSecond: 200,
 		MaxConnections:          2000,
 		MaxKeepalive:            5 * time.Minute,
 		Version:                 "dev",
@@ -241,6 +249,12 @@ func (c Config) Check() error {
 	}
 	if c.ServerCertValidity < time.Hour {
 		bad("server certificate validity %v: want at least 1h", c.ServerCertValidity)
+	}
+	if c.MaxConnBytesPerSecond < 0 || c.MaxConnPacketsPerSecond < 0 {
+		bad("per-connection limits must be 0 (none) or more")
+	}
+	if c.MaxConnBytesPerSecond > 0 && c.MaxConnBytesPerSecond*4 < c.MaxMessageBytes {
+		bad("bytes a second per connection %d: four seconds' worth must hold the largest message (%d bytes)", c.MaxConnBytesPerSecond, c.MaxMessageBytes)
 	}
 	if c.MinFreeBytes < 0 {
 		bad("free space kept in reserve %d: must be 0 or more", c.MinFreeBytes)

@@ -166,6 +166,8 @@ var settings = []setting{
 	{"limits.max_duration", "the longest recording", duration(func(c *Config) *time.Duration { return &c.MaxDuration })},
 	{"limits.max_connections", "devices connected at once", integer(func(c *Config) *int64 { return &c.MaxConnections })},
 	{"limits.max_handshakes", "TLS handshakes in progress at once", integer(func(c *Config) *int { return &c.MaxHandshakes })},
+	{"limits.bytes_per_second_per_connection", "bytes one connected device may send a second, four seconds' worth at once (0: no limit)", integer(func(c *Config) *int64 { return &c.MaxConnBytesPerSecond })},
+	{"limits.packets_per_second_per_connection", "MQTT packets one connected device may send a second, four seconds' worth at once (0: no limit)", integer(func(c *Config) *int { return &c.MaxConnPacketsPerSecond })},
 	{"limits.connections_per_source", "MQTT connections one address may have opening, and web connections it may have open, at once", integer(func(c *Config) *int { return &c.MaxPerSource })},
 	{"limits.messages_per_minute", "messages one device may send a minute", integer(func(c *Config) *int { return &c.MaxMessagesPerMinute })},
 	{"limits.bytes_per_day", "bytes one device may send a day", integer(func(c *Config) *int64 { return &c.MaxBytesPerDay })},

@@ -67,6 +67,8 @@ func startHub(t testing.TB, mods ...func(*hub.Config)) *testHub {
 	cfg.MetricsAddr = "127.0.0.1:0"
 	// Tests send far faster than a toy; TestRateLimits sets its own.
 	cfg.MaxMessagesPerMinute, cfg.MaxBytesPerDay = 100000, 1<<40
+	// Nor per-connection or per-address limits: the abuse tests set them.
+	cfg.MaxConnBytesPerSecond, cfg.MaxConnPacketsPerSecond, cfg.MaxPerSource = 0, 0, 100000
 	logs := &syncBuffer{}
 	var out io.Writer = logs
 	if testing.Verbose() {

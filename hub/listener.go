@@ -26,8 +26,12 @@ type tlsListener struct {
 	deadline time.Duration
 	slots    chan struct{} // handshakes in progress
 	sources  *perSource    // connections opening, per client address
-	log      *slog.Logger
-	refused  func(remote string, err error)
+	limits   connLimits
+	// handshakes counts completed handshakes, for reclaiming memory after
+	// a burst of them (see Hub.reclaim).
+	handshakes atomic.Int64
+	log        *slog.Logger
+	refused    func(remote string, err error)
 
 	ln     net.Listener
 	ctx    context.Context // cancelled by Close: aborts handshakes
@@ -41,10 +45,15 @@ type tlsListener struct {
 
 var _ listeners.Listener = (*tlsListener)(nil)
 
-func newTLSListener(id, addr string, cfg *tls.Config, deadline time.Duration, maxHandshakes, perSource int, refused func(string, error)) *tlsListener {
+// connLimits bound what one connected device may send; 0 is unlimited.
+type connLimits struct {
+	BytesPerSecond, PacketsPerSecond float64
+}
+
+func newTLSListener(id, addr string, cfg *tls.Config, deadline time.Duration, maxHandshakes, perSource int, limits connLimits, refused func(string, error)) *tlsListener {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &tlsListener{id: id, addr: addr, cfg: cfg, deadline: deadline, slots: make(chan struct{}, maxHandshakes),
-		sources: newPerSource(perSource), refused: refused, ctx: ctx, cancel: cancel}
+		sources: newPerSource(perSource), limits: limits, refused: refused, ctx: ctx, cancel: cancel}
 }
 
 func (l *tlsListener) ID() string       { return l.id }
@@ -109,8 +118,10 @@ func (l *tlsListener) handle(conn net.Conn, establish listeners.EstablishFn) {
 	// One address may not hold every handshake slot: half-open
 	// connections from one machine are refused beyond its share.
 	src := sourceOf(conn.RemoteAddr())
-	if !l.sources.acquire(src) {
-		drop(errors.New("too many connections opening from this address"))
+	if !l.sources.allowNew(src, time.Now()) || !l.sources.acquire(src) {
+		l.refused(remote, errors.New("too many connections from this address"))
+		l.sources.refuse(conn, l.deadline)
+		l.pending.Done()
 		return
 	}
 	released := false
@@ -148,8 +159,10 @@ func (l *tlsListener) handle(conn net.Conn, establish listeners.EstablishFn) {
 	// grown to tens of kilobytes in the handshake's cryptography, and a
 	// goroutine keeps its stack for as long as it lives (here, as long as
 	// the toy is connected). With a thousand toys that was 30 MB.
+	l.handshakes.Add(1)
 	go func() {
-		ac := &attachedConn{Conn: tc, attached: l.pending.Done}
+		ac := &attachedConn{Conn: tc, attached: l.pending.Done,
+			bytes: newBucket(l.limits.BytesPerSecond, 4), packets: newBucket(l.limits.PacketsPerSecond, 4)}
 		if err := establish(l.id, ac); err != nil && l.log != nil {
 			l.log.Debug("Connection ended", "remote", remote, "error", err)
 		}
@@ -175,11 +188,16 @@ type attachedConn struct {
 	*tls.Conn
 	once     sync.Once
 	attached func()
+	// bytes and packets bound what the device may send (Config's
+	// per-connection limits); only mochi's reading goroutine uses them.
+	bytes, packets *bucket
 }
 
 func (c *attachedConn) markAttached() { c.once.Do(c.attached) }
 
 func (c *attachedConn) Read(b []byte) (int, error) {
 	c.markAttached()
-	return c.Conn.Read(b)
+	n, err := c.Conn.Read(b)
+	c.bytes.wait(float64(n))
+	return n, err
 }

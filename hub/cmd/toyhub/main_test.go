@@ -137,7 +137,8 @@ func startServe(t *testing.T, data, addr string) (*exec.Cmd, *lockedBuffer) {
 		"--metrics-addr", "127.0.0.1:0")
 	cmd.Stderr = logs
 	// Tests send far faster than a toy would.
-	cmd.Env = append(os.Environ(), "TOYHUB_LIMITS_MESSAGES_PER_MINUTE=100000", "TOYHUB_LIMITS_BYTES_PER_DAY=1099511627776")
+	cmd.Env = append(os.Environ(), "TOYHUB_LIMITS_MESSAGES_PER_MINUTE=100000", "TOYHUB_LIMITS_BYTES_PER_DAY=1099511627776",
+		"TOYHUB_LIMITS_BYTES_PER_SECOND_PER_CONNECTION=0", "TOYHUB_LIMITS_PACKETS_PER_SECOND_PER_CONNECTION=0")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

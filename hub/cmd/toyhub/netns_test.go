@@ -82,7 +82,8 @@ func (n *netns) startHub(t *testing.T, data string, extra ...string) (*exec.Cmd,
 		"--audit-every", "0", "--audit-after-change", "0"}, extra...) // checks run when a test asks
 	cmd := exec.Command("ip", args...)
 	cmd.Stderr = logs
-	cmd.Env = append(os.Environ(), "TOYHUB_LIMITS_MESSAGES_PER_MINUTE=100000")
+	cmd.Env = append(os.Environ(), "TOYHUB_LIMITS_MESSAGES_PER_MINUTE=100000",
+		"TOYHUB_LIMITS_BYTES_PER_SECOND_PER_CONNECTION=0", "TOYHUB_LIMITS_PACKETS_PER_SECOND_PER_CONNECTION=0")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
