@@ -13,7 +13,7 @@ GO      ?= go
 FUZZTIME ?= 30s
 BIN     := bin
 
-.PHONY: help run build dist deb test lint bench bench-store bench-web bench-audit bench-backup bench-delete fuzz screenshots clean
+.PHONY: help run build dist deb test lint bench bench-abuse soak bench-store bench-web bench-audit bench-backup bench-delete fuzz screenshots clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -58,8 +58,14 @@ lint: ## gofmt, go vet and staticcheck
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-bench: build ## Measure toy→hub→toy delivery (1 and 25 pairs) beside a seal+insert baseline
+bench: build ## The load harness beside Mosquitto: throughput (1 and 25 pairs), 200 toys at one message a minute, a 1,000-toy reconnect storm and idle memory
 	$(GO) run ./hub/cmd/toybench --hub $(BIN)/toyhub --json $(BIN)/bench.json
+
+bench-abuse: build ## A toy's round trip under each attack (chunk flood, half-open TLS, slowloris, malformed MQTT) beside none
+	$(GO) run ./hub/cmd/toybench --hub $(BIN)/toyhub --mode abuse --json $(BIN)/bench-abuse.json
+
+soak: build ## 30 minutes of the 200-toy load, sampling the hub's RSS and goroutines each minute (not run in CI)
+	$(GO) run ./hub/cmd/toybench --hub $(BIN)/toyhub --mode soak --json $(BIN)/soak.json
 
 bench-store: ## Compare journal modes and page sizes on the message path
 	$(GO) test ./store -run '^$$' -bench Journal -benchtime 3000x
