@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -17,6 +16,7 @@ import (
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/devices"
 	"github.com/toyhub/toyhub/hub"
+	"github.com/toyhub/toyhub/hub/internal/rawmqtt"
 	"github.com/toyhub/toyhub/wire"
 )
 
@@ -66,37 +66,6 @@ func (v *victim) roundTrip(t *testing.T, seed uint32) {
 	}
 }
 
-// mqttPacket frames an MQTT 3.1.1 packet: fixed header and body.
-func mqttPacket(kind byte, body []byte) []byte {
-	p := []byte{kind}
-	n := len(body)
-	for {
-		b := byte(n % 128)
-		n /= 128
-		if n > 0 {
-			b |= 0x80
-		}
-		p = append(p, b)
-		if n == 0 {
-			break
-		}
-	}
-	return append(p, body...)
-}
-
-func mqttString(s string) []byte {
-	return append(binary.BigEndian.AppendUint16(nil, uint16(len(s))), s...)
-}
-
-func mqttConnect(clientID string) []byte {
-	body := append(mqttString("MQTT"), 4, 0x02, 0, 30) // 3.1.1, clean session, keepalive 30 s
-	return mqttPacket(0x10, append(body, mqttString(clientID)...))
-}
-
-func mqttPublish(topic string, payload []byte) []byte {
-	return mqttPacket(0x30, append(mqttString(topic), payload...)) // QoS 0
-}
-
 // rawMQTT opens a TLS connection with a device's certificate, from src (a
 // loopback address, so that each attacker has an address of its own).
 func rawMQTT(t *testing.T, th *testHub, b *certs.Bundle, src string) *tls.Conn {
@@ -130,13 +99,13 @@ func TestChunkFlood(t *testing.T) {
 	v := newVictim(th)
 	mallory := th.device("Mallory", "toy")
 	c := rawMQTT(t, th, mallory, "127.0.0.2")
-	if _, err := c.Write(mqttConnect(mallory.Info.DeviceID)); err != nil {
+	if _, err := c.Write(rawmqtt.Connect(mallory.Info.DeviceID)); err != nil {
 		t.Fatal(err)
 	}
 	// Chunks of an upload that was never started: the hub must read,
 	// parse and refuse each one.
 	frame := wire.AppendChunk(nil, wire.Chunk{ID: wire.NewMessageID(), Data: make([]byte, 16<<10)})
-	pkt := mqttPublish(wire.UpTopic(mallory.Info.DeviceID, wire.UpChunk), frame)
+	pkt := rawmqtt.Publish(wire.UpTopic(mallory.Info.DeviceID, wire.UpChunk), frame)
 	var sent atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -221,22 +190,22 @@ func TestMalformedMQTT(t *testing.T) {
 	v := newVictim(th)
 	mallory := th.device("Mallory", "toy")
 	id := mallory.Info.DeviceID
-	connect := mqttConnect(id)
+	connect := rawmqtt.Connect(id)
 	for _, tc := range []struct {
 		name string
 		send []byte
 	}{
 		{"garbage", []byte("\xff\xff\xff\xff\xff\xff")},
-		{"publish before connect", mqttPublish(wire.UpTopic(id, wire.UpHeader), []byte("{}"))},
-		{"wrong protocol name", mqttPacket(0x10, append(append(mqttString("MQIsdp!"), 4, 0x02, 0, 30), mqttString(id)...))},
+		{"publish before connect", rawmqtt.Publish(wire.UpTopic(id, wire.UpHeader), []byte("{}"))},
+		{"wrong protocol name", rawmqtt.Packet(0x10, append(append(rawmqtt.String("MQIsdp!"), 4, 0x02, 0, 30), rawmqtt.String(id)...))},
 		{"length varint too long", append([]byte{0x30, 0xff, 0xff, 0xff, 0xff, 0x7f}, make([]byte, 64)...)},
 		{"packet above the size limit", append(connect, 0x30, 0xff, 0xff, 0xff, 0x7f)},
 		{"connect twice", append(connect, connect...)},
-		{"subscribe with a bad UTF-8 filter", append(connect, mqttPacket(0x82, append([]byte{0, 1}, append(mqttString("toyhub/\xff\xfe/#"), 1)...))...)},
-		{"subscribe with no filter", append(connect, mqttPacket(0x82, []byte{0, 1})...)},
-		{"publish with a truncated topic", append(connect, mqttPacket(0x30, []byte{0xff, 0xff, 'a'})...)},
-		{"reserved packet type", append(connect, mqttPacket(0xf0, nil)...)},
-		{"client ID not the certificate's", mqttConnect("someone-else")},
+		{"subscribe with a bad UTF-8 filter", append(connect, rawmqtt.Packet(0x82, append([]byte{0, 1}, append(rawmqtt.String("toyhub/\xff\xfe/#"), 1)...))...)},
+		{"subscribe with no filter", append(connect, rawmqtt.Packet(0x82, []byte{0, 1})...)},
+		{"publish with a truncated topic", append(connect, rawmqtt.Packet(0x30, []byte{0xff, 0xff, 'a'})...)},
+		{"reserved packet type", append(connect, rawmqtt.Packet(0xf0, nil)...)},
+		{"client ID not the certificate's", rawmqtt.Connect("someone-else")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := rawMQTT(t, th, mallory, "127.0.0.4")

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/devices"
+	"github.com/toyhub/toyhub/hub/internal/rawmqtt"
 	"github.com/toyhub/toyhub/wire"
 )
 
@@ -168,29 +168,6 @@ func from(src string) *net.Dialer {
 	return &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
 }
 
-func mqttPacket(kind byte, body []byte) []byte {
-	p := []byte{kind}
-	for n := len(body); ; {
-		b := byte(n % 128)
-		if n /= 128; n > 0 {
-			b |= 0x80
-		}
-		p = append(p, b)
-		if n == 0 {
-			break
-		}
-	}
-	return append(p, body...)
-}
-
-func mqttString(s string) []byte {
-	return append(binary.BigEndian.AppendUint16(nil, uint16(len(s))), s...)
-}
-
-func mqttConnect(id string) []byte {
-	return mqttPacket(0x10, append(append(mqttString("MQTT"), 4, 0x02, 0, 30), mqttString(id)...))
-}
-
 // chunkFlood: an enrolled toy sends chunk frames as fast as its
 // connection carries them.
 func chunkFlood(addr string, b *certs.Bundle, stop <-chan struct{}) string {
@@ -199,9 +176,9 @@ func chunkFlood(addr string, b *certs.Bundle, stop <-chan struct{}) string {
 		return "could not connect: " + err.Error()
 	}
 	defer c.Close()
-	c.Write(mqttConnect(b.Info.DeviceID))
+	c.Write(rawmqtt.Connect(b.Info.DeviceID))
 	frame := wire.AppendChunk(nil, wire.Chunk{ID: wire.NewMessageID(), Data: make([]byte, 16<<10)})
-	pkt := mqttPacket(0x30, append(mqttString(wire.UpTopic(b.Info.DeviceID, wire.UpChunk)), frame...))
+	pkt := rawmqtt.Packet(0x30, append(rawmqtt.String(wire.UpTopic(b.Info.DeviceID, wire.UpChunk)), frame...))
 	var sent int64
 	for {
 		select {

@@ -35,8 +35,38 @@ type hubServer struct {
 	bin, data, addr, metrics string
 	web                      string // the web app's address, or "" for none
 	env                      []string
-	cmd                      *exec.Cmd
+	process
 }
+
+// process is a server the harness started and waits on.
+type process struct{ cmd *exec.Cmd }
+
+// run starts cmd and waits until ready says it serves.
+func (p *process) run(cmd *exec.Cmd, what string, ready func() bool) error {
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	p.cmd = cmd
+	for i := 0; !ready(); i++ {
+		if i > 400 {
+			p.stop()
+			return fmt.Errorf("%s did not start", what)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	return nil
+}
+
+func (p *process) stop() {
+	if p.cmd != nil {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		p.cmd.Wait()
+		p.cmd = nil
+	}
+}
+
+func (p *process) pid() int { return p.cmd.Process.Pid }
 
 func newHubServer(bin, dir, web string, env []string) (*hubServer, error) {
 	addr, err := freeAddr()
@@ -55,33 +85,9 @@ func (s *hubServer) start() error {
 	cmd := exec.Command(s.bin, "serve", "--data", s.data, "--mqtt-addr", s.addr, "--enroll-addr", "127.0.0.1:0",
 		"--web-addr="+s.web, "--mdns=false", "--metrics-addr", s.metrics, "--log-level", "warn")
 	cmd.Env = append(os.Environ(), s.env...)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	s.cmd = cmd
-	for i := 0; ; i++ {
-		// The control socket answers once the broker's port is bound.
-		if hub.Call(s.data, hub.OpStatus, nil, nil) == nil {
-			return nil
-		}
-		if i > 400 {
-			s.stop()
-			return errors.New("the hub did not start")
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	// The control socket answers once the broker's port is bound.
+	return s.run(cmd, "the hub", func() bool { return hub.Call(s.data, hub.OpStatus, nil, nil) == nil })
 }
-
-func (s *hubServer) stop() {
-	if s.cmd != nil {
-		s.cmd.Process.Signal(syscall.SIGTERM)
-		s.cmd.Wait()
-		s.cmd = nil
-	}
-}
-
-func (s *hubServer) pid() int { return s.cmd.Process.Pid }
 
 // goroutines reads go_goroutines from the hub's loopback metrics.
 func (s *hubServer) goroutines() int {
@@ -269,7 +275,7 @@ func (f *hubFleet) send(ctx context.Context, i int, wav []byte) error {
 type mosqServer struct {
 	bin, dir, conf, addr string
 	ca                   *certs.CA
-	cmd                  *exec.Cmd
+	process
 }
 
 func newMosqServer(bin, dir string) (*mosqServer, error) {
@@ -324,33 +330,14 @@ func (s *mosqServer) start() error {
 	// Go raised its own open-file limit, but gives children the original
 	// (often 1024): too few for a thousand toys.
 	cmd := exec.Command("sh", "-c", `ulimit -n 65536 2>/dev/null || ulimit -n 4096; exec "$0" -c "$1"`, s.bin, s.conf)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	s.cmd = cmd
-	for i := 0; ; i++ {
-		if c, err := net.Dial("tcp", s.addr); err == nil {
+	return s.run(cmd, "mosquitto", func() bool {
+		c, err := net.Dial("tcp", s.addr)
+		if err == nil {
 			c.Close()
-			return nil
 		}
-		if i > 200 {
-			s.stop()
-			return errors.New("mosquitto did not start")
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+		return err == nil
+	})
 }
-
-func (s *mosqServer) stop() {
-	if s.cmd != nil {
-		s.cmd.Process.Signal(syscall.SIGTERM)
-		s.cmd.Wait()
-		s.cmd = nil
-	}
-}
-
-func (s *mosqServer) pid() int { return s.cmd.Process.Pid }
 
 // tlsFor issues a client certificate for id.
 func (s *mosqServer) tlsFor(id string) (*tls.Config, error) {
