@@ -185,8 +185,8 @@ func (f *hubFleet) label() string   { return "hub" }
 func (f *hubFleet) pid() int        { return f.srv.pid() }
 func (f *hubFleet) goroutines() int { return f.srv.goroutines() }
 func (f *hubFleet) memory() string {
-	return fmt.Sprintf("Go heap in use %.1f MB, stacks %.1f MB, heap objects %.0f",
-		f.srv.metric("go_memstats_heap_inuse_bytes")/1e6, f.srv.metric("go_memstats_stack_inuse_bytes")/1e6, f.srv.metric("go_memstats_heap_objects"))
+	return fmt.Sprintf("Go heap in use %.1f MB (allocated %.1f), stacks %.1f MB, heap objects %.0f",
+		f.srv.metric("go_memstats_heap_inuse_bytes")/1e6, f.srv.metric("go_memstats_heap_alloc_bytes")/1e6, f.srv.metric("go_memstats_stack_inuse_bytes")/1e6, f.srv.metric("go_memstats_heap_objects"))
 }
 func (f *hubFleet) restart() error { f.srv.stop(); return f.srv.start() }
 func (f *hubFleet) close()         { f.hangUp(); f.srv.stop() }
