@@ -500,7 +500,7 @@ func (h *Hub) checkClock() {
 	}
 	if now.Before(seen.Add(-time.Hour)) {
 		h.log.Error("Clock is behind", "now", now.UTC().Format(time.RFC3339), "latest_record", seen.UTC().Format(time.RFC3339),
-			"fix", "set the date (timedatectl set-time, or enable the router's time server); until then toys cannot connect")
+			"fix", "if today is not the date in now, set it (timedatectl set-time, or the router's time server): until then toys cannot connect; if it is, the clock was ahead when the newer records were made")
 		h.store.Audit(store.Event{Event: "clock.behind", Detail: "clock " + now.UTC().Format(time.RFC3339) + ", latest record " + seen.UTC().Format(time.RFC3339)})
 	}
 }
