@@ -14,6 +14,7 @@ import (
 
 	"github.com/toyhub/toyhub/devices"
 	"github.com/toyhub/toyhub/hub"
+	"github.com/toyhub/toyhub/hub/audit"
 	"github.com/toyhub/toyhub/store"
 	"github.com/toyhub/toyhub/wire"
 )
@@ -82,7 +83,7 @@ func fill(t *testing.T, dir string, leave int64) string {
 // middle of a message; then with the default behaviour, a reserve that
 // new messages may not use, so that parents can still delete.
 func TestDiskFull(t *testing.T) {
-	mnt := smallDisk(t, "40m")
+	mnt := smallDisk(t, "64m")
 	th := startHub(t, func(c *hub.Config) {
 		c.DataDir = filepath.Join(mnt, "data")
 		c.MinFreeBytes = 0
@@ -154,6 +155,10 @@ func TestDiskFull(t *testing.T) {
 	if err := hub.Call(th.cfg.DataDir, hub.OpMessagesDelete, hub.IDsArgs{IDs: []string{first.String()}}, nil); err != nil {
 		t.Fatalf("deleting on a nearly full disk: %v", err)
 	}
+	// The self-check tells the parents too, as a high-severity finding.
+	if f, _ := finding(th.check(t), "rest.space"); f.Severity != audit.High || !strings.Contains(f.Title, "full") {
+		t.Fatalf("self-check on a full disk: %+v", f)
+	}
 	// A toy's agent keeps what the hub cannot take for now, and sends it
 	// once there is room.
 	out := filepath.Join(t.TempDir(), "out")
@@ -190,6 +195,9 @@ func TestDiskFull(t *testing.T) {
 	}
 	cancel()
 	<-done
+	if f, _ := finding(th.check(t), "rest.space"); f.Severity != audit.Info {
+		t.Fatalf("self-check once there is room: %+v", f)
+	}
 	teddy = th.dial(teddyB)
 	if err := send(third, wav3); err != nil {
 		t.Fatalf("after space returned: %v", err)

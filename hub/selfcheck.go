@@ -100,7 +100,7 @@ func (f auditFacts) Files() audit.Files {
 	return audit.Files{
 		DataDir: c.DataDir, KeysDir: c.keysDir(), Database: f.h.store.Files(),
 		Keys: []string{c.masterKey(), c.caKeyPath(), c.serverKey()}, CAKey: c.caKeyPath(), MasterKey: c.masterKey(),
-		Backups: c.BackupDirs,
+		Backups: c.BackupDirs, Reserve: c.MinFreeBytes,
 	}
 }
 

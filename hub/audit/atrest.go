@@ -237,3 +237,27 @@ func checkPlaintextAtRest(ctx context.Context, r *run) {
 	}
 	r.pass(id, "Nothing personal in clear in the database", checked, note)
 }
+
+// checkSpace warns before the disk is so full that toys' messages are
+// refused, and says so when it is.
+func checkSpace(ctx context.Context, r *run) {
+	const id = "rest.space"
+	f := r.facts.Files()
+	checked := "the free space on the disk of " + f.DataDir
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(f.DataDir, &st); err != nil {
+		r.add(Finding{Check: id, Severity: Medium, Title: "The free space could not be read", Checked: checked, Seen: err.Error(), Fix: "Check that the data directory is intact."})
+		return
+	}
+	free := int64(st.Bavail) * int64(st.Bsize)
+	seen := fmt.Sprintf("%d MB free; new messages are refused below %d MB", free>>20, f.Reserve>>20)
+	fix := "Delete old messages, or keep them for fewer days in each toy's settings; or move the hub to a larger card."
+	switch {
+	case free-f.Reserve < 1<<20:
+		r.add(Finding{Check: id, Severity: High, Title: "The hub's storage is full: toys cannot send messages", Checked: checked, Seen: seen, Fix: fix})
+	case free < 2*f.Reserve+16<<20:
+		r.add(Finding{Check: id, Severity: Medium, Title: "The hub's storage is nearly full", Checked: checked, Seen: seen, Fix: fix})
+	default:
+		r.pass(id, "There is room for messages", checked, seen)
+	}
+}

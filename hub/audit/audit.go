@@ -200,6 +200,7 @@ func checks() []check {
 		{"rest.web-roots", checkWebRoots},
 		{"rest.backups", checkBackups},
 		{"rest.plaintext", checkPlaintextAtRest},
+		{"rest.space", checkSpace},
 		{"identity.certificates", checkCertificates},
 		{"identity.devices", checkStaleDevices},
 		{"identity.invites", checkInvites},

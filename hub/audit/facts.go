@@ -51,6 +51,8 @@ type Files struct {
 	// Backups are directories that hold backups, to search for the master
 	// key in clear.
 	Backups []string
+	// Reserve is the disk space below which the hub refuses new messages.
+	Reserve int64
 }
 
 // Identity is what the identity hygiene checks look at.
