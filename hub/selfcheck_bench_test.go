@@ -7,7 +7,7 @@ import (
 )
 
 // BenchmarkSelfCheck is what one run of the local self-check costs the
-// hub (sixteen checks, about twenty TLS handshakes, a scan of the
+// hub (seventeen checks, about twenty TLS handshakes, a scan of the
 // database files), beside the baseline of the cheapest request over the
 // same control socket ('toyhub status').
 func BenchmarkSelfCheck(b *testing.B) {
