@@ -463,15 +463,20 @@ func (f *mosqFleet) send(ctx context.Context, i int, wav []byte) error {
 
 // procRSS reads a process's resident memory now, in MB.
 func procRSS(pid int) (float64, error) {
+	return procStatus(pid, "VmRSS:")
+}
+
+// procStatus reads one kB figure of /proc/PID/status, in MB.
+func procStatus(pid int, field string) (float64, error) {
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
 			return kb / 1024, nil
 		}
 	}
-	return 0, errors.New("no VmRSS")
+	return 0, errors.New("no " + field + " in /proc/PID/status")
 }

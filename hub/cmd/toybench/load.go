@@ -191,7 +191,10 @@ type StormResult struct {
 	FailedDials int `json:"failed_dials"`
 	// IdleRSSMB is the server's resident memory with every toy connected
 	// and idle, 15 s after the storm.
-	IdleRSSMB  float64 `json:"idle_rss_mb"`
+	IdleRSSMB float64 `json:"idle_rss_mb"`
+	// IdleAnonMB is the part of it that is the process's own memory, not
+	// pages of its program file.
+	IdleAnonMB float64 `json:"idle_rss_anon_mb"`
 	Goroutines int     `json:"goroutines,omitempty"`
 }
 
@@ -220,11 +223,15 @@ func runStorm(f fleet, toys int, settle time.Duration) (StormResult, error) {
 	if err != nil {
 		return StormResult{}, err
 	}
+	anon, err := procStatus(f.pid(), "RssAnon:")
+	if err != nil {
+		return StormResult{}, err
+	}
 	if m, ok := f.(interface{ memory() string }); ok {
 		fmt.Fprintf(logOut, "%s: %d idle toys: %s\n", f.label(), toys, m.memory())
 	}
 	return StormResult{Server: f.label(), Toys: toys, Seconds: el.Seconds(), HandshakesSec: float64(toys) / el.Seconds(),
-		FailedDials: failed, IdleRSSMB: rss, Goroutines: max(f.goroutines(), 0)}, nil
+		FailedDials: failed, IdleRSSMB: rss, IdleAnonMB: anon, Goroutines: max(f.goroutines(), 0)}, nil
 }
 
 // SoakSample is one minute's reading during a soak.

@@ -250,13 +250,14 @@ func printLoad(rs []LoadResult) {
 
 func printStorm(rs []StormResult) {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "storm\t toys\t all connected s\t handshakes/s\t failed dials\t idle RSS MB\t goroutines\t\n")
+	fmt.Fprintf(tw, "storm\t toys\t all connected s\t handshakes/s\t failed dials\t idle RSS MB\t of it anonymous MB\t goroutines\t\n")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%s\t %d\t %.2f\t %.0f\t %d\t %.1f\t %d\t\n", r.Server, r.Toys, r.Seconds, r.HandshakesSec, r.FailedDials, r.IdleRSSMB, r.Goroutines)
+		fmt.Fprintf(tw, "%s\t %d\t %.2f\t %.0f\t %d\t %.1f\t %.1f\t %d\t\n", r.Server, r.Toys, r.Seconds, r.HandshakesSec, r.FailedDials, r.IdleRSSMB, r.IdleAnonMB, r.Goroutines)
 	}
 	if len(rs) == 2 {
 		a, b := rs[0], rs[1]
-		fmt.Fprintf(tw, "%s ÷ %s\t\t %.2f\t %.2f\t\t %.2f\t\t\n", a.Server, b.Server, ratio(a.Seconds, b.Seconds), ratio(a.HandshakesSec, b.HandshakesSec), ratio(a.IdleRSSMB, b.IdleRSSMB))
+		fmt.Fprintf(tw, "%s ÷ %s\t\t %.2f\t %.2f\t\t %.2f\t %.2f\t\t\n", a.Server, b.Server, ratio(a.Seconds, b.Seconds), ratio(a.HandshakesSec, b.HandshakesSec),
+			ratio(a.IdleRSSMB, b.IdleRSSMB), ratio(a.IdleAnonMB, b.IdleAnonMB))
 	}
 	tw.Flush()
 }
