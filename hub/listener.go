@@ -157,8 +157,9 @@ func (l *tlsListener) handle(conn net.Conn, establish listeners.EstablishFn) {
 	}
 	// mochi reads the connection on a new goroutine: this one's stack has
 	// grown to tens of kilobytes in the handshake's cryptography, and a
-	// goroutine keeps its stack for as long as it lives (here, as long as
-	// the toy is connected). With a thousand toys that was 30 MB.
+	// long-lived goroutine gives a grown stack back only slowly, half at
+	// each collection. With a thousand idle toys, stacks 15 s after a
+	// reconnect storm fell from 44 to 31 MB.
 	l.handshakes.Add(1)
 	go func() {
 		ac := &attachedConn{Conn: tc, attached: l.pending.Done,
