@@ -471,7 +471,7 @@ func TestAuditCLI(t *testing.T) {
 	}
 	r = must(t, runBin(t, "toyhub", "audit", "--data", data, "--json"))
 	var rep audit.Report
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || len(rep.Checks) != 16 || rep.Trigger != "manual" {
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || len(rep.Checks) != 17 || rep.Trigger != "manual" {
 		t.Fatalf("JSON report: %v, %d checks\n%s", err, len(rep.Checks), r.stdout)
 	}
 	caKey := filepath.Join(data, "keys", "ca.key")
