@@ -181,9 +181,10 @@ func newHubFleet(bin, dir string, n int, env []string) (*hubFleet, error) {
 		clients: map[int]*devices.Client{}, done: make(chan struct{})}, nil
 }
 
-func (f *hubFleet) label() string   { return "hub" }
-func (f *hubFleet) pid() int        { return f.srv.pid() }
-func (f *hubFleet) goroutines() int { return f.srv.goroutines() }
+func (f *hubFleet) label() string              { return "hub" }
+func (f *hubFleet) pid() int                   { return f.srv.pid() }
+func (f *hubFleet) goroutines() int            { return f.srv.goroutines() }
+func (f *hubFleet) metric(name string) float64 { return f.srv.metric(name) }
 func (f *hubFleet) memory() string {
 	return fmt.Sprintf("Go heap in use %.1f MB (allocated %.1f), stacks %.1f MB, heap objects %.0f",
 		f.srv.metric("go_memstats_heap_inuse_bytes")/1e6, f.srv.metric("go_memstats_heap_alloc_bytes")/1e6, f.srv.metric("go_memstats_stack_inuse_bytes")/1e6, f.srv.metric("go_memstats_heap_objects"))

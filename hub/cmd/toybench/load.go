@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -236,8 +237,13 @@ func runStorm(f fleet, toys int, settle time.Duration) (StormResult, error) {
 
 // SoakSample is one minute's reading during a soak.
 type SoakSample struct {
-	Minute     float64 `json:"minute"`
-	RSSMB      float64 `json:"rss_mb"`
+	Minute float64 `json:"minute"`
+	RSSMB  float64 `json:"rss_mb"`
+	AnonMB float64 `json:"rss_anon_mb"` // the process's own memory, not its program file's pages
+	// LiveHeapMB is the Go heap the last collection kept (half the next
+	// collection's goal, at GOGC=100): what a leak would grow.
+	LiveHeapMB float64 `json:"live_heap_mb"`
+	StacksMB   float64 `json:"stacks_mb"`
 	Goroutines int     `json:"goroutines"`
 }
 
@@ -246,11 +252,16 @@ type SoakResult struct {
 	Load    LoadResult   `json:"load"`
 	Samples []SoakSample `json:"samples"`
 	// Growth per hour by least squares, over the samples after the first
-	// five minutes (start-up and the first retention and backup work).
+	// five minutes (start-up, the first self-check, the caches filling).
 	RSSMBPerHour      float64 `json:"rss_mb_per_hour"`
+	AnonMBPerHour     float64 `json:"rss_anon_mb_per_hour"`
+	LiveHeapMBPerHour float64 `json:"live_heap_mb_per_hour"`
 	GoroutinesPerHour float64 `json:"goroutines_per_hour"`
 	Verdict           string  `json:"verdict"`
 }
+
+// metered is a fleet whose server reports Go metrics.
+type metered interface{ metric(name string) float64 }
 
 func runSoak(f fleet, toys int, period, duration time.Duration, wav []byte) (SoakResult, error) {
 	var (
@@ -258,9 +269,15 @@ func runSoak(f fleet, toys int, period, duration time.Duration, wav []byte) (Soa
 		samples []SoakSample
 	)
 	load, err := runLoad(f, toys, period, duration, wav, func(el time.Duration) {
-		rss, _ := procRSS(f.pid())
-		s := SoakSample{Minute: el.Minutes(), RSSMB: rss, Goroutines: f.goroutines()}
-		fmt.Fprintf(logOut, "soak: %5.1f min  RSS %6.1f MB  goroutines %d\n", s.Minute, s.RSSMB, s.Goroutines)
+		s := SoakSample{Minute: el.Minutes(), Goroutines: f.goroutines()}
+		s.RSSMB, _ = procRSS(f.pid())
+		s.AnonMB, _ = procStatus(f.pid(), "RssAnon:")
+		if m, ok := f.(metered); ok {
+			s.LiveHeapMB = m.metric("go_memstats_next_gc_bytes") / 2 / 1e6
+			s.StacksMB = m.metric("go_memstats_stack_inuse_bytes") / 1e6
+		}
+		fmt.Fprintf(logOut, "soak: %5.1f min  RSS %6.1f MB (anonymous %6.1f)  live heap %5.1f MB  stacks %4.1f MB  goroutines %d\n",
+			s.Minute, s.RSSMB, s.AnonMB, s.LiveHeapMB, s.StacksMB, s.Goroutines)
 		mu.Lock()
 		samples = append(samples, s)
 		mu.Unlock()
@@ -282,32 +299,40 @@ func runSoak(f fleet, toys int, period, duration time.Duration, wav []byte) (Soa
 		return r, nil
 	}
 	r.RSSMBPerHour = 60 * slope(late, func(s SoakSample) float64 { return s.RSSMB })
+	r.AnonMBPerHour = 60 * slope(late, func(s SoakSample) float64 { return s.AnonMB })
+	r.LiveHeapMBPerHour = 60 * slope(late, func(s SoakSample) float64 { return s.LiveHeapMB })
 	r.GoroutinesPerHour = 60 * slope(late, func(s SoakSample) float64 { return float64(s.Goroutines) })
 	r.Verdict = trendVerdict(late)
 	return r, nil
 }
 
 // trendVerdict calls growth what a straight line through the samples
-// projects over their span beyond 10% of the mean (RSS) or beyond 5%
-// plus 10 (goroutines, which step with connections).
+// projects over their span beyond 5% of their mean (memory), or beyond
+// 5% plus 10 (goroutines, which step with connections).
 func trendVerdict(s []SoakSample) string {
 	span := s[len(s)-1].Minute - s[0].Minute
-	var rss, gr float64
-	for _, x := range s {
-		rss += x.RSSMB
-		gr += float64(x.Goroutines)
-	}
-	rss /= float64(len(s))
-	gr /= float64(len(s))
 	var bad []string
-	if g := span * slope(s, func(x SoakSample) float64 { return x.RSSMB }); g > 0.10*rss {
-		bad = append(bad, fmt.Sprintf("RSS grew %.1f MB over %.0f minutes", g, span))
-	}
-	if g := span * slope(s, func(x SoakSample) float64 { return float64(x.Goroutines) }); g > 0.05*gr+10 {
-		bad = append(bad, fmt.Sprintf("goroutines grew by %.0f over %.0f minutes", g, span))
+	for _, m := range []struct {
+		name  string
+		v     func(SoakSample) float64
+		slack float64
+	}{
+		{"RSS", func(x SoakSample) float64 { return x.RSSMB }, 0},
+		{"anonymous RSS", func(x SoakSample) float64 { return x.AnonMB }, 0},
+		{"live heap", func(x SoakSample) float64 { return x.LiveHeapMB }, 0},
+		{"goroutines", func(x SoakSample) float64 { return float64(x.Goroutines) }, 10},
+	} {
+		var mean float64
+		for _, x := range s {
+			mean += m.v(x)
+		}
+		mean /= float64(len(s))
+		if g := span * slope(s, m.v); g > 0.05*mean+m.slack {
+			bad = append(bad, fmt.Sprintf("%s grew %.1f over %.0f minutes (mean %.1f)", m.name, g, span, mean))
+		}
 	}
 	if len(bad) > 0 {
-		return "growth: " + fmt.Sprint(bad)
+		return "growth: " + strings.Join(bad, "; ")
 	}
 	return "no growth trend"
 }
