@@ -430,7 +430,8 @@ func procStats(pid int) (peakMB float64, cpu time.Duration, err error) {
 func measureHub(hubBin, dir string, pairs int, wav []byte, duration time.Duration) (Result, error) {
 	// A benchmark sends far faster than a toy would.
 	srv, err := newHubServer(hubBin, dir, "", []string{"TOYHUB_LIMITS_MESSAGES_PER_MINUTE=1000000", "TOYHUB_LIMITS_BYTES_PER_DAY=1099511627776",
-		"TOYHUB_LIMITS_BYTES_PER_SECOND_PER_CONNECTION=0", "TOYHUB_LIMITS_PACKETS_PER_SECOND_PER_CONNECTION=0"})
+		"TOYHUB_LIMITS_BYTES_PER_SECOND_PER_CONNECTION=0", "TOYHUB_LIMITS_PACKETS_PER_SECOND_PER_CONNECTION=0",
+		"TOYHUB_LIMITS_CONNECTIONS_PER_SOURCE=100000"})
 	if err != nil {
 		return Result{}, err
 	}
