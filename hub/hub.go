@@ -191,6 +191,13 @@ func (h *Hub) Start() error {
 	tlsCfg.Time = h.cfg.Now // certificates are judged by the hub's clock, as everything else
 	h.lis = newTLSListener("mqtts", h.cfg.MQTTAddr, tlsCfg, h.cfg.HandshakeTimeout, h.cfg.MaxHandshakes, h.cfg.MaxPerSource,
 		connLimits{BytesPerSecond: float64(h.cfg.MaxConnBytesPerSecond), PacketsPerSecond: float64(h.cfg.MaxConnPacketsPerSecond)}, h.handshakeRefused)
+	h.lis.disconnectAll = func(id string) {
+		for _, cl := range h.broker.Clients.GetAll() { // one read lock, unlike GetByListener
+			if cl.Net.Listener == id && !cl.Closed() {
+				_ = h.broker.DisconnectClient(cl, packets.ErrServerShuttingDown)
+			}
+		}
+	}
 	if err := h.lis.Init(nil); err != nil {
 		return fmt.Errorf("hub: listen on %s: %w", h.cfg.MQTTAddr, err)
 	}

@@ -27,6 +27,12 @@ type tlsListener struct {
 	slots    chan struct{} // handshakes in progress
 	sources  *perSource    // connections opening, per client address
 	limits   connLimits
+	// disconnectAll, when set, ends the listener's clients on Close in
+	// place of mochi's closeListenerClients, whose Clients.GetByListener
+	// takes its read lock twice and deadlocks when a client connects or
+	// leaves in between (mochi-mqtt/server#488, unfixed in v2.7.9; it hung
+	// a CI run).
+	disconnectAll func(listenerID string)
 	// handshakes counts completed handshakes, for reclaiming memory after
 	// a burst of them (see Hub.reclaim).
 	handshakes atomic.Int64
@@ -41,6 +47,7 @@ type tlsListener struct {
 	// waits for it before mochi waits for its clients, so that mochi's
 	// client WaitGroup is never incremented while it is being waited on.
 	pending sync.WaitGroup
+	addMu   sync.Mutex // orders pending.Add after Close's check against its Wait
 }
 
 var _ listeners.Listener = (*tlsListener)(nil)
@@ -94,7 +101,16 @@ func (l *tlsListener) Serve(establish listeners.EstablishFn) {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
+		// A connection accepted as Close begins is dropped: Add must not
+		// race Close's Wait.
+		l.addMu.Lock()
+		if l.closed.Load() {
+			l.addMu.Unlock()
+			conn.Close()
+			return
+		}
 		l.pending.Add(1)
+		l.addMu.Unlock()
 		go l.handle(conn, establish)
 	}
 }
@@ -172,7 +188,10 @@ func (l *tlsListener) handle(conn net.Conn, establish listeners.EstablishFn) {
 }
 
 func (l *tlsListener) Close(closeClients listeners.CloseFn) {
-	if l.closed.Swap(true) {
+	l.addMu.Lock()
+	already := l.closed.Swap(true)
+	l.addMu.Unlock()
+	if already {
 		return
 	}
 	l.cancel()
@@ -180,6 +199,10 @@ func (l *tlsListener) Close(closeClients listeners.CloseFn) {
 		l.ln.Close()
 	}
 	l.pending.Wait()
+	if l.disconnectAll != nil {
+		l.disconnectAll(l.id)
+		return
+	}
 	closeClients(l.id)
 }
 
