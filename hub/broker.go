@@ -40,11 +40,17 @@ func newBroker(cfg Config, log *slog.Logger) *mqtt.Server {
 	caps.TopicAliasMaximum = 0
 	caps.MinimumProtocolVersion = 4 // 3.1.1: device IDs are longer than 3.1's 23 characters
 	return mqtt.New(&mqtt.Options{
-		Capabilities:             caps,
-		InlineClient:             true,
-		Logger:                   slog.New(redactHandler{log.Handler()}),
-		SysTopicResendInterval:   3600,
-		ClientNetReadBufferSize:  4096,
+		Capabilities:           caps,
+		InlineClient:           true,
+		Logger:                 slog.New(redactHandler{log.Handler()}),
+		SysTopicResendInterval: 3600,
+		// The read buffer is allocated for every client and kept while it
+		// is connected. tls.Conn already holds each decrypted record, and
+		// bufio reads a packet larger than its buffer straight into the
+		// packet, so 512 bytes cost nothing per message and save 3.5 KiB
+		// per idle toy (3.6 MB of live heap with 1,000 toys).
+		ClientNetReadBufferSize: 512,
+		// The write buffer is allocated only while writes are queued.
 		ClientNetWriteBufferSize: 4096,
 	})
 }
