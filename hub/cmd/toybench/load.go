@@ -244,7 +244,11 @@ type SoakSample struct {
 	// collection's goal, at GOGC=100): what a leak would grow.
 	LiveHeapMB float64 `json:"live_heap_mb"`
 	StacksMB   float64 `json:"stacks_mb"`
-	Goroutines int     `json:"goroutines"`
+	// OutsideGoMB is anonymous RSS less what the Go runtime holds from
+	// the system (all it mapped, less what it returned): mostly SQLite's
+	// own allocations, its page caches among them.
+	OutsideGoMB float64 `json:"outside_go_mb"`
+	Goroutines  int     `json:"goroutines"`
 }
 
 // SoakResult is a long load run with the server sampled every minute.
@@ -256,6 +260,7 @@ type SoakResult struct {
 	RSSMBPerHour      float64 `json:"rss_mb_per_hour"`
 	AnonMBPerHour     float64 `json:"rss_anon_mb_per_hour"`
 	LiveHeapMBPerHour float64 `json:"live_heap_mb_per_hour"`
+	OutsideGoPerHour  float64 `json:"outside_go_mb_per_hour"`
 	GoroutinesPerHour float64 `json:"goroutines_per_hour"`
 	Verdict           string  `json:"verdict"`
 }
@@ -273,11 +278,13 @@ func runSoak(f fleet, toys int, period, duration time.Duration, wav []byte) (Soa
 		s.RSSMB, _ = procRSS(f.pid())
 		s.AnonMB, _ = procStatus(f.pid(), "RssAnon:")
 		if m, ok := f.(metered); ok {
-			s.LiveHeapMB = m.metric("go_memstats_next_gc_bytes") / 2 / 1e6
-			s.StacksMB = m.metric("go_memstats_stack_inuse_bytes") / 1e6
+			// MiB, as /proc reports them
+			s.LiveHeapMB = m.metric("go_memstats_next_gc_bytes") / 2 / (1 << 20)
+			s.StacksMB = m.metric("go_memstats_stack_inuse_bytes") / (1 << 20)
+			s.OutsideGoMB = s.AnonMB - (m.metric("go_memstats_sys_bytes")-m.metric("go_memstats_heap_released_bytes"))/(1<<20)
 		}
-		fmt.Fprintf(logOut, "soak: %5.1f min  RSS %6.1f MB (anonymous %6.1f)  live heap %5.1f MB  stacks %4.1f MB  goroutines %d\n",
-			s.Minute, s.RSSMB, s.AnonMB, s.LiveHeapMB, s.StacksMB, s.Goroutines)
+		fmt.Fprintf(logOut, "soak: %5.1f min  RSS %6.1f MB (anonymous %6.1f)  live heap %5.1f MB  stacks %4.1f MB  outside Go %5.1f MB  goroutines %d\n",
+			s.Minute, s.RSSMB, s.AnonMB, s.LiveHeapMB, s.StacksMB, s.OutsideGoMB, s.Goroutines)
 		mu.Lock()
 		samples = append(samples, s)
 		mu.Unlock()
@@ -301,6 +308,7 @@ func runSoak(f fleet, toys int, period, duration time.Duration, wav []byte) (Soa
 	r.RSSMBPerHour = 60 * slope(late, func(s SoakSample) float64 { return s.RSSMB })
 	r.AnonMBPerHour = 60 * slope(late, func(s SoakSample) float64 { return s.AnonMB })
 	r.LiveHeapMBPerHour = 60 * slope(late, func(s SoakSample) float64 { return s.LiveHeapMB })
+	r.OutsideGoPerHour = 60 * slope(late, func(s SoakSample) float64 { return s.OutsideGoMB })
 	r.GoroutinesPerHour = 60 * slope(late, func(s SoakSample) float64 { return float64(s.Goroutines) })
 	r.Verdict = trendVerdict(late)
 	return r, nil
@@ -320,6 +328,7 @@ func trendVerdict(s []SoakSample) string {
 		{"RSS", func(x SoakSample) float64 { return x.RSSMB }, 0},
 		{"anonymous RSS", func(x SoakSample) float64 { return x.AnonMB }, 0},
 		{"live heap", func(x SoakSample) float64 { return x.LiveHeapMB }, 0},
+		{"outside Go", func(x SoakSample) float64 { return x.OutsideGoMB }, 0},
 		{"goroutines", func(x SoakSample) float64 { return float64(x.Goroutines) }, 10},
 	} {
 		var mean float64

@@ -163,8 +163,8 @@ func run(o options) error {
 		}
 		rep.Soak = &r
 		printLoad([]LoadResult{r.Load})
-		fmt.Printf("soak, per hour after minute 5: RSS %+.1f MB, anonymous %+.1f MB, live heap %+.1f MB, goroutines %+.1f: %s\n",
-			r.RSSMBPerHour, r.AnonMBPerHour, r.LiveHeapMBPerHour, r.GoroutinesPerHour, r.Verdict)
+		fmt.Printf("soak, per hour after minute 5: RSS %+.1f MB, anonymous %+.1f MB, live heap %+.1f MB, outside Go %+.1f MB, goroutines %+.1f: %s\n",
+			r.RSSMBPerHour, r.AnonMBPerHour, r.LiveHeapMBPerHour, r.OutsideGoPerHour, r.GoroutinesPerHour, r.Verdict)
 	}
 	if o.jsonOut != "" {
 		b, _ := json.MarshalIndent(rep, "", "  ")
