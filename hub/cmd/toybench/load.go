@@ -315,29 +315,35 @@ func runSoak(f fleet, toys int, period, duration time.Duration, wav []byte) (Soa
 }
 
 // trendVerdict calls growth what a straight line through the samples
-// projects over their span beyond 5% of their mean (memory), or beyond
-// 5% plus 10 (goroutines, which step with connections).
+// projects over their span beyond 5% of the mean anonymous RSS (memory:
+// a small measure such as what lies outside Go wobbles by more than 5% of
+// itself), or beyond 10 goroutines (they step with connections; the
+// fleet is fixed, so a steady rise is a leak).
 func trendVerdict(s []SoakSample) string {
 	span := s[len(s)-1].Minute - s[0].Minute
+	mean := func(v func(SoakSample) float64) float64 {
+		var sum float64
+		for _, x := range s {
+			sum += v(x)
+		}
+		return sum / float64(len(s))
+	}
+	anon := func(x SoakSample) float64 { return x.AnonMB }
+	memSlack := 0.05 * mean(anon)
 	var bad []string
 	for _, m := range []struct {
 		name  string
 		v     func(SoakSample) float64
 		slack float64
 	}{
-		{"RSS", func(x SoakSample) float64 { return x.RSSMB }, 0},
-		{"anonymous RSS", func(x SoakSample) float64 { return x.AnonMB }, 0},
-		{"live heap", func(x SoakSample) float64 { return x.LiveHeapMB }, 0},
-		{"outside Go", func(x SoakSample) float64 { return x.OutsideGoMB }, 0},
+		{"RSS", func(x SoakSample) float64 { return x.RSSMB }, memSlack},
+		{"anonymous RSS", anon, memSlack},
+		{"live heap", func(x SoakSample) float64 { return x.LiveHeapMB }, memSlack},
+		{"outside Go", func(x SoakSample) float64 { return x.OutsideGoMB }, memSlack},
 		{"goroutines", func(x SoakSample) float64 { return float64(x.Goroutines) }, 10},
 	} {
-		var mean float64
-		for _, x := range s {
-			mean += m.v(x)
-		}
-		mean /= float64(len(s))
-		if g := span * slope(s, m.v); g > 0.05*mean+m.slack {
-			bad = append(bad, fmt.Sprintf("%s grew %.1f over %.0f minutes (mean %.1f)", m.name, g, span, mean))
+		if g := span * slope(s, m.v); g > m.slack {
+			bad = append(bad, fmt.Sprintf("%s grew %.1f over %.0f minutes (mean %.1f)", m.name, g, span, mean(m.v)))
 		}
 	}
 	if len(bad) > 0 {

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"math"
+	"strings"
+	"testing"
+)
+
+// series makes one sample a minute from minute 5 to 30, each column
+// given as a function of the minute.
+func series(rss, heap, outside func(m float64) float64, goroutines func(m float64) int) []SoakSample {
+	var s []SoakSample
+	for m := 5.0; m <= 30; m++ {
+		s = append(s, SoakSample{Minute: m, RSSMB: rss(m), AnonMB: rss(m) - 20, LiveHeapMB: heap(m),
+			OutsideGoMB: outside(m), Goroutines: goroutines(m)})
+	}
+	return s
+}
+
+func flat(v float64) func(float64) float64 { return func(float64) float64 { return v } }
+
+// wobble is a level with a ±2 MB saw-tooth around it, as a collector makes.
+func wobble(v float64) func(float64) float64 {
+	return func(m float64) float64 { return v + 2*math.Sin(m*2.1) }
+}
+
+func TestTrendVerdict(t *testing.T) {
+	steady := func(float64) int { return 419 }
+	for _, c := range []struct {
+		name    string
+		samples []SoakSample
+		want    []string // names that must be called growth; none means no trend
+	}{
+		{"flat with noise", series(wobble(80), wobble(21), wobble(3), steady), nil},
+		{"RSS leaking 1 MB a minute", series(func(m float64) float64 { return 60 + m }, flat(21), flat(3), steady),
+			[]string{"RSS grew", "anonymous RSS grew"}},
+		{"live heap leaking", series(flat(80), func(m float64) float64 { return 15 + m/2 }, flat(3), steady),
+			[]string{"live heap grew"}},
+		{"SQLite growing outside Go", series(flat(80), flat(21), func(m float64) float64 { return 2 + m/2 }, steady),
+			[]string{"outside Go grew"}},
+		{"goroutines stepping within slack", series(flat(80), flat(21), flat(3), func(m float64) int { return 419 + int(m)/6 }), nil},
+		{"goroutines leaking one a minute", series(flat(80), flat(21), flat(3), func(m float64) int { return 419 + int(m) }),
+			[]string{"goroutines grew"}},
+		{"shrinking is not growth", series(func(m float64) float64 { return 120 - m }, flat(21), flat(3), steady), nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := trendVerdict(c.samples)
+			if len(c.want) == 0 {
+				if got != "no growth trend" {
+					t.Fatalf("verdict %q, want no growth trend", got)
+				}
+				return
+			}
+			if !strings.HasPrefix(got, "growth: ") {
+				t.Fatalf("verdict %q, want growth", got)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("verdict %q does not say %q", got, w)
+				}
+			}
+		})
+	}
+}
+
+func TestSlope(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		v    func(float64) float64
+		want float64
+	}{
+		{"flat", flat(7), 0},
+		{"rising", func(m float64) float64 { return 3 + 0.25*m }, 0.25},
+		{"falling", func(m float64) float64 { return 100 - 2*m }, -2},
+	} {
+		s := series(c.v, flat(0), flat(0), func(float64) int { return 0 })
+		if got := slope(s, func(x SoakSample) float64 { return x.RSSMB }); math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("%s: slope %v, want %v", c.name, got, c.want)
+		}
+	}
+	if got := slope([]SoakSample{{Minute: 5, RSSMB: 1}}, func(x SoakSample) float64 { return x.RSSMB }); got != 0 {
+		t.Errorf("one sample: slope %v, want 0", got)
+	}
+}
