@@ -33,7 +33,6 @@ func (t *Tx) Exec(query string, args ...any) (sql.Result, error) {
 	return st.ExecContext(t.ctx, args...)
 }
 
-// QueryRow runs a query expected to return at most one row.
 // execOne runs a statement that must change a row: none is ErrNotFound.
 func (t *Tx) execOne(query string, args ...any) error {
 	r, err := t.Exec(query, args...)
@@ -46,6 +45,7 @@ func (t *Tx) execOne(query string, args ...any) error {
 	return nil
 }
 
+// QueryRow runs a query expected to return at most one row.
 func (t *Tx) QueryRow(query string, args ...any) *sql.Row {
 	st, err := t.w.stmt(query)
 	if err != nil {
