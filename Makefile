@@ -13,7 +13,7 @@ GO      ?= go
 FUZZTIME ?= 30s
 BIN     := bin
 
-.PHONY: help run build dist deb test lint bench bench-abuse soak bench-store bench-web bench-audit bench-backup bench-delete fuzz screenshots clean
+.PHONY: help run build dist deb test lint bench bench-abuse soak soak-store bench-store bench-web bench-audit bench-backup bench-delete fuzz screenshots clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -66,6 +66,9 @@ bench-abuse: build ## A toy's round trip under each attack (chunk flood, half-op
 
 soak: build ## 30 minutes of the 200-toy load, sampling the hub's RSS and goroutines each minute (not run in CI)
 	$(GO) run ./hub/cmd/toybench --hub $(BIN)/toyhub --mode soak --json $(BIN)/soak.json
+
+soak-store: ## 21,000 messages through the store, checking that SQLite's C memory stops growing (about 17 minutes; not run in CI)
+	$(GO) test -tags memory.counters ./store -run '^TestCMemoryPlateau$$' -count=1 -v -timeout 30m
 
 bench-store: ## Compare journal modes and page sizes on the message path
 	$(GO) test ./store -run '^$$' -bench Journal -benchtime 3000x
