@@ -241,3 +241,83 @@ func BenchmarkDeleteMessage(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkSenderHistory is what sending one message costs (the upload
+// with its limit checks, the commit, then the sync's untold statuses) for
+// a sender who has kept 20,000 messages, beside a sender with none in the
+// same database. The two should cost the same.
+//
+//	go test ./store -run '^$' -bench SenderHistory
+func BenchmarkSenderHistory(b *testing.B) {
+	dir := b.TempDir()
+	ctx := context.Background()
+	s, err := Open(ctx, Options{Path: filepath.Join(dir, "hub.db"), MasterKeyPath: filepath.Join(dir, "m.key"),
+		MaxMessagesPerMinute: 1 << 30, MaxBytesPerDay: 1 << 50})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	dev := func(id string, kind Kind) string {
+		d, err := s.AddDevice(ctx, NewDevice{ID: id, Name: id, Kind: kind, CertSerial: id, CertExpiry: time.Now().Add(time.Hour)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return d.ID
+	}
+	fresh, kept, gran := dev("fresh", KindToy), dev("kept", KindToy), dev("gran", KindFamily)
+	for _, d := range []string{fresh, kept} {
+		if err := s.Link(ctx, d, gran); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Two to ninety days old: outside every window the checks look at,
+	// delivered, played and told, as a family's history is.
+	const history = 20000
+	now := time.Now().Unix()
+	err = s.w.do(ctx, func(tx *Tx) error {
+		for i := range history {
+			at := now - 2*86400 - int64(i)*(88*86400/history)
+			id := fmt.Sprintf("old%06d", i)
+			if _, err := tx.Exec(`INSERT INTO messages (id, sender_id, state, format, size, sha256, chunk_size, dek, created_at, updated_at, committed_at)
+				VALUES (?, ?, 'committed', 'wav', 320044, zeroblob(32), 32768, zeroblob(60), ?, ?, ?)`, id, kept, at, at, at); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(`INSERT INTO deliveries (message_id, recipient_id, delivered_at, played_at, told) VALUES (?, ?, ?, ?, 2)`, id, gran, at, at); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := make([]byte, 4096)
+	rand.Read(data)
+	sum := sha256.Sum256(data)
+	n := 0
+	send := func(b *testing.B, sender string) {
+		n++
+		u, err := s.StartUpload(ctx, UploadSpec{ID: fmt.Sprintf("new%06d", n), Sender: sender, To: []string{gran}, Format: "wav", Size: int64(len(data)), SHA256: sum, ChunkSize: len(data)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		done := make(chan ChunkResult, 1)
+		s.PutChunk(u, 0, data, true, time.Second, func(r ChunkResult) { done <- r })
+		if r := <-done; r.Err != nil {
+			b.Fatal(r.Err)
+		}
+		if _, err := s.Untold(ctx, sender); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("baseline: a sender with no history", func(b *testing.B) {
+		for b.Loop() {
+			send(b, fresh)
+		}
+	})
+	b.Run("a sender with 20,000 messages kept", func(b *testing.B) {
+		for b.Loop() {
+			send(b, kept)
+		}
+	})
+}

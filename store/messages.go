@@ -566,15 +566,22 @@ func (s *Store) MarkPlayed(ctx context.Context, recipient, id string) (st Status
 	return st, changed, nil
 }
 
+// untoldQuery looks only among the deliveries with news for their sender
+// (the partial index deliveries_untold, whose condition it repeats), which
+// senders' syncs keep few, rather than among all of the sender's messages,
+// which grow for as long as they are kept. The CROSS JOIN keeps deliveries
+// the outer loop.
+const untoldQuery = `
+	SELECT d.message_id, d.recipient_id, d.delivered_at, d.played_at
+	FROM deliveries d INDEXED BY deliveries_untold CROSS JOIN messages m ON m.id = d.message_id
+	WHERE ((d.played_at IS NOT NULL AND d.told < 2) OR (d.delivered_at IS NOT NULL AND d.told < 1))
+	  AND m.sender_id = ? AND m.state = 'committed'
+	ORDER BY coalesce(d.played_at, d.delivered_at), d.message_id`
+
 // Untold lists the newest state of each delivery of sender's messages that
 // the sender has not yet been told about.
 func (s *Store) Untold(ctx context.Context, sender string) ([]Status, error) {
-	rows, err := s.db.QueryContext(ctx, `
-		SELECT d.message_id, d.recipient_id, d.delivered_at, d.played_at
-		FROM deliveries d JOIN messages m ON m.id = d.message_id
-		WHERE m.sender_id = ? AND m.state = 'committed'
-		  AND ((d.played_at IS NOT NULL AND d.told < 2) OR (d.delivered_at IS NOT NULL AND d.told < 1))
-		ORDER BY coalesce(d.played_at, d.delivered_at), d.message_id`, sender)
+	rows, err := s.db.QueryContext(ctx, untoldQuery, sender)
 	if err != nil {
 		return nil, fmt.Errorf("store: untold statuses: %w", err)
 	}

@@ -93,15 +93,15 @@ var ErrRateLimit = errors.New("store: sending too fast")
 // checkRate applies the hub's own bounds on one sender: messages a minute
 // and bytes a day.
 func (s *Store) checkRate(tx *Tx, sender string, size, now int64) error {
-	var n int
-	var bytes int64
-	if err := tx.QueryRow("SELECT count(*) FROM messages WHERE sender_id = ? AND created_at > ?", sender, now-60).Scan(&n); err != nil {
+	n, _, err := sentSince(tx, sender, now-60)
+	if err != nil {
 		return err
 	}
 	if n >= s.opt.MaxMessagesPerMinute {
 		return fmt.Errorf("%w: %d messages in the last minute", ErrRateLimit, n)
 	}
-	if err := tx.QueryRow("SELECT coalesce(sum(size), 0) FROM messages WHERE sender_id = ? AND created_at > ?", sender, now-86400).Scan(&bytes); err != nil {
+	_, bytes, err := sentSince(tx, sender, now-86400)
+	if err != nil {
 		return err
 	}
 	if bytes+size > s.opt.MaxBytesPerDay {
@@ -112,9 +112,18 @@ func (s *Store) checkRate(tx *Tx, sender string, size, now int64) error {
 
 // sentToday counts the messages a sender began in the last 24 hours.
 func sentToday(tx *Tx, sender string, now int64) (int, error) {
-	var n int
-	err := tx.QueryRow("SELECT count(*) FROM messages WHERE sender_id = ? AND created_at > ?", sender, now-86400).Scan(&n)
+	n, _, err := sentSince(tx, sender, now-86400)
 	return n, err
+}
+
+// sentSinceQuery reads only the window's entries of the covering index
+// messages_sender_created, however many messages the sender has kept.
+const sentSinceQuery = "SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE sender_id = ? AND created_at > ?"
+
+// sentSince counts the messages a sender began after since, and their bytes.
+func sentSince(tx *Tx, sender string, since int64) (n int, bytes int64, err error) {
+	err = tx.QueryRow(sentSinceQuery, sender, since).Scan(&n, &bytes)
+	return n, bytes, err
 }
 
 // DeleteMessages deletes messages for good: the rows go (the chunks and
