@@ -98,6 +98,12 @@ func dsn(path string, opt Options, readOnly bool) string {
 	q.Add("_pragma", "synchronous(2)")
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
+		// A reader's page cache is emptied whenever the WAL has changed
+		// since its last transaction, so it only ever serves one
+		// transaction: 256 KiB (64 pages) holds any of the hub's. At the
+		// default 2,000 KiB, readers that once ran a long transaction
+		// kept megabytes each in SQLite's allocator (see README, soak).
+		q.Add("_pragma", "cache_size(-256)")
 	} else {
 		q.Add("_txlock", "immediate")
 	}
