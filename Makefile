@@ -49,8 +49,9 @@ deb: dist ## Build the Debian packages for $(TARGETS) into $(DIST)/ (nfpm, a Go 
 	done
 	cd $(DIST) && find . -type f \( -name toyhub -o -name toy -o -name '*.deb' \) | sort | xargs sha256sum > SHA256SUMS
 
-test: lint ## Run the whole suite: lint, unit, integration, interop, fuzz seeds, with -race
+test: lint ## Run the whole suite: lint, unit, integration, interop, fuzz seeds, with -race; then SQLite's memory plateau
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) --no-print-directory soak-store
 
 lint: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -67,11 +68,12 @@ bench-abuse: build ## A toy's round trip under each attack (chunk flood, half-op
 soak: build ## 30 minutes of the 200-toy load, sampling the hub's RSS and goroutines each minute (not run in CI)
 	$(GO) run ./hub/cmd/toybench --hub $(BIN)/toyhub --mode soak --json $(BIN)/soak.json
 
-soak-store: ## 21,000 messages through the store, checking that SQLite's C memory stops growing (about 17 minutes; not run in CI)
+soak-store: ## 21,000 messages through the store, checking that SQLite's C memory stops growing (about 2 minutes; part of make test)
 	$(GO) test -tags memory.counters ./store -run '^TestCMemoryPlateau$$' -count=1 -v -timeout 30m
 
-bench-store: ## Compare journal modes and page sizes on the message path
+bench-store: ## Compare journal modes and page sizes on the message path; sending with 20,000 messages kept beside none
 	$(GO) test ./store -run '^$$' -bench Journal -benchtime 3000x
+	$(GO) test ./store -run '^$$' -bench '^BenchmarkSenderHistory$$' -count 3
 
 bench-web: ## Playing a message from the store beside a memory copy; logins one and eight at a time
 	$(GO) test ./store -run '^$$' -bench '^BenchmarkAudio$$' -benchtime 2s
