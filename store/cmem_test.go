@@ -119,7 +119,10 @@ func plateauPairs(t *testing.T, s *Store, n int) [][2]string {
 	return pairs
 }
 
-var plateauData = randBytes(2 * plateauChunk)
+var (
+	plateauData = randBytes(2 * plateauChunk)
+	plateauSum  = sha256.Sum256(plateauData)
+)
 
 const plateauChunk = 16 * 1024
 
@@ -127,7 +130,7 @@ const plateauChunk = 16 * 1024
 // fetches, receives and plays it; then pair[0] syncs.
 func plateauMessage(s *Store, pair [2]string, id string) error {
 	ctx := context.Background()
-	up, err := s.StartUpload(ctx, UploadSpec{ID: id, Sender: pair[0], Format: "wav", Size: int64(len(plateauData)), SHA256: sha256.Sum256(plateauData), ChunkSize: plateauChunk})
+	up, err := s.StartUpload(ctx, UploadSpec{ID: id, Sender: pair[0], Format: "wav", Size: int64(len(plateauData)), SHA256: plateauSum, ChunkSize: plateauChunk})
 	if err != nil {
 		return err
 	}

@@ -98,7 +98,8 @@ func (s *Store) StartUpload(ctx context.Context, spec UploadSpec) (*Upload, erro
 		if inProgress >= s.opt.MaxUploadsPerDevice {
 			return ErrTooManyUpload
 		}
-		if err := s.checkRate(tx, spec.Sender, spec.Size, now); err != nil {
+		today, err := s.checkRate(tx, spec.Sender, spec.Size, now)
+		if err != nil {
 			return err
 		}
 		if s.opt.MinFreeBytes >= 0 {
@@ -110,14 +111,8 @@ func (s *Store) StartUpload(ctx context.Context, spec UploadSpec) (*Upload, erro
 		if err := tx.QueryRow("SELECT daily_limit FROM devices WHERE id = ?", spec.Sender).Scan(&limit); err != nil {
 			return err
 		}
-		if limit > 0 {
-			n, err := sentToday(tx, spec.Sender, now)
-			if err != nil {
-				return err
-			}
-			if n >= limit {
-				return fmt.Errorf("%w: %d messages in the last 24 hours", ErrDailyLimit, limit)
-			}
+		if limit > 0 && today >= limit {
+			return fmt.Errorf("%w: %d messages in the last 24 hours", ErrDailyLimit, limit)
 		}
 		contacts, err := contacts(ctx, tx, spec.Sender)
 		if err != nil {

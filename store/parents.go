@@ -91,29 +91,24 @@ var ErrDailyLimit = errors.New("store: daily message limit reached")
 var ErrRateLimit = errors.New("store: sending too fast")
 
 // checkRate applies the hub's own bounds on one sender: messages a minute
-// and bytes a day.
-func (s *Store) checkRate(tx *Tx, sender string, size, now int64) error {
+// and bytes a day. It returns the messages the sender began in the last
+// 24 hours, for the parents' daily limit.
+func (s *Store) checkRate(tx *Tx, sender string, size, now int64) (today int, err error) {
 	n, _, err := sentSince(tx, sender, now-60)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if n >= s.opt.MaxMessagesPerMinute {
-		return fmt.Errorf("%w: %d messages in the last minute", ErrRateLimit, n)
+		return 0, fmt.Errorf("%w: %d messages in the last minute", ErrRateLimit, n)
 	}
-	_, bytes, err := sentSince(tx, sender, now-86400)
+	today, bytes, err := sentSince(tx, sender, now-86400)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if bytes+size > s.opt.MaxBytesPerDay {
-		return fmt.Errorf("%w: %d MB in the last day", ErrRateLimit, bytes>>20)
+		return 0, fmt.Errorf("%w: %d MB in the last day", ErrRateLimit, bytes>>20)
 	}
-	return nil
-}
-
-// sentToday counts the messages a sender began in the last 24 hours.
-func sentToday(tx *Tx, sender string, now int64) (int, error) {
-	n, _, err := sentSince(tx, sender, now-86400)
-	return n, err
+	return today, nil
 }
 
 // sentSinceQuery reads only the window's entries of the covering index
