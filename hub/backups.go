@@ -128,7 +128,7 @@ func (h *Hub) lastBackup(ctx context.Context) (time.Time, bool) {
 }
 
 func (h *Hub) backupDone(ctx context.Context) error {
-	h.store.Audit(store.Event{Event: "backup.done"})
+	h.store.Audit(store.Event{Kind: store.EvBackupDone})
 	return h.store.SetMeta(ctx, "last_backup_at", []byte(strconv.FormatInt(h.cfg.Now().Unix(), 10)))
 }
 

@@ -157,7 +157,7 @@ func (e *enroller) handle(ctx context.Context, c *tls.Conn, remote string, req w
 
 func (e *enroller) refused(kind, remote, why string) {
 	e.h.log.Warn("Enrollment refused", "request", kind, "remote", remote, "reason", why)
-	e.h.store.Audit(store.Event{Event: kind + ".refused", Remote: remote, Detail: why})
+	e.h.store.Audit(store.Event{Kind: map[string]store.EventKind{wire.EnrollPair: store.EvPairRefused, wire.EnrollJoin: store.EvJoinRefused}[kind], Remote: remote, Detail: why})
 }
 
 // open starts a pairing window for a code, as 'toyhub pair' asks.
@@ -184,7 +184,7 @@ func (e *enroller) open(ctx context.Context, code wire.PairingCode, name string,
 	}
 	w := &pairWindow{code: code, name: name, expires: now.Add(e.h.cfg.PairingWindow)}
 	e.windows = append(e.windows, w)
-	e.h.store.Audit(store.Event{Event: "pair.opened", Device: by.User, Remote: by.Remote, Detail: "window " + e.h.cfg.PairingWindow.String()})
+	e.h.store.Audit(store.Event{Kind: store.EvPairOpened, User: by.User, Remote: by.Remote, Detail: "window " + e.h.cfg.PairingWindow.String()})
 	return w.expires, nil
 }
 
@@ -239,7 +239,7 @@ func (e *enroller) pair(ctx context.Context, remote, source string, proof, expor
 		return refusal(wire.CodeStorage, "the hub could not enroll the toy; start pairing again")
 	}
 	e.h.log.Info("Toy paired", "device", id, "remote", remote, "serial", iss.Serial)
-	e.h.store.Audit(store.Event{Event: "pair.ok", Device: id, Remote: remote})
+	e.h.store.Audit(store.Event{Kind: store.EvPaired, Device: id, Remote: remote})
 	e.h.linkParents(ctx, id)
 	e.h.changes.publish(id)
 	e.h.configChanged()
@@ -272,7 +272,7 @@ func (e *enroller) join(ctx context.Context, remote, source, secret string, pub 
 		return refusal(wire.CodeBadInvite, "this invite cannot be used: it was used already, has expired or was withdrawn; ask for a new one")
 	}
 	e.h.log.Info("Device joined", "device", id, "remote", remote, "linked", len(toys), "serial", iss.Serial)
-	e.h.store.Audit(store.Event{Event: "join.ok", Device: id, Remote: remote})
+	e.h.store.Audit(store.Event{Kind: store.EvJoined, Device: id, Remote: remote})
 	e.h.changes.publish(append([]string{id}, toys...)...)
 	e.h.configChanged()
 	return wire.EnrollResponse{DeviceID: d.ID, Kind: string(d.Kind), Cert: string(iss.PEM), CA: string(e.h.ca.PEM),

@@ -36,13 +36,13 @@ func (th *testHub) openPairing(t *testing.T, code wire.PairingCode, name string)
 
 func (th *testHub) audit(t *testing.T) string {
 	t.Helper()
-	var events []struct{ Event, Device, Remote, Detail string }
+	var events []struct{ Kind, User, Device, Remote, Detail string }
 	if err := hub.Call(th.cfg.DataDir, hub.OpAuditList, hub.CountArgs{Count: 100}, &events); err != nil {
 		t.Fatal(err)
 	}
 	var b strings.Builder
 	for _, e := range events {
-		b.WriteString(e.Event + " " + e.Device + " " + e.Remote + " " + e.Detail + "\n")
+		b.WriteString(e.Kind + " " + e.Device + " " + e.Remote + " " + e.Detail + " " + e.User + "\n")
 	}
 	return b.String()
 }

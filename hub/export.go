@@ -116,14 +116,21 @@ func Export(ctx context.Context, st *store.Store, w io.Writer, progress func(don
 	if err != nil {
 		return len(msgs), err
 	}
-	arows := [][]string{{"id", "at", "event", "who", "from", "detail"}}
+	accounts := map[string]string{}
+	for _, u := range users {
+		accounts[u.ID] = u.Login
+	}
+	named := func(m map[string]string, id string) string {
+		if n, ok := m[id]; ok {
+			return n
+		}
+		return id
+	}
+	arows := [][]string{{"id", "at", "event", "what", "who", "device", "from", "detail"}}
 	for i := len(evs) - 1; i >= 0; i-- {
 		e := evs[i]
-		who := e.Device
-		if n, ok := names[who]; ok {
-			who = n
-		}
-		arows = append(arows, []string{fmt.Sprint(e.ID), stamp(e.At), e.Event, who, e.Remote, e.Detail})
+		arows = append(arows, []string{fmt.Sprint(e.ID), stamp(e.At), string(e.Kind), e.Kind.Text(),
+			named(accounts, e.User), named(names, e.Device), e.Remote, e.Detail})
 	}
 	if err := writeCSV(z, "audit.csv", arows); err != nil {
 		return len(msgs), err
@@ -214,6 +221,6 @@ func ExportFile(dataDir, out string, o ExportOptions) (int, error) {
 	if enc == nil {
 		kind = "plain"
 	}
-	_ = Call(dataDir, OpRecord, store.Event{Event: "export", Remote: "console", Detail: fmt.Sprintf("%s, %d messages, %s", kind, n, filepath.Base(out))}, nil)
+	_ = Call(dataDir, OpRecord, store.Event{Kind: store.EvExport, Remote: "console", Detail: fmt.Sprintf("%s, %d messages, %s", kind, n, filepath.Base(out))}, nil)
 	return n, nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/devices"
 	"github.com/toyhub/toyhub/hub"
+	"github.com/toyhub/toyhub/store"
 	"github.com/toyhub/toyhub/wire"
 )
 
@@ -101,10 +102,26 @@ func (th *testHub) start() {
 
 func (th *testHub) stop() {
 	if th.h != nil {
+		th.undeclaredKinds()
 		if err := th.h.Close(); err != nil {
 			th.t.Error(err)
 		}
 		th.h = nil
+	}
+}
+
+// undeclaredKinds fails the test if the hub wrote an audit event whose
+// kind store/events.go does not declare (TestEventKindsDeclared checks the
+// code; this checks what the code did).
+func (th *testHub) undeclaredKinds() {
+	var events []store.Event
+	if err := hub.Call(th.cfg.DataDir, hub.OpAuditList, hub.CountArgs{Count: 10000}, &events); err != nil {
+		return // stopped or wiped by the test itself
+	}
+	for _, e := range events {
+		if !e.Kind.Declared() {
+			th.t.Errorf("the hub wrote an audit event of kind %q, which store/events.go does not declare", e.Kind)
+		}
 	}
 }
 

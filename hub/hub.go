@@ -385,7 +385,7 @@ func (h *Hub) resetPassword(ctx context.Context, a ResetArgs) error {
 		return err
 	}
 	h.log.Info("Password reset from the console", "user", u.ID)
-	h.store.Audit(store.Event{Event: "password.reset", Device: u.ID, Detail: "console"})
+	h.store.Audit(store.Event{Kind: store.EvPasswordReset, User: u.ID, Remote: "console"})
 	return nil
 }
 
@@ -508,7 +508,7 @@ func (h *Hub) checkClock() {
 	if now.Before(seen.Add(-time.Hour)) {
 		h.log.Error("Clock is behind", "now", now.UTC().Format(time.RFC3339), "latest_record", seen.UTC().Format(time.RFC3339),
 			"fix", "if today is not the date in now, set it (timedatectl set-time, or the router's time server): until then toys cannot connect; if it is, the clock was ahead when the newer records were made")
-		h.store.Audit(store.Event{Event: "clock.behind", Detail: "clock " + now.UTC().Format(time.RFC3339) + ", latest record " + seen.UTC().Format(time.RFC3339)})
+		h.store.Audit(store.Event{Kind: store.EvClockBehind, Detail: "clock " + now.UTC().Format(time.RFC3339) + ", latest record " + seen.UTC().Format(time.RFC3339)})
 	}
 }
 
@@ -538,7 +538,7 @@ func (h *Hub) maintain() {
 					defer h.wg.Done()
 					if err := h.dailyBackup(h.ctx); err != nil && h.ctx.Err() == nil {
 						h.log.Error("Daily backup failed", "dir", h.cfg.BackupDir, "error", err)
-						h.store.Audit(store.Event{Event: "backup.failed", Detail: err.Error()})
+						h.store.Audit(store.Event{Kind: store.EvBackupFailed, Detail: err.Error()})
 					}
 				}()
 			}
@@ -642,7 +642,7 @@ func (h *Hub) dispatch(ctx context.Context, op string, raw json.RawMessage) (any
 			return nil, err
 		}
 		h.log.Info("Invite revoked", "invite", a.ID)
-		h.store.Audit(store.Event{Event: "invite.revoked", Detail: a.ID})
+		h.store.Audit(store.Event{Kind: store.EvInviteRevoked, Remote: "console", Detail: a.ID})
 		return nil, nil
 	case OpSetupLink:
 		link, err := h.setupLink(ctx)
@@ -720,7 +720,7 @@ func (h *Hub) dispatch(ctx context.Context, op string, raw json.RawMessage) (any
 			}
 			return nil, err
 		}
-		h.store.Audit(store.Event{Event: op, Remote: "console", Detail: da.ID + " " + db.ID})
+		h.store.Audit(store.Event{Kind: map[bool]store.EventKind{true: store.EvLinkMuted, false: store.EvLinkUnmuted}[op == OpMute], Device: da.ID, Remote: "console", Detail: db.ID})
 		return nil, nil
 	case OpWipe:
 		var a WipeArgs
@@ -729,7 +729,7 @@ func (h *Hub) dispatch(ctx context.Context, op string, raw json.RawMessage) (any
 		}
 		u, err := h.checkOwner(ctx, a.Login, a.Password)
 		if err != nil {
-			h.store.Audit(store.Event{Event: "wipe.refused", Remote: "console"})
+			h.store.Audit(store.Event{Kind: store.EvWipeRefused, Remote: "console"})
 			return nil, err
 		}
 		h.requestWipe(web.Actor{User: u.ID, Remote: "console"})
@@ -741,8 +741,8 @@ func (h *Hub) dispatch(ctx context.Context, op string, raw json.RawMessage) (any
 		if err := decode(&e); err != nil {
 			return nil, err
 		}
-		if e.Event != "export" {
-			return nil, fmt.Errorf("event %q is not recorded from the console", e.Event)
+		if e.Kind != store.EvExport {
+			return nil, fmt.Errorf("event %q is not recorded from the console", e.Kind)
 		}
 		e.ID, e.At = 0, time.Time{}
 		return nil, h.store.AuditSync(ctx, e)
@@ -798,7 +798,7 @@ func (h *Hub) addDevice(ctx context.Context, a AddDeviceArgs) (AddDeviceResult, 
 		return AddDeviceResult{}, err
 	}
 	h.log.Info("Device added", "device", id, "kind", kind, "serial", iss.Serial, "not_after", iss.Cert.NotAfter.UTC().Format(time.RFC3339))
-	h.store.Audit(store.Event{Event: "device.added", Device: id, Remote: "console", Detail: string(kind) + ", certificate " + iss.Serial})
+	h.store.Audit(store.Event{Kind: store.EvDeviceAdded, Device: id, Remote: "console", Detail: string(kind) + ", certificate " + iss.Serial})
 	if kind == store.KindToy {
 		h.linkParents(ctx, id)
 	}
@@ -833,7 +833,7 @@ func (h *Hub) renew(ctx context.Context, cl *mqtt.Client, dev, csrPEM string) (s
 		return "", err
 	}
 	h.log.Info("Certificate renewed", "device", dev, "serial", iss.Serial, "not_after", iss.Cert.NotAfter.UTC().Format(time.RFC3339))
-	h.store.Audit(store.Event{Event: "cert.renewed", Device: dev, Detail: iss.Serial})
+	h.store.Audit(store.Event{Kind: store.EvCertRenewed, Device: dev, Detail: iss.Serial})
 	return string(iss.PEM), nil
 }
 
@@ -877,7 +877,7 @@ func (h *Hub) createInvite(ctx context.Context, a InviteArgs) (InviteResult, err
 		return InviteResult{}, err
 	}
 	h.log.Info("Invite created", "invite", id, "toys", len(toys), "expires", inv.Expires.UTC().Format(time.RFC3339))
-	h.store.Audit(store.Event{Event: "invite.created", Device: a.by.User, Remote: a.by.Remote, Detail: id})
+	h.store.Audit(store.Event{Kind: store.EvInviteCreated, User: a.by.User, Remote: a.by.Remote, Detail: id})
 	res := InviteResult{ID: id, Secret: inv.Secret, Role: a.Role, Link: inv.Link(), File: string(inv.File()), Expires: inv.Expires}
 	if base := h.webBase(); base != "" {
 		res.WebLink = base + "/join?s=" + inv.Secret
@@ -949,7 +949,7 @@ func (h *Hub) revokeDevice(ctx context.Context, name string) (DeviceView, error)
 	}
 	dropped := h.disconnect(d.ID)
 	h.log.Info("Device revoked", "device", d.ID, "disconnected", dropped)
-	h.store.Audit(store.Event{Event: "device.revoked", Device: d.ID, Remote: "console"})
+	h.store.Audit(store.Event{Kind: store.EvDeviceRevoked, Device: d.ID, Remote: "console"})
 	d, err = h.store.Device(ctx, d.ID)
 	return h.view(d), err
 }
@@ -971,7 +971,7 @@ func (h *Hub) link(ctx context.Context, a LinkArgs, on bool) error {
 			return err
 		}
 		h.log.Info("Devices unlinked", "a", da.ID, "b", db.ID)
-		h.store.Audit(store.Event{Event: "unlink", Remote: "console", Detail: da.ID + " " + db.ID})
+		h.store.Audit(store.Event{Kind: store.EvLinkRemoved, Device: da.ID, Remote: "console", Detail: db.ID})
 		return nil
 	}
 	if err := h.store.Link(ctx, da.ID, db.ID); err != nil {
@@ -981,7 +981,7 @@ func (h *Hub) link(ctx context.Context, a LinkArgs, on bool) error {
 		return err
 	}
 	h.log.Info("Devices linked", "a", da.ID, "b", db.ID)
-	h.store.Audit(store.Event{Event: "link", Remote: "console", Detail: da.ID + " " + db.ID})
+	h.store.Audit(store.Event{Kind: store.EvLinkAdded, Device: da.ID, Remote: "console", Detail: db.ID})
 	return nil
 }
 

@@ -57,7 +57,7 @@ func (h *Hub) deleteMessages(ctx context.Context, ids []string, by web.Actor, wh
 		return n, err
 	}
 	h.log.Info("Messages deleted", "count", n, "why", why)
-	h.store.Audit(store.Event{Event: "messages.deleted", Device: by.User, Remote: by.Remote,
+	h.store.Audit(store.Event{Kind: store.EvMessagesDeleted, User: by.User, Remote: by.Remote,
 		Detail: fmt.Sprintf("%s: %d: %s", why, n, strings.Join(ids[:min(len(ids), 20)], ","))})
 	h.changes.publish()
 	return n, nil
@@ -157,8 +157,8 @@ func (h *Hub) setSettings(ctx context.Context, a SettingsArgs, by web.Actor) (Se
 		return SettingsView{}, err
 	}
 	v := SettingsView{Name: d.Name, Retention: FormatRetention(st.RetentionDays), Quiet: FormatQuiet(st), DailyLimit: st.DailyLimit}
-	h.store.Audit(store.Event{Event: "settings.changed", Device: by.User, Remote: by.Remote,
-		Detail: fmt.Sprintf("%s: retention %s, quiet %s, daily limit %d", d.ID, v.Retention, v.Quiet, v.DailyLimit)})
+	h.store.Audit(store.Event{Kind: store.EvSettingsChanged, User: by.User, Device: d.ID, Remote: by.Remote,
+		Detail: fmt.Sprintf("retention %s, quiet %s, daily limit %d", v.Retention, v.Quiet, v.DailyLimit)})
 	h.configChanged()
 	return v, nil
 }
@@ -219,8 +219,8 @@ func (h *Hub) removeDevice(ctx context.Context, id string, keepMessages bool, by
 	}
 	h.disconnect(id)
 	h.log.Info("Device removed", "device", id, "kept_messages", keepMessages)
-	h.store.Audit(store.Event{Event: "device.removed", Device: by.User, Remote: by.Remote,
-		Detail: fmt.Sprintf("%s, messages %s", id, map[bool]string{true: "kept", false: "deleted"}[keepMessages])})
+	h.store.Audit(store.Event{Kind: store.EvDeviceRemoved, User: by.User, Device: id, Remote: by.Remote,
+		Detail: "messages " + map[bool]string{true: "kept", false: "deleted"}[keepMessages]})
 	h.changes.publish(id)
 	h.configChanged()
 	return nil

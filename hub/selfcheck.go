@@ -154,7 +154,7 @@ func (f auditFacts) Identity(ctx context.Context) (audit.Identity, error) {
 	}
 	id.PasswordPolicy = web.PolicyVersion
 	day := now.Add(-24 * time.Hour)
-	if id.FailedLogins, err = h.store.CountEvents(ctx, day, "login.failed", "login.refused", "join.refused", "pair.refused"); err != nil {
+	if id.FailedLogins, err = h.store.CountEvents(ctx, day, store.EvLoginFailed, store.EvLoginRefused, store.EvJoinRefused, store.EvPairRefused); err != nil {
 		return id, err
 	}
 	id.RefusedConnections = h.refusals.since(day)
@@ -246,7 +246,7 @@ func (h *Hub) runAudit(ctx context.Context, trigger string, a AuditArgs) (audit.
 	}
 	h.log.Info("Security check done", "trigger", trigger, "high", rep.Count(audit.High), "medium", rep.Count(audit.Medium),
 		"low", rep.Count(audit.Low), "network", opt.Network, "took", rep.Took.Round(time.Millisecond).String())
-	h.store.Audit(store.Event{Event: "check.done", Detail: fmt.Sprintf("%s: %d high, %d medium, %d low", trigger, rep.Count(audit.High), rep.Count(audit.Medium), rep.Count(audit.Low))})
+	h.store.Audit(store.Event{Kind: store.EvCheckDone, Detail: fmt.Sprintf("%s: %d high, %d medium, %d low", trigger, rep.Count(audit.High), rep.Count(audit.Medium), rep.Count(audit.Low))})
 	h.changes.publish()
 	return rep, nil
 }

@@ -226,7 +226,7 @@ func (w webHub) DeleteMessages(ctx context.Context, by web.Actor, ids []string) 
 // Wipe deletes everything once the owner's password is confirmed.
 func (w webHub) Wipe(ctx context.Context, by web.Actor, login, password string) error {
 	if _, err := w.h.checkOwner(ctx, login, password); err != nil {
-		w.h.store.Audit(store.Event{Event: "wipe.refused", Device: by.User, Remote: by.Remote})
+		w.h.store.Audit(store.Event{Kind: store.EvWipeRefused, User: by.User, Remote: by.Remote})
 		return err
 	}
 	w.h.requestWipe(by)
@@ -252,7 +252,7 @@ func (w webHub) Export(ctx context.Context, by web.Actor, out io.Writer, pass []
 		return n, err
 	}
 	kind := map[bool]string{true: "encrypted", false: "plain"}[enc != nil]
-	w.h.store.Audit(store.Event{Event: "export", Device: by.User, Remote: by.Remote, Detail: fmt.Sprintf("%s, %d messages, web", kind, n)})
+	w.h.store.Audit(store.Event{Kind: store.EvExport, User: by.User, Remote: by.Remote, Detail: fmt.Sprintf("%s, %d messages, web", kind, n)})
 	return n, nil
 }
 
@@ -261,8 +261,8 @@ func (w webHub) SetSettings(ctx context.Context, by web.Actor, id string, st sto
 	if err := w.h.store.SetDeviceSettings(ctx, id, st); err != nil {
 		return err
 	}
-	w.h.store.Audit(store.Event{Event: "settings.changed", Device: by.User, Remote: by.Remote,
-		Detail: fmt.Sprintf("%s: retention %s, quiet %s, daily limit %d", id, FormatRetention(st.RetentionDays), FormatQuiet(st), st.DailyLimit)})
+	w.h.store.Audit(store.Event{Kind: store.EvSettingsChanged, User: by.User, Device: id, Remote: by.Remote,
+		Detail: fmt.Sprintf("retention %s, quiet %s, daily limit %d", FormatRetention(st.RetentionDays), FormatQuiet(st), st.DailyLimit)})
 	w.h.configChanged()
 	return nil
 }

@@ -11,14 +11,18 @@ import (
 	"time"
 )
 
-// Event is one entry of the audit log: what happened, to which device,
-// from where. Never a name.
+// Event is one entry of the audit log: what happened, who did it, to
+// which device, from where. IDs only, never a name.
 type Event struct {
-	ID     int64
-	At     time.Time
-	Event  string
+	ID   int64
+	At   time.Time
+	Kind EventKind
+	// User is the account that acted, if an account did.
+	User string
+	// Device is the device the event concerns (or, for a device's own
+	// request, the device that asked).
 	Device string
-	Remote string
+	Remote string // an address, or "console"
 	Detail string
 }
 
@@ -38,8 +42,13 @@ func (s *Store) entryMAC(prev []byte, e Event) []byte {
 	field(prev)
 	field(binary.BigEndian.AppendUint64(nil, uint64(e.ID)))
 	field(binary.BigEndian.AppendUint64(nil, uint64(e.At.Unix())))
-	for _, f := range []string{e.Event, e.Device, e.Remote, e.Detail} {
+	for _, f := range []string{string(e.Kind), e.Device, e.Remote, e.Detail} {
 		field([]byte(f))
+	}
+	if e.User != "" {
+		// A field of its own, after the others, so that entries written
+		// before schema 9 (which have none) verify as they were chained.
+		field([]byte(e.User))
 	}
 	return m.Sum(nil)
 }
@@ -62,8 +71,8 @@ func (s *Store) appendAudit(tx *Tx, e Event) error {
 	}
 	e.ID = prevID + 1
 	mac := s.entryMAC(prev, e)
-	if _, err := tx.Exec("INSERT INTO audit (id, at, event, device, remote, detail, mac) VALUES (?, ?, ?, ?, ?, ?, ?)",
-		e.ID, e.At.Unix(), e.Event, e.Device, e.Remote, e.Detail, mac); err != nil {
+	if _, err := tx.Exec("INSERT INTO audit (id, at, event, account, device, remote, detail, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		e.ID, e.At.Unix(), e.Kind, e.User, e.Device, e.Remote, e.Detail, mac); err != nil {
 		return err
 	}
 	_, err = tx.Exec("INSERT INTO meta (key, value) VALUES ('audit_head', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", s.headValue(e.ID, mac))
@@ -93,7 +102,7 @@ func (s *Store) chainAudit(ctx context.Context) error {
 		if err := tx.QueryRow("SELECT count(*) FROM audit WHERE mac IS NULL").Scan(&n); err != nil || n == 0 {
 			return err
 		}
-		rows, err := tx.Query("SELECT id, at, event, device, remote, detail FROM audit ORDER BY id")
+		rows, err := tx.Query("SELECT id, at, event, account, device, remote, detail FROM audit ORDER BY id")
 		if err != nil {
 			return err
 		}
@@ -101,7 +110,7 @@ func (s *Store) chainAudit(ctx context.Context) error {
 		for rows.Next() {
 			var e Event
 			var at int64
-			if err := rows.Scan(&e.ID, &at, &e.Event, &e.Device, &e.Remote, &e.Detail); err != nil {
+			if err := rows.Scan(&e.ID, &at, &e.Kind, &e.User, &e.Device, &e.Remote, &e.Detail); err != nil {
 				rows.Close()
 				return err
 			}
@@ -126,7 +135,7 @@ func (s *Store) chainAudit(ctx context.Context) error {
 
 // AuditLog returns the newest events, newest first.
 func (s *Store) AuditLog(ctx context.Context, limit int) ([]Event, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT id, at, event, device, remote, detail FROM audit ORDER BY id DESC LIMIT ?", limit)
+	rows, err := s.db.QueryContext(ctx, "SELECT id, at, event, account, device, remote, detail FROM audit ORDER BY id DESC LIMIT ?", limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: audit log: %w", err)
 	}
@@ -135,7 +144,7 @@ func (s *Store) AuditLog(ctx context.Context, limit int) ([]Event, error) {
 	for rows.Next() {
 		var e Event
 		var at int64
-		if err := rows.Scan(&e.ID, &at, &e.Event, &e.Device, &e.Remote, &e.Detail); err != nil {
+		if err := rows.Scan(&e.ID, &at, &e.Kind, &e.User, &e.Device, &e.Remote, &e.Detail); err != nil {
 			return nil, err
 		}
 		e.At = time.Unix(at, 0)
@@ -161,7 +170,7 @@ func (p *AuditProblem) Error() string {
 // and an *AuditProblem at the first entry that was edited, inserted or
 // removed.
 func (s *Store) VerifyAudit(ctx context.Context) (int, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT id, at, event, device, remote, detail, mac FROM audit ORDER BY id")
+	rows, err := s.db.QueryContext(ctx, "SELECT id, at, event, account, device, remote, detail, mac FROM audit ORDER BY id")
 	if err != nil {
 		return 0, fmt.Errorf("store: audit log: %w", err)
 	}
@@ -175,7 +184,7 @@ func (s *Store) VerifyAudit(ctx context.Context) (int, error) {
 		var e Event
 		var at int64
 		var mac []byte
-		if err := rows.Scan(&e.ID, &at, &e.Event, &e.Device, &e.Remote, &e.Detail, &mac); err != nil {
+		if err := rows.Scan(&e.ID, &at, &e.Kind, &e.User, &e.Device, &e.Remote, &e.Detail, &mac); err != nil {
 			return n, err
 		}
 		e.At = time.Unix(at, 0)
@@ -199,6 +208,19 @@ func (s *Store) VerifyAudit(ctx context.Context) (int, error) {
 		return n, &AuditProblem{0, "its head record is missing"}
 	case !hmac.Equal(head, s.headValue(lastID, prev)):
 		return n, &AuditProblem{0, "entries are missing at the end, or the head was changed"}
+	}
+	return n, nil
+}
+
+// CountEvents counts audit-log events of the given kinds since t.
+func (s *Store) CountEvents(ctx context.Context, since time.Time, kinds ...EventKind) (int, error) {
+	n := 0
+	for _, k := range kinds {
+		var c int
+		if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM audit WHERE at >= ? AND event = ?", since.Unix(), k).Scan(&c); err != nil {
+			return 0, fmt.Errorf("store: count events: %w", err)
+		}
+		n += c
 	}
 	return n, nil
 }

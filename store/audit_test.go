@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"os"
 	"testing"
 )
 
@@ -13,7 +14,10 @@ func TestAuditChain(t *testing.T) {
 		id   int64 // where the chain must break (0: the head)
 	}{
 		{"an entry edited", "UPDATE audit SET detail = 'nothing happened' WHERE id = 5", 5},
-		{"who was changed", "UPDATE audit SET device = 'someone-else' WHERE id = 2", 2},
+		{"which device was changed", "UPDATE audit SET device = 'someone-else' WHERE id = 2", 2},
+		{"who was changed", "UPDATE audit SET account = 'someone-else' WHERE id = 3", 3},
+		{"who was made a device", "UPDATE audit SET device = account, account = '' WHERE id = 7", 7},
+		{"who was added", "UPDATE audit SET account = 'someone-else' WHERE id = 6", 6},
 		{"when was changed", "UPDATE audit SET at = at - 3600 WHERE id = 8", 8},
 		{"an entry removed", "DELETE FROM audit WHERE id = 4", 5},
 		{"the first entry removed", "DELETE FROM audit WHERE id = 1", 2},
@@ -25,7 +29,11 @@ func TestAuditChain(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			for i := range 10 {
-				if err := f.s.AuditSync(f.ctx, Event{Event: "login.failed", Device: fmt.Sprintf("u%d", i), Remote: "192.168.1.9"}); err != nil {
+				e := Event{Kind: EvLoginFailed, Device: fmt.Sprintf("d%d", i), Remote: "192.168.1.9"}
+				if i%2 == 0 {
+					e.User = fmt.Sprintf("u%d", i)
+				}
+				if err := f.s.AuditSync(f.ctx, e); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -47,10 +55,82 @@ func TestAuditChain(t *testing.T) {
 // TestAuditChainAcrossReopen: the chain goes on where it stopped.
 func TestAuditChainAcrossReopen(t *testing.T) {
 	f := newFixture(t)
-	f.s.AuditSync(f.ctx, Event{Event: "setup.ok"})
+	f.s.AuditSync(f.ctx, Event{Kind: EvSetup})
 	f.reopen()
-	f.s.AuditSync(f.ctx, Event{Event: "login.ok"})
+	f.s.AuditSync(f.ctx, Event{Kind: EvLogin})
 	if n, err := f.s.VerifyAudit(f.ctx); err != nil || n != 2 {
 		t.Fatalf("%d %v", n, err)
+	}
+}
+
+// TestAuditChainAcrossSchema9: entries chained before the audit log had
+// an account column still verify after the migration, and the chain goes
+// on from them with accounts recorded.
+func TestAuditChainAcrossSchema9(t *testing.T) {
+	f := newFixture(t)
+	f.s.Close()
+	for _, p := range []string{f.opt.Path, f.opt.Path + "-wal", f.opt.Path + "-shm"} {
+		os.Remove(p)
+	}
+	old := f.opt
+	old.SchemaLimit = 8
+	s, err := Open(f.ctx, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Written as a schema 8 hub wrote them: no account column.
+	var prev []byte
+	for i := range 3 {
+		e := Event{ID: int64(i + 1), At: f.clock(), Kind: EvLoginFailed, Device: fmt.Sprintf("u%d", i), Remote: "192.168.1.9"}
+		mac := s.entryMAC(prev, e)
+		err := s.w.do(f.ctx, func(tx *Tx) error {
+			if _, err := tx.Exec("INSERT INTO audit (id, at, event, device, remote, detail, mac) VALUES (?, ?, ?, ?, ?, ?, ?)",
+				e.ID, e.At.Unix(), e.Kind, e.Device, e.Remote, e.Detail, mac); err != nil {
+				return err
+			}
+			_, err := tx.Exec("INSERT INTO meta (key, value) VALUES ('audit_head', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", s.headValue(e.ID, mac))
+			return err
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev = mac
+	}
+	s.Close()
+	f.open()
+	if err := f.s.AuditSync(f.ctx, Event{Kind: EvLogin, User: "u1", Remote: "192.168.1.9"}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.s.VerifyAudit(f.ctx); err != nil || n != 4 {
+		t.Fatalf("after the migration: %d %v", n, err)
+	}
+	log, err := f.s.AuditLog(f.ctx, 10)
+	if err != nil || log[0].User != "u1" || log[0].Device != "" || log[3].User != "" || log[3].Device != "u0" {
+		t.Fatalf("entries: %+v %v", log, err)
+	}
+}
+
+// TestEventKinds: every kind the hub writes has its text, and no kind is
+// declared twice.
+func TestEventKinds(t *testing.T) {
+	seen := map[EventKind]bool{}
+	for _, e := range eventKinds {
+		if seen[e.kind] {
+			t.Errorf("%s declared twice", e.kind)
+		}
+		seen[e.kind] = true
+		if e.text == "" || e.text == string(e.kind) {
+			t.Errorf("%s has no plain-words text", e.kind)
+		}
+	}
+	for _, k := range EventKinds() {
+		if !k.Declared() {
+			t.Errorf("%s listed but not declared", k)
+		}
+	}
+	for _, k := range []EventKind{"mute", "no.such.kind", ""} {
+		if k.Declared() {
+			t.Errorf("%q may be written", k)
+		}
 	}
 }

@@ -63,19 +63,6 @@ func (s *Store) Checks(ctx context.Context, limit int, full bool) ([]CheckRun, e
 	return out, rows.Err()
 }
 
-// CountEvents counts audit-log events of the given kinds since t.
-func (s *Store) CountEvents(ctx context.Context, since time.Time, events ...string) (int, error) {
-	n := 0
-	for _, e := range events {
-		var k int
-		if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM audit WHERE at >= ? AND event = ?", since.Unix(), e).Scan(&k); err != nil {
-			return 0, fmt.Errorf("store: count events: %w", err)
-		}
-		n += k
-	}
-	return n, nil
-}
-
 // CurrentCertificate is the newest unrevoked certificate of a device that
 // is not revoked.
 type CurrentCertificate struct {

@@ -173,11 +173,11 @@ func TestRenewalAndAudit(t *testing.T) {
 	if err := f.s.AddCertificate(f.ctx, d.ID, "after-revoke", f.clock().Add(time.Hour)); !errors.Is(err, ErrRevoked) {
 		t.Fatalf("renewal of a revoked device: %v", err)
 	}
-	f.s.Audit(Event{Event: "pair.refused", Remote: "10.0.0.9:1234", Detail: "bad_proof"})
-	f.s.Audit(Event{Event: "pair.ok", Device: d.ID})
+	f.s.Audit(Event{Kind: EvPairRefused, Remote: "10.0.0.9:1234", Detail: "bad_proof"})
+	f.s.Audit(Event{Kind: EvPaired, Device: d.ID})
 	f.s.Checkpoint(f.ctx) // waits for the queued writes
 	log, err := f.s.AuditLog(f.ctx, 10)
-	if err != nil || len(log) != 2 || log[0].Event != "pair.ok" || log[1].Remote != "10.0.0.9:1234" {
+	if err != nil || len(log) != 2 || log[0].Kind != EvPaired || log[1].Remote != "10.0.0.9:1234" {
 		t.Fatalf("audit log: %+v %v", log, err)
 	}
 }

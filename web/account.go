@@ -27,7 +27,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	if ok, err := VerifyPassword(r.PostFormValue("current"), cur.user.PasswordHash); err != nil || !ok {
 		s.logins.failed(account, ip, now)
-		s.st.Audit(store.Event{Event: "password.change_refused", Device: cur.user.ID, Remote: ip, Detail: "wrong current password"})
+		s.st.Audit(store.Event{Kind: store.EvPasswordRefused, User: cur.user.ID, Remote: ip, Detail: "wrong current password"})
 		s.log.Warn("Password change refused", "user", cur.user.ID, "remote", ip)
 		fail(http.StatusUnauthorized, "Your current password is not right.")
 		return
@@ -50,7 +50,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.st.Audit(store.Event{Event: "password.changed", Device: cur.user.ID, Remote: ip})
+	s.st.Audit(store.Event{Kind: store.EvPasswordChanged, User: cur.user.ID, Remote: ip})
 	s.log.Info("Password changed", "user", cur.user.ID)
 	s.hub.ConfigChanged()
 	if err := s.startSession(w, r, cur.user); err != nil {

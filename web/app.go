@@ -485,7 +485,7 @@ func (s *Server) renameToy(w http.ResponseWriter, r *http.Request) {
 		s.renderToys(w, r, http.StatusBadRequest, toysData{Error: "That name cannot be used: " + strings.TrimPrefix(err.Error(), "store: ") + "."})
 		return
 	}
-	s.st.Audit(store.Event{Event: "device.renamed", Device: d.ID, Remote: remoteIP(r), Detail: "by " + cur.user.ID})
+	s.st.Audit(store.Event{Kind: store.EvDeviceRenamed, User: cur.user.ID, Device: d.ID, Remote: remoteIP(r)})
 	http.Redirect(w, r, "/toys", http.StatusSeeOther)
 }
 
@@ -499,7 +499,7 @@ func (s *Server) revokeToy(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.st.Audit(store.Event{Event: "device.revoked", Device: d.ID, Remote: remoteIP(r), Detail: "by " + cur.user.ID})
+	s.st.Audit(store.Event{Kind: store.EvDeviceRevoked, User: cur.user.ID, Device: d.ID, Remote: remoteIP(r)})
 	http.Redirect(w, r, "/toys", http.StatusSeeOther)
 }
 
@@ -670,7 +670,7 @@ func (s *Server) revokeInvite(w http.ResponseWriter, r *http.Request) {
 		s.renderFamily(w, r, http.StatusBadRequest, familyData{Error: "That invite is used or withdrawn already."})
 		return
 	}
-	s.st.Audit(store.Event{Event: "invite.revoked", Device: cur.user.ID, Remote: remoteIP(r), Detail: id})
+	s.st.Audit(store.Event{Kind: store.EvInviteRevoked, User: cur.user.ID, Remote: remoteIP(r), Detail: id})
 	s.hub.ConfigChanged()
 	http.Redirect(w, r, "/family", http.StatusSeeOther)
 }
@@ -722,18 +722,21 @@ func (s *Server) setToys(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		on, was := slices.Contains(want, t.ID), slices.Contains(have, t.ID)
-		switch {
-		case on && !was:
+		if on == was {
+			continue
+		}
+		kind := store.EvLinkAdded
+		if on {
 			err = s.st.Link(r.Context(), p.ID, t.ID)
-		case !on && was:
-			err = s.st.Unlink(r.Context(), p.ID, t.ID)
+		} else {
+			err, kind = s.st.Unlink(r.Context(), p.ID, t.ID), store.EvLinkRemoved
 		}
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
+		s.st.Audit(store.Event{Kind: kind, User: cur.user.ID, Device: p.ID, Remote: remoteIP(r), Detail: t.ID})
 	}
-	s.st.Audit(store.Event{Event: "links.changed", Device: p.ID, Remote: remoteIP(r), Detail: "by " + cur.user.ID})
 	s.hub.ConfigChanged()
 	http.Redirect(w, r, "/family", http.StatusSeeOther)
 }
@@ -790,14 +793,15 @@ func (s *Server) runSecurity(w http.ResponseWriter, r *http.Request) {
 	if network {
 		detail = "hub and home network"
 	}
-	s.st.Audit(store.Event{Event: "check.started", Device: cur.user.ID, Remote: remoteIP(r), Detail: detail})
+	s.st.Audit(store.Event{Kind: store.EvCheckStarted, User: cur.user.ID, Remote: remoteIP(r), Detail: detail})
 	http.Redirect(w, r, "/security", http.StatusSeeOther) // the page updates itself when the check ends
 }
 
-// AuditRow is an audit event with the device or account named.
+// AuditRow is an audit event with the account and device named.
 type AuditRow struct {
 	At     time.Time
-	Event  string
+	Event  string // the kind, as the log stores it
+	Text   string // what it means, in plain words
 	Who    string
 	Remote string
 	Detail string
@@ -826,12 +830,20 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d := auditData{Page: s.page(r, "audit")}
-	for _, e := range evs {
-		who := names[e.Device]
-		if who == "" {
-			who = e.Device
+	named := func(id string) string {
+		if n, ok := names[id]; ok {
+			return n
 		}
-		d.Events = append(d.Events, AuditRow{At: e.At, Event: e.Event, Who: who, Remote: e.Remote, Detail: e.Detail})
+		return id
+	}
+	for _, e := range evs {
+		var who []string
+		for _, id := range []string{e.User, e.Device} {
+			if id != "" {
+				who = append(who, named(id))
+			}
+		}
+		d.Events = append(d.Events, AuditRow{At: e.At, Event: string(e.Kind), Text: e.Kind.Text(), Who: strings.Join(who, ", "), Remote: e.Remote, Detail: e.Detail})
 	}
 	s.render(w, http.StatusOK, "audit", d)
 }
@@ -887,7 +899,7 @@ func (s *Server) endSession(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, cur.user, http.StatusNotFound, "not this account's session")
 		return
 	}
-	s.st.Audit(store.Event{Event: "session.ended", Device: cur.user.ID, Remote: remoteIP(r)})
+	s.st.Audit(store.Event{Kind: store.EvSessionEnded, User: cur.user.ID, Remote: remoteIP(r)})
 	if string(hash) == string(cur.session.TokenHash) {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return

@@ -170,7 +170,7 @@ func isParent(u store.User) bool { return u.Role == store.RoleOwner || u.Role ==
 // what their role allows.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, u store.User, status int, why string) {
 	s.log.Warn("Request refused", "user", u.ID, "method", r.Method, "path", r.URL.Path, "reason", why)
-	s.st.Audit(store.Event{Event: "web.refused", Device: u.ID, Remote: remoteIP(r), Detail: r.Method + " " + r.URL.Path + ": " + why})
+	s.st.Audit(store.Event{Kind: store.EvWebRefused, User: u.ID, Remote: remoteIP(r), Detail: r.Method + " " + r.URL.Path + ": " + why})
 	if status == http.StatusNotFound {
 		s.message(w, status, "Not found", "There is nothing here for this account.")
 		return
@@ -275,7 +275,7 @@ func (s *Server) setup(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := s.st.CreateOwner(r.Context(), f.Token, store.NewUser{ID: newToken()[:26], DeviceID: wire.NewDeviceID(), Login: f.Login, Email: f.Email, PasswordHash: hash, PolicyVersion: PolicyVersion})
 	if errors.Is(err, store.ErrNotFound) {
-		s.st.Audit(store.Event{Event: "setup.refused", Remote: remoteIP(r), Detail: "bad setup token"})
+		s.st.Audit(store.Event{Kind: store.EvSetupRefused, Remote: remoteIP(r), Detail: "bad setup token"})
 		s.log.Warn("Setup refused", "remote", remoteIP(r), "reason", "bad setup token")
 		f.Error = "This setup link is not valid. Run 'toyhub setup-link' on the hub for a new one."
 		s.render(w, http.StatusForbidden, "setup", f)
@@ -298,7 +298,7 @@ func (s *Server) setup(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	s.st.Audit(store.Event{Event: "setup.ok", Device: u.ID, Remote: remoteIP(r)})
+	s.st.Audit(store.Event{Kind: store.EvSetup, User: u.ID, Remote: remoteIP(r)})
 	s.log.Info("Owner account created", "user", u.ID, "remote", remoteIP(r))
 	if err := s.startSession(w, r, u); err != nil {
 		s.fail(w, r, err)
@@ -325,7 +325,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	ip, now := remoteIP(r), s.cfg.Now()
 	account := store.NormalizeName(login)
 	if wait := s.logins.wait(account, ip, now); wait > 0 {
-		s.st.Audit(store.Event{Event: "login.refused", Remote: ip, Detail: "rate limited"})
+		s.st.Audit(store.Event{Kind: store.EvLoginRefused, Remote: ip, Detail: "rate limited"})
 		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds()+1)))
 		s.render(w, http.StatusTooManyRequests, "login", formData{Login: login,
 			Error: fmt.Sprintf("Too many failed attempts. Wait %d seconds, then try again.", int(wait.Seconds()+1))})
@@ -340,7 +340,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if err != nil || verr != nil || !ok {
 		s.logins.failed(account, ip, now)
 		s.hub.LoginFailed()
-		s.st.Audit(store.Event{Event: "login.failed", Device: u.ID, Remote: ip})
+		s.st.Audit(store.Event{Kind: store.EvLoginFailed, User: u.ID, Remote: ip})
 		s.log.Warn("Login failed", "user", u.ID, "remote", ip)
 		s.render(w, http.StatusUnauthorized, "login", formData{Login: login, Error: "That name and password do not match."})
 		return
@@ -363,7 +363,7 @@ func (s *Server) loggedIn(w http.ResponseWriter, r *http.Request, u store.User) 
 		s.fail(w, r, err)
 		return
 	}
-	s.st.Audit(store.Event{Event: "login.ok", Device: u.ID, Remote: remoteIP(r)})
+	s.st.Audit(store.Event{Kind: store.EvLogin, User: u.ID, Remote: remoteIP(r)})
 	s.log.Info("Logged in", "user", u.ID, "remote", remoteIP(r))
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
@@ -375,7 +375,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
-	s.st.Audit(store.Event{Event: "logout", Device: cur.user.ID, Remote: remoteIP(r)})
+	s.st.Audit(store.Event{Kind: store.EvLogout, User: cur.user.ID, Remote: remoteIP(r)})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 

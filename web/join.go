@@ -31,7 +31,7 @@ func (s *Server) joinPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) joinRefused(w http.ResponseWriter, r *http.Request, why string) {
 	ip, now := remoteIP(r), s.cfg.Now()
 	s.logins.failed("join", ip, now)
-	s.st.Audit(store.Event{Event: "join.refused", Remote: ip, Detail: why})
+	s.st.Audit(store.Event{Kind: store.EvJoinRefused, Remote: ip, Detail: why})
 	s.log.Warn("Invite refused", "remote", ip, "reason", why)
 	s.message(w, http.StatusForbidden, "This invite cannot be used",
 		"It was used already, has expired or was withdrawn. Ask the parent who sent it for a new one.")
@@ -80,7 +80,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.st.Audit(store.Event{Event: "join.ok", Device: u.ID, Remote: ip, Detail: "web account, " + strconv.Itoa(len(toys)) + " toys"})
+	s.st.Audit(store.Event{Kind: store.EvJoined, User: u.ID, Device: u.DeviceID, Remote: ip, Detail: "web account, " + strconv.Itoa(len(toys)) + " toys"})
 	s.log.Info("Invite redeemed", "user", u.ID, "remote", ip, "linked", len(toys))
 	s.hub.ConfigChanged()
 	s.loggedIn(w, r, u)

@@ -67,7 +67,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.st.Audit(store.Event{Event: "link.approved", Device: cur.user.ID, Remote: remoteIP(r), Detail: p.PersonID + " " + p.ToyID})
+	s.st.Audit(store.Event{Kind: store.EvLinkApproved, User: cur.user.ID, Device: p.PersonID, Remote: remoteIP(r), Detail: p.ToyID})
 	s.hub.ConfigChanged(p.PersonID, p.ToyID)
 	http.Redirect(w, r, "/family", http.StatusSeeOther)
 }
@@ -82,7 +82,7 @@ func (s *Server) refuseContact(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.st.Audit(store.Event{Event: "link.refused", Device: cur.user.ID, Remote: remoteIP(r), Detail: p.PersonID + " " + p.ToyID})
+	s.st.Audit(store.Event{Kind: store.EvLinkRefused, User: cur.user.ID, Device: p.PersonID, Remote: remoteIP(r), Detail: p.ToyID})
 	s.hub.ConfigChanged()
 	http.Redirect(w, r, "/family", http.StatusSeeOther)
 }
@@ -99,7 +99,7 @@ func (s *Server) mutePerson(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, cur.user, http.StatusNotFound, "not linked")
 		return
 	}
-	s.st.Audit(store.Event{Event: map[bool]string{true: "mute", false: "unmute"}[muted], Device: cur.user.ID, Remote: remoteIP(r), Detail: p.ID + " " + toy})
+	s.st.Audit(store.Event{Kind: map[bool]store.EventKind{true: store.EvLinkMuted, false: store.EvLinkUnmuted}[muted], User: cur.user.ID, Device: p.ID, Remote: remoteIP(r), Detail: toy})
 	s.hub.ConfigChanged()
 	http.Redirect(w, r, "/family", http.StatusSeeOther)
 }

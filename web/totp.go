@@ -154,7 +154,7 @@ func (s *Server) loginCode(w http.ResponseWriter, r *http.Request) {
 	if !good {
 		s.logins.failed("u:"+userID, ip, now)
 		s.hub.LoginFailed()
-		s.st.Audit(store.Event{Event: "login.failed", Device: u.ID, Remote: ip, Detail: "wrong code"})
+		s.st.Audit(store.Event{Kind: store.EvLoginFailed, User: u.ID, Remote: ip, Detail: "wrong code"})
 		s.log.Warn("Login failed", "user", u.ID, "remote", ip, "reason", "wrong code")
 		s.render(w, http.StatusUnauthorized, "code", formData{Error: "That code is not right, or was used already. Type the newest code from your app."})
 		return
@@ -224,7 +224,7 @@ func (s *Server) totpEnable(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.st.Audit(store.Event{Event: "totp.added", Device: cur.user.ID, Remote: remoteIP(r)})
+	s.st.Audit(store.Event{Kind: store.EvTOTPAdded, User: cur.user.ID, Remote: remoteIP(r)})
 	s.hub.ConfigChanged()
 	s.log.Info("Second factor added", "user", cur.user.ID)
 	http.Redirect(w, r, "/account", http.StatusSeeOther)
@@ -258,7 +258,7 @@ func (s *Server) totpRemove(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.st.Audit(store.Event{Event: "totp.removed", Device: cur.user.ID, Remote: remoteIP(r)})
+	s.st.Audit(store.Event{Kind: store.EvTOTPRemoved, User: cur.user.ID, Remote: remoteIP(r)})
 	s.hub.ConfigChanged()
 	http.Redirect(w, r, "/account", http.StatusSeeOther)
 }
@@ -282,7 +282,7 @@ func (s *Server) setTOTPRequired(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.st.Audit(store.Event{Event: "setting.totp_required", Device: cur.user.ID, Remote: remoteIP(r), Detail: v})
+	s.st.Audit(store.Event{Kind: store.EvTOTPRequired, User: cur.user.ID, Remote: remoteIP(r), Detail: v})
 	s.hub.ConfigChanged()
 	http.Redirect(w, r, "/security", http.StatusSeeOther)
 }

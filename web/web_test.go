@@ -264,7 +264,7 @@ func TestLogin(t *testing.T) {
 	log, _ := a.st.AuditLog(context.Background(), 20)
 	var events []string
 	for _, e := range log {
-		events = append(events, e.Event)
+		events = append(events, string(e.Kind))
 	}
 	for _, want := range []string{"login.ok", "login.failed", "logout"} {
 		if !strings.Contains(strings.Join(events, " "), want) {

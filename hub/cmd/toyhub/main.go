@@ -579,16 +579,16 @@ func auditLog(args []string, stdout io.Writer) error {
 		return usageErr("toyhub audit-log: unexpected argument %q", pos[0])
 	}
 	var events []struct {
-		At                            time.Time
-		Event, Device, Remote, Detail string
+		At                                 time.Time
+		Kind, User, Device, Remote, Detail string
 	}
 	if err := hub.Call(*data, hub.OpAuditList, hub.CountArgs{Count: *count}, &events); err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tEVENT\tDEVICE\tFROM\tDETAIL")
+	fmt.Fprintln(tw, "TIME\tEVENT\tACCOUNT\tDEVICE\tFROM\tDETAIL")
 	for _, e := range events {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.At.Local().Format(time.DateTime), e.Event, e.Device, e.Remote, e.Detail)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.At.Local().Format(time.DateTime), e.Kind, e.User, e.Device, e.Remote, e.Detail)
 	}
 	return tw.Flush()
 }
