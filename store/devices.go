@@ -248,54 +248,83 @@ func (s *Store) RevokeDevice(ctx context.Context, id string) error {
 	return nil
 }
 
-// CertificateError explains why a certificate is refused.
-type CertificateError struct {
-	Serial string
-	Reason string // "unknown", "revoked", "device revoked", "expired"
-	Err    error  // ErrNotFound or ErrRevoked
-}
-
-func (e *CertificateError) Error() string {
-	return "certificate " + e.Serial + ": " + e.Reason
-}
-
-func (e *CertificateError) Unwrap() error { return e.Err }
-
-// CheckCertificate is the handshake-time check: the certificate with this
-// serial must be one the hub issued, to deviceID, and neither it nor its
-// device may be revoked. The database, not the certificate, is the source
-// of truth.
-func (s *Store) CheckCertificate(ctx context.Context, serial, deviceID string) error {
-	var (
-		owner                 string
-		certRevoked, devRevkd sql.NullInt64
-		notAfter              int64
-	)
-	err := s.db.QueryRowContext(ctx, `
-		SELECT c.device_id, c.revoked_at, c.not_after, d.revoked_at
-		FROM certificates c JOIN devices d ON d.id = c.device_id
-		WHERE c.serial = ?`, serial).Scan(&owner, &certRevoked, &notAfter, &devRevkd)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return &CertificateError{serial, "unknown", ErrNotFound}
-	case err != nil:
-		return fmt.Errorf("store: check certificate: %w", err)
-	case owner != deviceID:
-		return &CertificateError{serial, "issued to another device", ErrNotFound}
-	case devRevkd.Valid:
-		return &CertificateError{serial, "device revoked", ErrRevoked}
-	case certRevoked.Valid:
-		return &CertificateError{serial, "revoked", ErrRevoked}
-	case s.now() > notAfter:
-		return &CertificateError{serial, "expired", ErrRevoked}
-	}
-	return nil
-}
-
 // Seen records that a device connected. It does not wait for the write.
 func (s *Store) Seen(id string, t time.Time) {
 	_ = s.w.submit(&writeOp{tx: func(tx *Tx) error {
 		_, err := tx.Exec("UPDATE devices SET last_seen = ? WHERE id = ?", t.Unix(), id)
 		return err
 	}, done: func(error) {}})
+}
+
+// RemoveDevice removes a device for good: its certificates are revoked
+// and, with keepMessages, its name is replaced by an anonymous one while
+// the messages it sent or received stay; without, the device and every
+// message it sent or received are deleted.
+func (s *Store) RemoveDevice(ctx context.Context, id string, keepMessages bool) error {
+	now := s.now()
+	var msgs []string
+	err := s.w.do(ctx, func(tx *Tx) error {
+		if keepMessages {
+			var dek []byte
+			if err := tx.QueryRow("SELECT dek FROM devices WHERE id = ?", id).Scan(&dek); err != nil {
+				if errors.Is(err, sql.ErrNoRows) {
+					return ErrNotFound
+				}
+				return err
+			}
+			aead, err := s.keys.dataKey("devices", id, dek)
+			if err != nil {
+				return err
+			}
+			anon := "removed " + id[:min(len(id), 8)]
+			if _, err := tx.Exec(`UPDATE devices SET name = ?, name_hash = ?, revoked_at = coalesce(revoked_at, ?) WHERE id = ?`,
+				seal(aead, []byte(anon), ad("devices", id, "name")), s.keys.nameHash("device", anon+" "+id), now, id); err != nil {
+				return err
+			}
+			_, err = tx.Exec("UPDATE certificates SET revoked_at = coalesce(revoked_at, ?) WHERE device_id = ?", now, id)
+			return err
+		}
+		rows, err := tx.Query(`SELECT id FROM messages WHERE sender_id = ?1
+			UNION SELECT message_id FROM deliveries WHERE recipient_id = ?1`, id)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var m string
+			if err := rows.Scan(&m); err != nil {
+				rows.Close()
+				return err
+			}
+			msgs = append(msgs, m)
+		}
+		rows.Close()
+		for _, m := range msgs {
+			if _, err := tx.Exec("DELETE FROM messages WHERE id = ?", m); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec("UPDATE users SET device_id = NULL WHERE device_id = ?", id); err != nil {
+			return err
+		}
+		return tx.execOne("DELETE FROM devices WHERE id = ?", id)
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("store: remove device %s: %w", id, err)
+	}
+	for _, m := range msgs {
+		s.hot.evict(m)
+	}
+	return s.truncateWAL(ctx)
+}
+
+// DeleteDevice removes a device and everything that refers to it: its
+// certificates, links, and the messages it sent or was sent.
+func (s *Store) DeleteDevice(ctx context.Context, id string) error {
+	err := s.w.do(ctx, func(tx *Tx) error {
+		return tx.execOne("DELETE FROM devices WHERE id = ?", id) // the rest cascades
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("store: delete device %s: %w", id, err)
+	}
+	return nil
 }

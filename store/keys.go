@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
@@ -10,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -228,24 +228,17 @@ func (k *keyring) matches(stored []byte) bool {
 	return hmac.Equal(stored, k.checkValue())
 }
 
-// NormalizeName folds case and collapses white space, so that "Grandma"
-// and " grandma " name the same device.
-func NormalizeName(name string) string {
-	return strings.ToLower(strings.Join(strings.Fields(name), " "))
-}
-
-// CheckName validates a name given by a parent.
-func CheckName(name string) error {
-	n := strings.TrimSpace(name)
-	switch {
-	case n == "":
-		return errors.New("name is empty")
-	case len(n) > 64:
-		return errors.New("name is longer than 64 bytes")
-	case strings.ContainsFunc(n, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return errors.New("name contains control characters")
-	case bytes.ContainsAny([]byte(n), "/\\"):
-		return errors.New("name contains a slash")
+// MasterKeyForms reads the master key file and returns the key in each
+// form a copy of it could take: raw, base64 and hex.
+func MasterKeyForms(path string) ([][]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("store: master key: %w", err)
 	}
-	return nil
+	key, err := parseMasterKey(path, b)
+	if err != nil {
+		return nil, err
+	}
+	return [][]byte{key, []byte(base64.StdEncoding.EncodeToString(key)), []byte(base64.RawURLEncoding.EncodeToString(key)),
+		[]byte(hex.EncodeToString(key))}, nil
 }

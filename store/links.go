@@ -82,3 +82,60 @@ func contacts(ctx context.Context, q querier, id string) ([]string, error) {
 	}
 	return out, rows.Err()
 }
+
+// LinkState is a link as a parent manages it.
+type LinkState struct {
+	A, B     string
+	Approved bool
+	Muted    bool
+}
+
+// LinksOf lists the links of a device, with their state.
+func (s *Store) LinksOf(ctx context.Context, id string) ([]LinkState, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT a, b, approved, muted FROM links WHERE a = ? OR b = ? ORDER BY a, b", id, id)
+	if err != nil {
+		return nil, fmt.Errorf("store: links: %w", err)
+	}
+	defer rows.Close()
+	var out []LinkState
+	for rows.Next() {
+		var l LinkState
+		if err := rows.Scan(&l.A, &l.B, &l.Approved, &l.Muted); err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// PendingLinks lists the links waiting for a parent's approval.
+func (s *Store) PendingLinks(ctx context.Context) ([]LinkState, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT l.a, l.b FROM links l JOIN devices x ON x.id = l.a JOIN devices y ON y.id = l.b
+		WHERE l.approved = 0 AND x.revoked_at IS NULL AND y.revoked_at IS NULL ORDER BY l.created_at`)
+	if err != nil {
+		return nil, fmt.Errorf("store: pending links: %w", err)
+	}
+	defer rows.Close()
+	var out []LinkState
+	for rows.Next() {
+		var l LinkState
+		if err := rows.Scan(&l.A, &l.B); err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// SetMuted mutes or unmutes a link: a muted contact's messages neither
+// reach the toy nor are sent to it, until unmuted.
+func (s *Store) SetMuted(ctx context.Context, a, b string, muted bool) error {
+	x, y := order(a, b)
+	err := s.w.do(ctx, func(tx *Tx) error {
+		return tx.execOne("UPDATE links SET muted = ? WHERE a = ? AND b = ?", muted, x, y)
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("store: mute: %w", err)
+	}
+	return nil
+}

@@ -613,3 +613,31 @@ func (s *Store) Told(sts []Status) {
 		return nil
 	}, done: func(error) {}})
 }
+
+// CountMessages counts the committed messages.
+func (s *Store) CountMessages(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM messages WHERE state = 'committed'").Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count messages: %w", err)
+	}
+	return n, nil
+}
+
+// CommittedMessages lists the committed messages' IDs with their senders,
+// oldest first.
+func (s *Store) CommittedMessages(ctx context.Context) ([][2]string, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT id, sender_id FROM messages WHERE state = 'committed' ORDER BY committed_at, id")
+	if err != nil {
+		return nil, fmt.Errorf("store: messages: %w", err)
+	}
+	defer rows.Close()
+	var out [][2]string
+	for rows.Next() {
+		var m [2]string
+		if err := rows.Scan(&m[0], &m[1]); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}

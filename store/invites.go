@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -11,62 +10,12 @@ import (
 	"time"
 )
 
-// Errors of enrollment.
+// Errors of invites.
 var (
-	ErrCodeUsed  = errors.New("store: pairing code already used")
 	ErrBadInvite = errors.New("store: invite unknown, used, expired or revoked")
 	// ErrInviteForWeb: a parent's invite makes a web account, not a device.
 	ErrInviteForWeb = errors.New("store: this invite is for a parent's web account")
 )
-
-// SecretHash is how the store keeps pairing codes and invite secrets: they
-// carry 130 random bits, so a plain SHA-256 cannot be reversed.
-func SecretHash(secret string) []byte {
-	sum := sha256.Sum256([]byte("toyhub secret v1\x00" + secret))
-	return sum[:]
-}
-
-// PairingCodeUsed reports whether a code has paired a toy already.
-func (s *Store) PairingCodeUsed(ctx context.Context, code string) (bool, error) {
-	var n int
-	if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM pairing_codes WHERE code_hash = ?", SecretHash(code)).Scan(&n); err != nil {
-		return false, fmt.Errorf("store: pairing code: %w", err)
-	}
-	return n > 0, nil
-}
-
-// PairDevice enrolls a toy that proved its pairing code, and spends the
-// code, in one transaction: a code pairs one toy, once.
-func (s *Store) PairDevice(ctx context.Context, code string, nd NewDevice) (Device, error) {
-	return s.addDevice(ctx, nd, nil, func(tx *Tx, now int64) error {
-		_, err := tx.Exec("INSERT INTO pairing_codes (code_hash, device_id, used_at) VALUES (?, ?, ?)", SecretHash(code), nd.ID, now)
-		if err != nil && strings.Contains(err.Error(), "UNIQUE") {
-			return ErrCodeUsed
-		}
-		return err
-	})
-}
-
-// AddCertificate records a renewed certificate of a device that is not
-// revoked.
-func (s *Store) AddCertificate(ctx context.Context, deviceID, serial string, notAfter time.Time) error {
-	now := s.now()
-	err := s.w.do(ctx, func(tx *Tx) error {
-		var n int
-		if err := tx.QueryRow("SELECT count(*) FROM devices WHERE id = ? AND revoked_at IS NULL", deviceID).Scan(&n); err != nil {
-			return err
-		}
-		if n == 0 {
-			return ErrRevoked
-		}
-		_, err := tx.Exec("INSERT INTO certificates (serial, device_id, issued_at, not_after) VALUES (?, ?, ?, ?)", serial, deviceID, now, notAfter.Unix())
-		return err
-	}, nil)
-	if err != nil {
-		return fmt.Errorf("store: add certificate for %s: %w", deviceID, err)
-	}
-	return nil
-}
 
 // NewInvite describes an invite to create.
 type NewInvite struct {

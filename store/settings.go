@@ -1,0 +1,85 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Retention values besides a number of days.
+const (
+	RetainForever    = 0
+	RetainOncePlayed = -1
+)
+
+// DefaultRetentionDays is how long a toy keeps its messages unless a
+// parent chooses otherwise.
+const DefaultRetentionDays = 90
+
+// Settings are what parents decide for a device.
+type Settings struct {
+	// RetentionDays is how long the messages a toy sent or received are
+	// kept: a number of days, RetainForever, or RetainOncePlayed.
+	RetentionDays int
+	// Quiet hours, in minutes after local midnight; Quiet false means none.
+	// Messages for the toy are held during them and delivered afterwards.
+	Quiet                bool
+	QuietStart, QuietEnd int
+	// DailyLimit bounds the messages the device may send in 24 hours; 0
+	// means no limit.
+	DailyLimit int
+}
+
+// InQuiet reports whether t (local time) is within the quiet hours.
+func (s Settings) InQuiet(t time.Time) bool {
+	if !s.Quiet || s.QuietStart == s.QuietEnd {
+		return false
+	}
+	m := t.Hour()*60 + t.Minute()
+	if s.QuietStart < s.QuietEnd {
+		return m >= s.QuietStart && m < s.QuietEnd
+	}
+	return m >= s.QuietStart || m < s.QuietEnd // across midnight
+}
+
+// DeviceSettings returns a device's settings.
+func (s *Store) DeviceSettings(ctx context.Context, id string) (Settings, error) {
+	var st Settings
+	var qs, qe sql.NullInt64
+	err := s.db.QueryRowContext(ctx, "SELECT retention_days, quiet_start, quiet_end, daily_limit FROM devices WHERE id = ?", id).
+		Scan(&st.RetentionDays, &qs, &qe, &st.DailyLimit)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, fmt.Errorf("store: settings of %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return st, fmt.Errorf("store: settings of %s: %w", id, err)
+	}
+	if qs.Valid && qe.Valid {
+		st.Quiet, st.QuietStart, st.QuietEnd = true, int(qs.Int64), int(qe.Int64)
+	}
+	return st, nil
+}
+
+// SetDeviceSettings records a device's settings.
+func (s *Store) SetDeviceSettings(ctx context.Context, id string, st Settings) error {
+	if st.RetentionDays < RetainOncePlayed || st.RetentionDays > 36500 {
+		return fmt.Errorf("store: retention %d days", st.RetentionDays)
+	}
+	if st.DailyLimit < 0 || (st.Quiet && (st.QuietStart < 0 || st.QuietStart >= 1440 || st.QuietEnd < 0 || st.QuietEnd >= 1440)) {
+		return errors.New("store: bad quiet hours or daily limit")
+	}
+	var qs, qe any
+	if st.Quiet {
+		qs, qe = st.QuietStart, st.QuietEnd
+	}
+	err := s.w.do(ctx, func(tx *Tx) error {
+		return tx.execOne("UPDATE devices SET retention_days = ?, quiet_start = ?, quiet_end = ?, daily_limit = ? WHERE id = ?",
+			st.RetentionDays, qs, qe, st.DailyLimit, id)
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("store: settings of %s: %w", id, err)
+	}
+	return nil
+}
