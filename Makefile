@@ -77,7 +77,7 @@ bench-store: ## Compare journal modes and page sizes on the message path; sendin
 
 bench-web: ## Playing a message from the store beside a memory copy; logins one and eight at a time
 	$(GO) test ./store -run '^$$' -bench '^BenchmarkAudio$$' -benchtime 2s
-	$(GO) test ./web -run '^$$' -bench '^BenchmarkLoginFlood$$' -benchtime 20x
+	$(GO) test ./web/password -run '^$$' -bench '^BenchmarkLoginFlood$$' -benchtime 20x
 
 bench-audit: ## The self-check beside a control-socket round trip; the network scan's rate against its limit
 	$(GO) test ./hub -run '^$$' -bench '^BenchmarkSelfCheck$$' -benchtime 20x
@@ -91,7 +91,7 @@ bench-backup: ## Backing up and restoring 32 MiB beside copying the file
 
 FUZZ_TARGETS := wire:FuzzDecodeChunk wire:FuzzParseWAV wire:FuzzParsePairingCode wire:FuzzParseInvite wire:FuzzDecodeMessages \
 	hub:FuzzLoadConfig hub:FuzzSettingsForm hub/backup:FuzzExtract hub/audit:FuzzBSON hub/audit:FuzzProcNet \
-	certs:FuzzParseCSR web:FuzzCheckPassword web:FuzzTOTP web:FuzzDecodeLabel
+	certs:FuzzParseCSR web/password:FuzzCheckPassword web:FuzzTOTP web:FuzzDecodeLabel
 
 fuzz: ## Run every fuzz target for FUZZTIME each (the seeds run in make test)
 	@for t in $(FUZZ_TARGETS); do \

@@ -27,6 +27,7 @@ import (
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/store"
 	"github.com/toyhub/toyhub/web"
+	"github.com/toyhub/toyhub/web/password"
 	"github.com/toyhub/toyhub/wire"
 )
 
@@ -374,14 +375,14 @@ func (h *Hub) resetPassword(ctx context.Context, a ResetArgs) error {
 	if err != nil {
 		return errors.New("no account has that name")
 	}
-	if err := web.CheckPassword(a.Password, append(h.passwordContext(ctx), u.Login, u.Email)); err != nil {
+	if err := password.Check(a.Password, append(h.passwordContext(ctx), u.Login, u.Email)); err != nil {
 		return err
 	}
-	hash, err := web.HashPassword(a.Password)
+	hash, err := password.Hash(a.Password)
 	if err != nil {
 		return err
 	}
-	if err := h.store.SetPassword(ctx, u.ID, hash, web.PolicyVersion); err != nil {
+	if err := h.store.SetPassword(ctx, u.ID, hash, password.PolicyVersion); err != nil {
 		return err
 	}
 	h.log.Info("Password reset from the console", "user", u.ID)

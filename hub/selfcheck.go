@@ -15,6 +15,7 @@ import (
 	"github.com/toyhub/toyhub/hub/audit"
 	"github.com/toyhub/toyhub/store"
 	"github.com/toyhub/toyhub/web"
+	"github.com/toyhub/toyhub/web/password"
 	"github.com/toyhub/toyhub/wire"
 )
 
@@ -152,7 +153,7 @@ func (f auditFacts) Identity(ctx context.Context) (audit.Identity, error) {
 	for _, u := range users {
 		id.Accounts = append(id.Accounts, audit.Account{ID: u.ID, Role: u.Role, HasTOTP: u.TOTPSecret != "", PolicyVersion: u.PolicyVersion})
 	}
-	id.PasswordPolicy = web.PolicyVersion
+	id.PasswordPolicy = password.PolicyVersion
 	day := now.Add(-24 * time.Hour)
 	if id.FailedLogins, err = h.store.CountEvents(ctx, day, store.EvLoginFailed, store.EvLoginRefused, store.EvJoinRefused, store.EvPairRefused); err != nil {
 		return id, err

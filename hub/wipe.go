@@ -9,6 +9,7 @@ import (
 
 	"github.com/toyhub/toyhub/store"
 	"github.com/toyhub/toyhub/web"
+	"github.com/toyhub/toyhub/web/password"
 )
 
 // ErrWiped is what Run returns after "delete everything": the hub stopped
@@ -23,10 +24,10 @@ type WipeArgs struct {
 }
 
 // checkOwner verifies the owner's password.
-func (h *Hub) checkOwner(ctx context.Context, login, password string) (store.User, error) {
+func (h *Hub) checkOwner(ctx context.Context, login, pw string) (store.User, error) {
 	u, err := h.store.UserByLogin(ctx, login)
 	if err == nil && u.Role == store.RoleOwner {
-		if ok, verr := web.VerifyPassword(password, u.PasswordHash); verr == nil && ok {
+		if ok, verr := password.Verify(pw, u.PasswordHash); verr == nil && ok {
 			return u, nil
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/toyhub/toyhub/store"
+	"github.com/toyhub/toyhub/web/password"
 )
 
 // changePassword replaces the account's password, which needs the current
@@ -25,28 +26,28 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusTooManyRequests, "Too many wrong passwords. Wait a few minutes, then try again.")
 		return
 	}
-	if ok, err := VerifyPassword(r.PostFormValue("current"), cur.user.PasswordHash); err != nil || !ok {
+	if ok, err := password.Verify(r.PostFormValue("current"), cur.user.PasswordHash); err != nil || !ok {
 		s.logins.failed(account, ip, now)
 		s.st.Audit(store.Event{Kind: store.EvPasswordRefused, User: cur.user.ID, Remote: ip, Detail: "wrong current password"})
 		s.log.Warn("Password change refused", "user", cur.user.ID, "remote", ip)
 		fail(http.StatusUnauthorized, "Your current password is not right.")
 		return
 	}
-	password := r.PostFormValue("password")
-	if password != r.PostFormValue("password2") {
+	pw := r.PostFormValue("password")
+	if pw != r.PostFormValue("password2") {
 		fail(http.StatusBadRequest, "The two new passwords differ.")
 		return
 	}
-	if err := CheckPassword(password, s.passwordContext(r.Context(), cur.user.Login, cur.user.Email)); err != nil {
-		fail(http.StatusBadRequest, "Please choose another password: "+err.(*PasswordError).Reason+".")
+	if err := password.Check(pw, s.passwordContext(r.Context(), cur.user.Login, cur.user.Email)); err != nil {
+		fail(http.StatusBadRequest, "Please choose another password: "+err.(*password.Error).Reason+".")
 		return
 	}
-	hash, err := HashPassword(password)
+	hash, err := password.Hash(pw)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.st.SetPassword(r.Context(), cur.user.ID, hash, PolicyVersion); err != nil {
+	if err := s.st.SetPassword(r.Context(), cur.user.ID, hash, password.PolicyVersion); err != nil {
 		s.fail(w, r, err)
 		return
 	}

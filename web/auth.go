@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/toyhub/toyhub/store"
+	"github.com/toyhub/toyhub/web/password"
 	"github.com/toyhub/toyhub/wire"
 )
 
@@ -245,8 +246,8 @@ func (s *Server) setupPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) setup(w http.ResponseWriter, r *http.Request) {
 	f := formData{Token: r.PostFormValue("token"), Login: strings.TrimSpace(r.PostFormValue("login")), Email: strings.TrimSpace(r.PostFormValue("email")),
 		Household: strings.TrimSpace(r.PostFormValue("household"))}
-	password := r.PostFormValue("password")
-	if password != r.PostFormValue("password2") {
+	pw := r.PostFormValue("password")
+	if pw != r.PostFormValue("password2") {
 		f.Error = "The two passwords differ."
 		s.render(w, http.StatusBadRequest, "setup", f)
 		return
@@ -263,17 +264,17 @@ func (s *Server) setup(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := CheckPassword(password, append(s.passwordContext(r.Context(), f.Login, f.Email), f.Household)); err != nil {
-		f.Error = "Please choose another password: " + err.(*PasswordError).Reason + "."
+	if err := password.Check(pw, append(s.passwordContext(r.Context(), f.Login, f.Email), f.Household)); err != nil {
+		f.Error = "Please choose another password: " + err.(*password.Error).Reason + "."
 		s.render(w, http.StatusBadRequest, "setup", f)
 		return
 	}
-	hash, err := HashPassword(password)
+	hash, err := password.Hash(pw)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	u, err := s.st.CreateOwner(r.Context(), f.Token, store.NewUser{ID: newToken()[:26], DeviceID: wire.NewDeviceID(), Login: f.Login, Email: f.Email, PasswordHash: hash, PolicyVersion: PolicyVersion})
+	u, err := s.st.CreateOwner(r.Context(), f.Token, store.NewUser{ID: newToken()[:26], DeviceID: wire.NewDeviceID(), Login: f.Login, Email: f.Email, PasswordHash: hash, PolicyVersion: password.PolicyVersion})
 	if errors.Is(err, store.ErrNotFound) {
 		s.st.Audit(store.Event{Kind: store.EvSetupRefused, Remote: remoteIP(r), Detail: "bad setup token"})
 		s.log.Warn("Setup refused", "remote", remoteIP(r), "reason", "bad setup token")
@@ -315,13 +316,13 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 // It is made on first use, not at start: every toyhub command, and the
 // hub's resident memory, would otherwise pay for an Argon2id hash.
 var dummyHash = sync.OnceValue(func() string {
-	h, _ := HashPassword("toyhub dummy password, never matches")
+	h, _ := password.Hash("toyhub dummy password, never matches")
 	return h
 })
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	login := strings.TrimSpace(r.PostFormValue("login"))
-	password := r.PostFormValue("password")
+	pw := r.PostFormValue("password")
 	ip, now := remoteIP(r), s.cfg.Now()
 	account := store.NormalizeName(login)
 	if wait := s.logins.wait(account, ip, now); wait > 0 {
@@ -336,7 +337,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		hash = u.PasswordHash
 	}
-	ok, verr := VerifyPassword(password, hash)
+	ok, verr := password.Verify(pw, hash)
 	if err != nil || verr != nil || !ok {
 		s.logins.failed(account, ip, now)
 		s.hub.LoginFailed()

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/toyhub/toyhub/store"
+	"github.com/toyhub/toyhub/web/password"
 	"github.com/toyhub/toyhub/wire"
 )
 
@@ -50,24 +51,24 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := joinData{Secret: secret, Name: inv.Name}
-	password := r.PostFormValue("password")
-	if password != r.PostFormValue("password2") {
+	pw := r.PostFormValue("password")
+	if pw != r.PostFormValue("password2") {
 		d.Error = "The two passwords differ."
 		s.render(w, http.StatusBadRequest, "join", d)
 		return
 	}
-	if err := CheckPassword(password, s.passwordContext(r.Context(), inv.Name, "")); err != nil {
-		d.Error = "Please choose another password: " + err.(*PasswordError).Reason + "."
+	if err := password.Check(pw, s.passwordContext(r.Context(), inv.Name, "")); err != nil {
+		d.Error = "Please choose another password: " + err.(*password.Error).Reason + "."
 		s.render(w, http.StatusBadRequest, "join", d)
 		return
 	}
-	hash, err := HashPassword(password)
+	hash, err := password.Hash(pw)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	u, toys, err := s.st.RedeemInviteAccount(r.Context(), secret, store.NewUser{ID: newToken()[:26], DeviceID: wire.NewDeviceID(),
-		PasswordHash: hash, PolicyVersion: PolicyVersion})
+		PasswordHash: hash, PolicyVersion: password.PolicyVersion})
 	switch {
 	case errors.Is(err, store.ErrBadInvite):
 		s.joinRefused(w, r, "invite spent meanwhile")

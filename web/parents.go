@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/toyhub/toyhub/store"
+	"github.com/toyhub/toyhub/web/password"
 )
 
 // Parental controls: approving new contacts, muting, limits, retention,
@@ -253,8 +254,8 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 			s.render(w, http.StatusBadRequest, "export", exportData{Page: s.page(r, "audit"), Error: "The two passphrases differ."})
 			return
 		}
-		if err := CheckPassword(pass, s.passwordContext(r.Context(), cur.user.Login, cur.user.Email)); err != nil {
-			s.render(w, http.StatusBadRequest, "export", exportData{Page: s.page(r, "audit"), Error: "Please choose another passphrase: " + err.(*PasswordError).Reason + "."})
+		if err := password.Check(pass, s.passwordContext(r.Context(), cur.user.Login, cur.user.Email)); err != nil {
+			s.render(w, http.StatusBadRequest, "export", exportData{Page: s.page(r, "audit"), Error: "Please choose another passphrase: " + err.(*password.Error).Reason + "."})
 			return
 		}
 	} else {

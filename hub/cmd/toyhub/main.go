@@ -25,7 +25,7 @@ import (
 	"github.com/toyhub/toyhub/hub"
 	"github.com/toyhub/toyhub/hub/audit"
 	"github.com/toyhub/toyhub/hub/backup"
-	"github.com/toyhub/toyhub/web"
+	"github.com/toyhub/toyhub/web/password"
 )
 
 // version is stamped by the Makefile with -ldflags -X.
@@ -788,7 +788,7 @@ func backupCmd(args []string, stdin *os.File, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := web.CheckPassword(string(pass), []string{"backup"}); err != nil {
+	if err := password.Check(string(pass), []string{"backup"}); err != nil {
 		return fmt.Errorf("choose another passphrase: %w", err)
 	}
 	show, done := progress(stderr, "Backing up")
@@ -983,7 +983,7 @@ func exportCmd(args []string, stdin *os.File, stdout, stderr io.Writer) error {
 		if pass, err = readPassphrase("Export passphrase", *passFile, stdin, stderr, true); err != nil {
 			return err
 		}
-		if err := web.CheckPassword(string(pass), []string{"export"}); err != nil {
+		if err := password.Check(string(pass), []string{"export"}); err != nil {
 			return fmt.Errorf("choose another passphrase: %w", err)
 		}
 	}

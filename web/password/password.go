@@ -1,4 +1,13 @@
-package web
+// Package password is the policy for people's passwords and how they are
+// kept: NIST SP 800-63B's rules (length, a check against guessable
+// choices with zxcvbn and the household's own words, no composition
+// rules) and Argon2id hashes in PHC form. The web app, the household
+// service and the console all check passwords here, so the rules cannot
+// differ between them.
+//
+// Hashing is bounded to a few at a time, whoever calls it, so that a
+// burst of logins costs bounded memory.
+package password
 
 import (
 	"crypto/rand"
@@ -13,51 +22,51 @@ import (
 	"golang.org/x/crypto/argon2"
 )
 
-// Password policy. The version is stored with each hash, so that the
+// The policy. The version is stored with each hash, so that the
 // hub's audit can point out passwords set under an older policy.
 const (
-	PolicyVersion     = 1
-	MinPasswordLength = 12  // characters, not bytes
-	MaxPasswordLength = 128 // long passphrases are welcome; nothing is truncated
-	MinPasswordScore  = 3   // zxcvbn: 3 is "safely unguessable"
+	PolicyVersion = 1
+	MinLength     = 12  // characters, not bytes
+	MaxLength     = 128 // long passphrases are welcome; nothing is truncated
+	MinScore      = 3   // zxcvbn: 3 is "safely unguessable"
 )
 
 // alwaysRefused are context words refused in every household's passwords:
 // the product, and the service whose breach the hub exists to prevent.
 var alwaysRefused = []string{"toyhub", "cloudpets"}
 
-// PasswordError says, in words for the form, why a password was refused.
-type PasswordError struct {
+// Error says, in words for the form, why a password was refused.
+type Error struct {
 	Reason string
 }
 
-func (e *PasswordError) Error() string { return "password refused: " + e.Reason }
+func (e *Error) Error() string { return "password refused: " + e.Reason }
 
-// CheckPassword applies the policy: length by characters (12 to 128), a
+// Check applies the policy: length by characters (12 to 128), a
 // zxcvbn score of at least 3 given the context, and none of the context
 // words (the product, "cloudpets", and the user's and household's names,
 // the children's and the toys') inside it, compared without case. There
 // are no composition rules: a long passphrase of plain words passes.
-func CheckPassword(password string, context []string) error {
+func Check(password string, context []string) error {
 	if !utf8.ValidString(password) {
-		return &PasswordError{"it is not valid text"}
+		return &Error{"it is not valid text"}
 	}
 	n := utf8.RuneCountInString(password)
-	if n < MinPasswordLength {
-		return &PasswordError{fmt.Sprintf("it has %d characters; use at least %d (a few words make a good one)", n, MinPasswordLength)}
+	if n < MinLength {
+		return &Error{fmt.Sprintf("it has %d characters; use at least %d (a few words make a good one)", n, MinLength)}
 	}
-	if n > MaxPasswordLength {
-		return &PasswordError{fmt.Sprintf("it has %d characters; at most %d are allowed", n, MaxPasswordLength)}
+	if n > MaxLength {
+		return &Error{fmt.Sprintf("it has %d characters; at most %d are allowed", n, MaxLength)}
 	}
 	lower := strings.ToLower(password)
 	words := contextWords(context)
 	for _, w := range words {
 		if strings.Contains(lower, w) {
-			return &PasswordError{fmt.Sprintf("it contains %q, which anyone who knows this family or this hub could guess", w)}
+			return &Error{fmt.Sprintf("it contains %q, which anyone who knows this family or this hub could guess", w)}
 		}
 	}
-	if r := zxcvbn.PasswordStrength(password, words); r.Score < MinPasswordScore {
-		return &PasswordError{"it is too easy to guess (common words, names, dates, keyboard patterns or repeats); add more unrelated words"}
+	if r := zxcvbn.PasswordStrength(password, words); r.Score < MinScore {
+		return &Error{"it is too easy to guess (common words, names, dates, keyboard patterns or repeats); add more unrelated words"}
 	}
 	return nil
 }
@@ -110,11 +119,11 @@ func argonKey(password string, salt []byte, m, t uint32, p uint8) []byte {
 	return argon2.IDKey([]byte(password), salt, t, m, p, argonKeyLen)
 }
 
-// HashPassword returns the password's Argon2id hash in PHC string form.
-func HashPassword(password string) (string, error) {
+// Hash returns the password's Argon2id hash in PHC string form.
+func Hash(password string) (string, error) {
 	salt := make([]byte, argonSaltLen)
 	if _, err := rand.Read(salt); err != nil {
-		return "", fmt.Errorf("web: salt: %w", err)
+		return "", fmt.Errorf("password: salt: %w", err)
 	}
 	key := argonKey(password, salt, argonMemory, argonTime, argonThreads)
 	b64 := base64.RawStdEncoding
@@ -123,12 +132,12 @@ func HashPassword(password string) (string, error) {
 }
 
 // ErrBadHash means a stored hash is not one this program writes.
-var ErrBadHash = errors.New("web: unrecognised password hash")
+var ErrBadHash = errors.New("password: unrecognised password hash")
 
-// VerifyPassword checks a password against a PHC Argon2id hash, in
+// Verify checks a password against a PHC Argon2id hash, in
 // constant time, with the parameters recorded in the hash (so hashes made
 // under older parameters keep working).
-func VerifyPassword(password, encoded string) (bool, error) {
+func Verify(password, encoded string) (bool, error) {
 	parts := strings.Split(encoded, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
 		return false, ErrBadHash

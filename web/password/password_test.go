@@ -1,4 +1,4 @@
-package web
+package password
 
 import (
 	"encoding/base64"
@@ -41,14 +41,14 @@ func TestCheckPassword(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := CheckPassword(tt.password, context)
+			err := Check(tt.password, context)
 			if tt.ok {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
 				}
 				return
 			}
-			var pe *PasswordError
+			var pe *Error
 			if !errors.As(err, &pe) {
 				t.Fatalf("accepted (err %v)", err)
 			}
@@ -60,11 +60,11 @@ func TestCheckPassword(t *testing.T) {
 }
 
 func TestHashPassword(t *testing.T) {
-	h1, err := HashPassword("violet tractor umbrella geology")
+	h1, err := Hash("violet tractor umbrella geology")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h2, _ := HashPassword("violet tractor umbrella geology")
+	h2, _ := Hash("violet tractor umbrella geology")
 	if h1 == h2 || !strings.HasPrefix(h1, "$argon2id$v=19$m=47104,t=1,p=1$") {
 		t.Fatalf("hashes %q %q", h1, h2)
 	}
@@ -85,9 +85,9 @@ func TestHashPassword(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ok, err := VerifyPassword(tt.password, tt.hash)
+			ok, err := Verify(tt.password, tt.hash)
 			if ok != tt.ok || !errors.Is(err, tt.err) {
-				t.Fatalf("VerifyPassword = %v, %v; want %v, %v", ok, err, tt.ok, tt.err)
+				t.Fatalf("Verify = %v, %v; want %v, %v", ok, err, tt.ok, tt.err)
 			}
 		})
 	}
@@ -96,7 +96,7 @@ func TestHashPassword(t *testing.T) {
 	salt := []byte("0123456789abcdef")
 	key := argonKey("old password here", salt, 19456, 2, 1)
 	old := "$argon2id$v=19$m=19456,t=2,p=1$" + b64(salt) + "$" + b64(key)
-	if ok, err := VerifyPassword("old password here", old); !ok || err != nil {
+	if ok, err := Verify("old password here", old); !ok || err != nil {
 		t.Fatalf("older parameters: %v %v", ok, err)
 	}
 }
@@ -105,7 +105,7 @@ func TestHashPassword(t *testing.T) {
 // two at a time, at most about 92 MiB is in use.
 func BenchmarkHashPassword(b *testing.B) {
 	for b.Loop() {
-		if _, err := HashPassword("violet tractor umbrella geology"); err != nil {
+		if _, err := Hash("violet tractor umbrella geology"); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -142,7 +142,7 @@ func BenchmarkLoginFlood(b *testing.B) {
 				var wg sync.WaitGroup
 				for range callers {
 					wg.Go(func() {
-						if _, err := HashPassword("violet tractor umbrella geology"); err != nil {
+						if _, err := Hash("violet tractor umbrella geology"); err != nil {
 							b.Error(err)
 						}
 					})
