@@ -15,6 +15,7 @@ import (
 
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/hub/backup"
+	"github.com/toyhub/toyhub/hub/datadir"
 	"github.com/toyhub/toyhub/store"
 )
 
@@ -42,7 +43,7 @@ type SnapshotResult struct {
 func (h *Hub) snapshot(ctx context.Context) (SnapshotResult, error) {
 	b := make([]byte, 8)
 	rand.Read(b)
-	path := h.cfg.path("backup-" + hex.EncodeToString(b) + ".db.tmp")
+	path := h.cfg.Dir().Join("backup-" + hex.EncodeToString(b) + ".db.tmp")
 	if err := h.store.Snapshot(ctx, path); err != nil {
 		return SnapshotResult{}, err
 	}
@@ -52,9 +53,9 @@ func (h *Hub) snapshot(ctx context.Context) (SnapshotResult, error) {
 // backupFiles are what a backup holds: the snapshot, the CA, and the
 // master key unless left out.
 func backupFiles(cfg Config, snapshot string, withKey bool) []backup.File {
-	fs := []backup.File{{Name: backupDB, Path: snapshot}, {Name: backupCACert, Path: cfg.caCertPath()}, {Name: backupCAKey, Path: cfg.caKeyPath()}}
+	fs := []backup.File{{Name: backupDB, Path: snapshot}, {Name: backupCACert, Path: cfg.Dir().CACert()}, {Name: backupCAKey, Path: cfg.Dir().CAKey()}}
 	if withKey {
-		fs = append(fs, backup.File{Name: backupMasterKey, Path: cfg.masterKey()})
+		fs = append(fs, backup.File{Name: backupMasterKey, Path: cfg.Dir().MasterKey()})
 	}
 	return fs
 }
@@ -249,11 +250,11 @@ func Restore(file, dataDir string, o RestoreOptions) (RestoreResult, error) {
 		if err != nil {
 			return res, err
 		}
-		if err := certs.WriteFileAtomic(cfg.masterKey(), b, 0o600); err != nil {
+		if err := certs.WriteFileAtomic(cfg.Dir().MasterKey(), b, 0o600); err != nil {
 			return res, err
 		}
 	}
-	if err := os.Chmod(cfg.keysDir(), 0o700); err != nil {
+	if err := os.Chmod(cfg.Dir().Keys(), 0o700); err != nil {
 		return res, err
 	}
 	if res.Messages, err = verifyRestored(cfg); err != nil {
@@ -261,7 +262,8 @@ func Restore(file, dataDir string, o RestoreOptions) (RestoreResult, error) {
 	}
 
 	// Now the running hub, if any, and the data in place.
-	lock, err := lockDir(filepath.Join(dataDir, "hub.lock"))
+	dir := datadir.Dir{Path: dataDir}
+	lock, err := dir.Lock()
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		if !o.Force {
 			return res, fmt.Errorf("the hub is running on %s; stop it first (sudo systemctl stop toyhub), or give --force to have it stop", dataDir)
@@ -271,7 +273,7 @@ func Restore(file, dataDir string, o RestoreOptions) (RestoreResult, error) {
 		}
 		res.Stopped = true
 		for i := 0; ; i++ {
-			if lock, err = lockDir(filepath.Join(dataDir, "hub.lock")); err == nil {
+			if lock, err = dir.Lock(); err == nil {
 				break
 			}
 			if i > 300 {
@@ -312,7 +314,7 @@ func Restore(file, dataDir string, o RestoreOptions) (RestoreResult, error) {
 // integrity, and counts its messages.
 func verifyRestored(cfg Config) (int, error) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Options{Path: cfg.dbPath(), MasterKeyPath: cfg.masterKey(), PreMigrationDir: cfg.DataDir})
+	st, err := store.Open(ctx, store.Options{Path: cfg.Dir().DB(), MasterKeyPath: cfg.Dir().MasterKey(), PreMigrationDir: cfg.DataDir})
 	if err != nil {
 		return 0, fmt.Errorf("the restored database does not open: %w", err)
 	}
@@ -320,7 +322,7 @@ func verifyRestored(cfg Config) (int, error) {
 	if err := st.IntegrityCheck(ctx); err != nil {
 		return 0, fmt.Errorf("the restored database is damaged: %w", err)
 	}
-	if _, err := certs.LoadCA(cfg.caCertPath(), cfg.caKeyPath()); err != nil {
+	if _, err := certs.LoadCA(cfg.Dir().CACert(), cfg.Dir().CAKey()); err != nil {
 		return 0, fmt.Errorf("the restored CA: %w", err)
 	}
 	return st.CountMessages(ctx)

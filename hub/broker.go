@@ -118,7 +118,7 @@ func peer(cl *mqtt.Client) (id, serial string, ok bool) {
 // own reading goroutine, so no one else waits.
 func (k *authHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if ac, ok := cl.Net.Conn.(*attachedConn); ok {
-		ac.packets.wait(1)
+		ac.packets.Wait(1)
 	}
 	return pk, nil
 }
@@ -171,7 +171,7 @@ func (k *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 func (k *authHook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
 	k.h.log.Info("Device connected", "device", cl.ID, "remote", cl.Net.Remote)
 	k.h.store.Seen(cl.ID, k.h.cfg.Now())
-	k.h.changes.publish(cl.ID)
+	k.h.changes.Publish(cl.ID)
 }
 
 func (k *authHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
@@ -179,7 +179,7 @@ func (k *authHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 		return
 	}
 	k.h.router.disconnected(cl.ID)
-	k.h.changes.publish(cl.ID)
+	k.h.changes.Publish(cl.ID)
 	attrs := []any{"device", cl.ID}
 	if err != nil && !errors.Is(err, packets.CodeDisconnect) {
 		attrs = append(attrs, "reason", err.Error())

@@ -6,13 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/hub/audit"
+	"github.com/toyhub/toyhub/hub/datadir"
 	"github.com/toyhub/toyhub/store"
 	"github.com/toyhub/toyhub/wire"
 )
@@ -283,27 +283,13 @@ func (c Config) Check() error {
 	return errors.Join(errs...)
 }
 
-// paths inside the data directory.
-func (c Config) path(elem ...string) string {
-	return filepath.Join(append([]string{c.DataDir}, elem...)...)
-}
-
-func (c Config) dbPath() string     { return c.path("hub.db") }
-func (c Config) keysDir() string    { return c.path("keys") }
-func (c Config) caCertPath() string { return c.path("ca.pem") }
-func (c Config) caKeyPath() string  { return c.path("keys", "ca.key") }
-func (c Config) serverCert() string { return c.path("server.pem") }
-func (c Config) serverKey() string  { return c.path("keys", "server.key") }
-func (c Config) lockPath() string   { return c.path("hub.lock") }
-func (c Config) masterKey() string {
-	if c.MasterKeyPath != "" {
-		return c.MasterKeyPath
-	}
-	return c.path("keys", "master.key")
+// Dir is the data directory.
+func (c Config) Dir() datadir.Dir {
+	return datadir.Dir{Path: c.DataDir, MasterKeyPath: c.MasterKeyPath}
 }
 
 // ControlSocket is the admin socket's path for a data directory.
-func ControlSocket(dataDir string) string { return filepath.Join(dataDir, "control.sock") }
+func ControlSocket(dataDir string) string { return datadir.Dir{Path: dataDir}.ControlSocket() }
 
 // Warnings are settings that are valid but need something done outside
 // the hub.

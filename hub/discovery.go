@@ -11,6 +11,7 @@ import (
 	"github.com/grandcat/zeroconf"
 
 	"github.com/toyhub/toyhub/certs"
+	"github.com/toyhub/toyhub/hub/lan"
 	"github.com/toyhub/toyhub/wire"
 )
 
@@ -59,7 +60,7 @@ func (a *advertiser) txt() []string {
 // refresh registers the services on the current LAN interfaces, or again
 // when their set or addresses changed since the last call.
 func (a *advertiser) refresh() {
-	ifaces := lanInterfaces(a.h.cfg.DiscoveryInterfaces)
+	ifaces := lan.Interfaces(a.h.cfg.DiscoveryInterfaces)
 	var parts []string
 	var nifs []net.Interface
 	for _, li := range ifaces {
@@ -67,7 +68,7 @@ func (a *advertiser) refresh() {
 			continue
 		}
 		nifs = append(nifs, li.Interface)
-		for _, ip := range li.addrs {
+		for _, ip := range li.Addrs {
 			parts = append(parts, li.Name+"="+ip.String())
 		}
 	}

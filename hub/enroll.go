@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/toyhub/toyhub/certs"
+	"github.com/toyhub/toyhub/hub/lan"
 	"github.com/toyhub/toyhub/store"
 	"github.com/toyhub/toyhub/web"
 	"github.com/toyhub/toyhub/wire"
@@ -49,7 +50,7 @@ func newEnroller(h *Hub) *enroller {
 }
 
 func (e *enroller) listen() error {
-	ln, err := tls.Listen("tcp", e.h.cfg.EnrollAddr, certs.EnrollServerTLS(e.h.cert.get, e.h.ca.Cert))
+	ln, err := tls.Listen("tcp", e.h.cfg.EnrollAddr, certs.EnrollServerTLS(e.h.cert.Get, e.h.ca.Cert))
 	if err != nil {
 		return fmt.Errorf("hub: enrollment endpoint %s: %w", e.h.cfg.EnrollAddr, err)
 	}
@@ -241,10 +242,10 @@ func (e *enroller) pair(ctx context.Context, remote, source string, proof, expor
 	e.h.log.Info("Toy paired", "device", id, "remote", remote, "serial", iss.Serial)
 	e.h.store.Audit(store.Event{Kind: store.EvPaired, Device: id, Remote: remote})
 	e.h.linkParents(ctx, id)
-	e.h.changes.publish(id)
+	e.h.changes.Publish(id)
 	e.h.configChanged()
 	return wire.EnrollResponse{DeviceID: id, Kind: string(store.KindToy), Cert: string(iss.PEM), CA: string(e.h.ca.PEM),
-		Hub: advertised(e.h.cfg, e.h.lis.Address()), Proof: wire.HubProof(match.code, exporter, e.h.ca.Cert.Raw)}
+		Hub: lan.Advertised(e.h.cfg.AdvertiseHosts, e.h.lis.Address()), Proof: wire.HubProof(match.code, exporter, e.h.ca.Cert.Raw)}
 }
 
 func (e *enroller) join(ctx context.Context, remote, source, secret string, pub any) wire.EnrollResponse {
@@ -273,10 +274,10 @@ func (e *enroller) join(ctx context.Context, remote, source, secret string, pub 
 	}
 	e.h.log.Info("Device joined", "device", id, "remote", remote, "linked", len(toys), "serial", iss.Serial)
 	e.h.store.Audit(store.Event{Kind: store.EvJoined, Device: id, Remote: remote})
-	e.h.changes.publish(append([]string{id}, toys...)...)
+	e.h.changes.Publish(append([]string{id}, toys...)...)
 	e.h.configChanged()
 	return wire.EnrollResponse{DeviceID: d.ID, Kind: string(d.Kind), Cert: string(iss.PEM), CA: string(e.h.ca.PEM),
-		Hub: advertised(e.h.cfg, e.h.lis.Address())}
+		Hub: lan.Advertised(e.h.cfg.AdvertiseHosts, e.h.lis.Address())}
 }
 
 // limiter counts failed attempts per source address and in all over a

@@ -181,7 +181,7 @@ func ExportFile(dataDir, out string, o ExportOptions) (int, error) {
 	cfg := Defaults()
 	cfg.DataDir = dataDir
 	ctx := context.Background()
-	st, err := store.OpenReadOnly(ctx, store.Options{Path: cfg.dbPath(), MasterKeyPath: cfg.masterKey()})
+	st, err := store.OpenReadOnly(ctx, store.Options{Path: cfg.Dir().DB(), MasterKeyPath: cfg.Dir().MasterKey()})
 	if err != nil {
 		return 0, err
 	}

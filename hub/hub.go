@@ -18,13 +18,16 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/toyhub/toyhub/certs"
+	"github.com/toyhub/toyhub/hub/connlimit"
+	"github.com/toyhub/toyhub/hub/lan"
+	"github.com/toyhub/toyhub/hub/live"
+	"github.com/toyhub/toyhub/hub/servercert"
 	"github.com/toyhub/toyhub/store"
 	"github.com/toyhub/toyhub/web"
 	"github.com/toyhub/toyhub/web/password"
@@ -41,11 +44,11 @@ type Hub struct {
 	lock       *os.File
 	store      *store.Store
 	ca         *certs.CA
-	cert       *serverCert
+	cert       *servercert.Cert
 	broker     *mqtt.Server
 	lis        *tlsListener
 	router     *router
-	refusalLog *logLimiter // connection refusals: a flood logs a count, not a line each
+	refusalLog *connlimit.LogLimiter // connection refusals: a flood logs a count, not a line each
 	ctl        *controlServer
 	enroll     *enroller
 	adv        *advertiser // nil unless Discovery is on
@@ -63,7 +66,7 @@ type Hub struct {
 	auditTimerMu sync.Mutex
 	auditTimer   *time.Timer
 	// changes tells the web app's live pages what changed.
-	changes changes
+	changes live.Feed
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -89,7 +92,7 @@ func New(cfg Config) (_ *Hub, err error) {
 		cfg.BackupDirs = append(slices.Clone(cfg.BackupDirs), cfg.BackupDir) // the self-check searches it
 	}
 	h := &Hub{cfg: cfg, log: cfg.Logger, stopReq: make(chan struct{})}
-	h.refusalLog = newLogLimiter(cfg.Logger, 20, time.Minute)
+	h.refusalLog = connlimit.NewLogLimiter(cfg.Logger, 20, time.Minute)
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -100,14 +103,14 @@ func New(cfg Config) (_ *Hub, err error) {
 	if err := store.EnsureDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	if err := store.EnsureDir(cfg.keysDir()); err != nil {
+	if err := store.EnsureDir(cfg.Dir().Keys()); err != nil {
 		return nil, err
 	}
-	if h.lock, err = lockDir(cfg.lockPath()); err != nil {
-		return nil, err
+	if h.lock, err = cfg.Dir().Lock(); err != nil {
+		return nil, fmt.Errorf("hub: %w", err)
 	}
 	h.store, err = store.Open(h.ctx, store.Options{
-		Path: cfg.dbPath(), MasterKeyPath: cfg.masterKey(),
+		Path: cfg.Dir().DB(), MasterKeyPath: cfg.Dir().MasterKey(),
 		MaxUploadsPerDevice: cfg.MaxUploadsPerDevice, Now: cfg.Now,
 		MaxMessagesPerMinute: cfg.MaxMessagesPerMinute, MaxBytesPerDay: cfg.MaxBytesPerDay,
 		MinFreeBytes: storeReserve(cfg.MinFreeBytes),
@@ -123,13 +126,14 @@ func New(cfg Config) (_ *Hub, err error) {
 	if h.ca, err = h.loadCA(); err != nil {
 		return nil, err
 	}
-	if h.cert, err = newServerCert(cfg, h.ca, h.log, serverNames); err != nil {
+	if h.cert, err = servercert.New(servercert.Options{CertFile: cfg.Dir().ServerCert(), KeyFile: cfg.Dir().ServerKey(),
+		Validity: cfg.ServerCertValidity, CA: h.ca, Names: lan.ServerNames, Log: h.log, Now: cfg.Now}); err != nil {
 		return nil, err
 	}
 	h.broker = newBroker(cfg, h.log)
 	h.router = newRouter(h.ctx, cfg, h.store, h.broker, h.log)
 	h.router.renew = h.renew
-	h.router.changed = h.changes.publish
+	h.router.changed = h.changes.Publish
 	h.metrics = newMetrics(h)
 	h.router.metrics = h.metrics
 	h.enroll = newEnroller(h)
@@ -137,21 +141,6 @@ func New(cfg Config) (_ *Hub, err error) {
 		return nil, fmt.Errorf("hub: %w", err)
 	}
 	return h, nil
-}
-
-// lockDir takes an exclusive lock so that two hubs never share a data
-// directory (two writers would corrupt nothing in SQLite, but would
-// disagree about who is connected).
-func lockDir(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("hub: lock %s: %w", path, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("hub: another toyhub is already using %s", path)
-	}
-	return f, nil
 }
 
 // loadCA loads the household CA, creating it on first start. Once the
@@ -163,16 +152,16 @@ func (h *Hub) loadCA() (*certs.CA, error) {
 		return nil, fmt.Errorf("hub: %w", err)
 	}
 	if recorded != nil {
-		ca, err := certs.LoadCA(h.cfg.caCertPath(), h.cfg.caKeyPath())
+		ca, err := certs.LoadCA(h.cfg.Dir().CACert(), h.cfg.Dir().CAKey())
 		if err != nil {
-			return nil, fmt.Errorf("hub: the household CA is missing or damaged (%w); restore %s and %s from a backup: a new CA would lock out every device", err, h.cfg.caCertPath(), h.cfg.caKeyPath())
+			return nil, fmt.Errorf("hub: the household CA is missing or damaged (%w); restore %s and %s from a backup: a new CA would lock out every device", err, h.cfg.Dir().CACert(), h.cfg.Dir().CAKey())
 		}
 		if ca.Fingerprint() != string(recorded) {
-			return nil, fmt.Errorf("hub: %s is not the CA this hub's devices trust (%s); restore the right one from a backup", h.cfg.caCertPath(), recorded)
+			return nil, fmt.Errorf("hub: %s is not the CA this hub's devices trust (%s); restore the right one from a backup", h.cfg.Dir().CACert(), recorded)
 		}
 		return ca, nil
 	}
-	ca, created, err := certs.LoadOrCreateCA(h.cfg.caCertPath(), h.cfg.caKeyPath(), h.cfg.Now())
+	ca, created, err := certs.LoadOrCreateCA(h.cfg.Dir().CACert(), h.cfg.Dir().CAKey(), h.cfg.Now())
 	if err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
 	}
@@ -188,7 +177,7 @@ func (h *Hub) loadCA() (*certs.CA, error) {
 // Start binds the broker and the control socket and begins serving.
 func (h *Hub) Start() error {
 	h.checkClock()
-	tlsCfg := certs.ServerTLS(h.cert.get, h.ca.Pool(), h.verifyConnection)
+	tlsCfg := certs.ServerTLS(h.cert.Get, h.ca.Pool(), h.verifyConnection)
 	tlsCfg.Time = h.cfg.Now // certificates are judged by the hub's clock, as everything else
 	h.lis = newTLSListener("mqtts", h.cfg.MQTTAddr, tlsCfg, h.cfg.HandshakeTimeout, h.cfg.MaxHandshakes, h.cfg.MaxPerSource,
 		connLimits{BytesPerSecond: float64(h.cfg.MaxConnBytesPerSecond), PacketsPerSecond: float64(h.cfg.MaxConnPacketsPerSecond)}, h.handshakeRefused)
@@ -272,7 +261,7 @@ func (h *Hub) Run(ctx context.Context) error {
 // exists, logs a one-time setup link.
 func (h *Hub) startWeb() error {
 	srv, err := web.New(web.Config{
-		TLS: certs.WebTLS(h.cert.get), CAPEM: h.ca.PEM, CAFingerprint: h.ca.Fingerprint(),
+		TLS: certs.WebTLS(h.cert.Get), CAPEM: h.ca.PEM, CAFingerprint: h.ca.Fingerprint(),
 		PasswordContext: h.passwordContext, Logger: h.log, Now: h.cfg.Now,
 	}, h.store, webHub{h})
 	if err != nil {
@@ -285,12 +274,12 @@ func (h *Hub) startWeb() error {
 	h.web, h.webLn = srv, ln
 	// Connections held open (a slowloris) end at the server's header
 	// timeout; meanwhile one address may hold only its share.
-	limited := &limitListener{Listener: ln, src: newPerSource(h.cfg.MaxPerSource), refused: func(remote string) {
+	limited := connlimit.NewListener(ln, connlimit.NewPerSource(h.cfg.MaxPerSource), func(remote string) {
 		h.refused(remote)
-		if h.refusalLog.allow(time.Now()) {
+		if h.refusalLog.Allow(time.Now()) {
 			h.log.Warn("Web connection refused", "remote", remote, "reason", "too many connections from this address")
 		}
-	}}
+	})
 	go func() {
 		if err := srv.Serve(limited); err != nil {
 			h.log.Error("Web app stopped", "error", err)
@@ -344,7 +333,7 @@ func (h *Hub) webBase() string {
 		return ""
 	}
 	host := "localhost"
-	if hs := hostsFor(h.lis.Address()); len(hs) > 0 {
+	if hs := lan.Hosts(h.lis.Address()); len(hs) > 0 {
 		host, _, _ = net.SplitHostPort(hs[0])
 	}
 	_, port, _ := net.SplitHostPort(h.webLn.Addr().String())
@@ -480,7 +469,7 @@ func (h *Hub) verifyConnection(cs tls.ConnectionState) error {
 func (h *Hub) handshakeRefused(remote string, err error) {
 	h.refused(remote)
 	h.metrics.handshakeFailures.Inc()
-	if !h.refusalLog.allow(time.Now()) {
+	if !h.refusalLog.Allow(time.Now()) {
 		return
 	}
 	attrs := []any{"remote", remote, "error", err.Error()}
@@ -520,7 +509,7 @@ func (h *Hub) maintain() {
 	defer t.Stop()
 	startDelay := h.cfg.AuditStartDelay // let a starting hub settle first
 	for {
-		if err := h.cert.renewIfNeeded(); err != nil {
+		if err := h.cert.Renew(); err != nil {
 			h.log.Error("Server certificate not renewed", "error", err)
 		}
 		stale := h.cfg.Now().Add(-h.cfg.StaleUploadAge)
@@ -803,11 +792,11 @@ func (h *Hub) addDevice(ctx context.Context, a AddDeviceArgs) (AddDeviceResult, 
 	if kind == store.KindToy {
 		h.linkParents(ctx, id)
 	}
-	h.changes.publish(id)
+	h.changes.Publish(id)
 	return AddDeviceResult{
 		Device:  h.view(d),
 		CertPEM: string(iss.PEM), CAPEM: string(h.ca.PEM), CAFingerprint: h.ca.Fingerprint(),
-		Hub: advertised(h.cfg, h.lis.Address()), Protocol: wire.Version,
+		Hub: lan.Advertised(h.cfg.AdvertiseHosts, h.lis.Address()), Protocol: wire.Version,
 	}, nil
 }
 
@@ -867,7 +856,7 @@ func (h *Hub) createInvite(ctx context.Context, a InviteArgs) (InviteResult, err
 		}
 		toys = append(toys, d.ID)
 	}
-	inv := wire.Invite{Secret: wire.NewInviteSecret(), Pin: certs.Pin(h.ca.Cert), Hub: enrollAddresses(h.cfg, h.enroll.addr()),
+	inv := wire.Invite{Secret: wire.NewInviteSecret(), Pin: certs.Pin(h.ca.Cert), Hub: lan.EnrollAddresses(h.cfg.AdvertiseHosts, h.enroll.addr(), h.cfg.PublicAddress),
 		Expires: h.cfg.Now().Add(life).Truncate(time.Second)}
 	id := wire.NewInviteSecret()[:8]
 	err := h.store.AddInvite(ctx, store.NewInvite{ID: id, Secret: inv.Secret, Name: a.Name, Role: a.Role, Toys: toys, Expires: inv.Expires})
@@ -997,7 +986,7 @@ func (h *Hub) status(ctx context.Context) (StatusResult, error) {
 			online++
 		}
 	}
-	return StatusResult{Version: h.cfg.Version, MQTTAddr: h.lis.Address(), Hub: advertised(h.cfg, h.lis.Address()),
+	return StatusResult{Version: h.cfg.Version, MQTTAddr: h.lis.Address(), Hub: lan.Advertised(h.cfg.AdvertiseHosts, h.lis.Address()),
 		CAFingerprint: h.ca.Fingerprint(), Devices: len(ds), Online: online, Schema: store.SchemaVersion()}, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/toyhub/toyhub/hub/connlimit"
 )
 
 // tlsListener is the broker's only listener. Unlike mochi's TCP listener it
@@ -24,8 +25,8 @@ type tlsListener struct {
 	addr     string
 	cfg      *tls.Config
 	deadline time.Duration
-	slots    chan struct{} // handshakes in progress
-	sources  *perSource    // connections opening, per client address
+	slots    chan struct{}        // handshakes in progress
+	sources  *connlimit.PerSource // connections opening, per client address
 	limits   connLimits
 	// disconnectAll, when set, ends the listener's clients on Close in
 	// place of mochi's closeListenerClients, whose Clients.GetByListener
@@ -60,7 +61,7 @@ type connLimits struct {
 func newTLSListener(id, addr string, cfg *tls.Config, deadline time.Duration, maxHandshakes, perSource int, limits connLimits, refused func(string, error)) *tlsListener {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &tlsListener{id: id, addr: addr, cfg: cfg, deadline: deadline, slots: make(chan struct{}, maxHandshakes),
-		sources: newPerSource(perSource), limits: limits, refused: refused, ctx: ctx, cancel: cancel}
+		sources: connlimit.NewPerSource(perSource), limits: limits, refused: refused, ctx: ctx, cancel: cancel}
 }
 
 func (l *tlsListener) ID() string       { return l.id }
@@ -133,10 +134,10 @@ func (l *tlsListener) handle(conn net.Conn, establish listeners.EstablishFn) {
 	}
 	// One address may not hold every handshake slot: half-open
 	// connections from one machine are refused beyond its share.
-	src := sourceOf(conn.RemoteAddr())
-	if !l.sources.allowNew(src, time.Now()) || !l.sources.acquire(src) {
+	src := connlimit.SourceOf(conn.RemoteAddr())
+	if !l.sources.AllowNew(src, time.Now()) || !l.sources.Acquire(src) {
 		l.refused(remote, errors.New("too many connections from this address"))
-		l.sources.refuse(conn, l.deadline)
+		l.sources.Refuse(conn, l.deadline)
 		l.pending.Done()
 		return
 	}
@@ -144,7 +145,7 @@ func (l *tlsListener) handle(conn net.Conn, establish listeners.EstablishFn) {
 	release := func() {
 		if !released {
 			released = true
-			l.sources.release(src)
+			l.sources.Release(src)
 		}
 	}
 	defer release()
@@ -179,7 +180,7 @@ func (l *tlsListener) handle(conn net.Conn, establish listeners.EstablishFn) {
 	l.handshakes.Add(1)
 	go func() {
 		ac := &attachedConn{Conn: tc, attached: l.pending.Done,
-			bytes: newBucket(l.limits.BytesPerSecond, 4), packets: newBucket(l.limits.PacketsPerSecond, 4)}
+			bytes: connlimit.NewBucket(l.limits.BytesPerSecond, 4), packets: connlimit.NewBucket(l.limits.PacketsPerSecond, 4)}
 		if err := establish(l.id, ac); err != nil && l.log != nil {
 			l.log.Debug("Connection ended", "remote", remote, "error", err)
 		}
@@ -214,7 +215,7 @@ type attachedConn struct {
 	attached func()
 	// bytes and packets bound what the device may send (Config's
 	// per-connection limits); only mochi's reading goroutine uses them.
-	bytes, packets *bucket
+	bytes, packets *connlimit.Bucket
 }
 
 func (c *attachedConn) markAttached() { c.once.Do(c.attached) }
@@ -222,6 +223,6 @@ func (c *attachedConn) markAttached() { c.once.Do(c.attached) }
 func (c *attachedConn) Read(b []byte) (int, error) {
 	c.markAttached()
 	n, err := c.Conn.Read(b)
-	c.bytes.wait(float64(n))
+	c.bytes.Wait(float64(n))
 	return n, err
 }

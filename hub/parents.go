@@ -59,7 +59,7 @@ func (h *Hub) deleteMessages(ctx context.Context, ids []string, by web.Actor, wh
 	h.log.Info("Messages deleted", "count", n, "why", why)
 	h.store.Audit(store.Event{Kind: store.EvMessagesDeleted, User: by.User, Remote: by.Remote,
 		Detail: fmt.Sprintf("%s: %d: %s", why, n, strings.Join(ids[:min(len(ids), 20)], ","))})
-	h.changes.publish()
+	h.changes.Publish()
 	return n, nil
 }
 
@@ -221,7 +221,7 @@ func (h *Hub) removeDevice(ctx context.Context, id string, keepMessages bool, by
 	h.log.Info("Device removed", "device", id, "kept_messages", keepMessages)
 	h.store.Audit(store.Event{Kind: store.EvDeviceRemoved, User: by.User, Device: id, Remote: by.Remote,
 		Detail: "messages " + map[bool]string{true: "kept", false: "deleted"}[keepMessages]})
-	h.changes.publish(id)
+	h.changes.Publish(id)
 	h.configChanged()
 	return nil
 }

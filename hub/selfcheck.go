@@ -13,6 +13,7 @@ import (
 
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/hub/audit"
+	"github.com/toyhub/toyhub/hub/lan"
 	"github.com/toyhub/toyhub/store"
 	"github.com/toyhub/toyhub/web"
 	"github.com/toyhub/toyhub/web/password"
@@ -98,14 +99,17 @@ func cutPattern(p string) (method, path string, ok bool) {
 
 func (f auditFacts) Files() audit.Files {
 	c := f.h.cfg
+	d := c.Dir()
 	return audit.Files{
-		DataDir: c.DataDir, KeysDir: c.keysDir(), Database: f.h.store.Files(),
-		Keys: []string{c.masterKey(), c.caKeyPath(), c.serverKey()}, CAKey: c.caKeyPath(), MasterKey: c.masterKey(),
+		DataDir: c.DataDir, KeysDir: d.Keys(), Database: f.h.store.Files(),
+		Keys: []string{d.MasterKey(), d.CAKey(), d.ServerKey()}, CAKey: d.CAKey(), MasterKey: d.MasterKey(),
 		Backups: c.BackupDirs, Reserve: c.MinFreeBytes,
 	}
 }
 
-func (f auditFacts) Secrets() ([][]byte, error) { return store.MasterKeyForms(f.h.cfg.masterKey()) }
+func (f auditFacts) Secrets() ([][]byte, error) {
+	return store.MasterKeyForms(f.h.cfg.Dir().MasterKey())
+}
 
 func (f auditFacts) Names(ctx context.Context) ([]string, error) { return f.h.store.Names(ctx) }
 
@@ -248,7 +252,7 @@ func (h *Hub) runAudit(ctx context.Context, trigger string, a AuditArgs) (audit.
 	h.log.Info("Security check done", "trigger", trigger, "high", rep.Count(audit.High), "medium", rep.Count(audit.Medium),
 		"low", rep.Count(audit.Low), "network", opt.Network, "took", rep.Took.Round(time.Millisecond).String())
 	h.store.Audit(store.Event{Kind: store.EvCheckDone, Detail: fmt.Sprintf("%s: %d high, %d medium, %d low", trigger, rep.Count(audit.High), rep.Count(audit.Medium), rep.Count(audit.Low))})
-	h.changes.publish()
+	h.changes.Publish()
 	return rep, nil
 }
 
@@ -264,7 +268,7 @@ func (h *Hub) hubPorts() []int {
 	return out
 }
 
-func selfAddrs() []netip.Addr { return append(lanAddrs(), netip.MustParseAddr("127.0.0.1")) }
+func selfAddrs() []netip.Addr { return append(lan.Addrs(), netip.MustParseAddr("127.0.0.1")) }
 
 // auditNames resolves the device and account IDs in the audit's findings
 // to names, for showing a report to its owner.

@@ -9,7 +9,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/toyhub/toyhub/hub/audit"
@@ -74,7 +73,7 @@ func (w webHub) Send(ctx context.Context, from string, to []string, wav []byte) 
 	h.metrics.messagesStored.Inc()
 	h.metrics.messageBytes.Add(float64(len(wav)))
 	go h.router.announce(id.String(), last.Recipients)
-	h.changes.publish(append([]string{from}, last.Recipients...)...)
+	h.changes.Publish(append([]string{from}, last.Recipients...)...)
 	return id.String(), nil
 }
 
@@ -84,7 +83,7 @@ func (w webHub) Fetched(device, id string) {
 	w.h.store.MarkDelivered(device, id, func(st store.Status, changed bool, err error) {
 		if changed {
 			w.h.router.tell(st)
-			w.h.changes.publish(st.Sender, st.Recipient)
+			w.h.changes.Publish(st.Sender, st.Recipient)
 			w.h.metrics.messagesDelivered.Inc()
 		}
 	})
@@ -99,7 +98,7 @@ func (w webHub) Played(ctx context.Context, device, id string) error {
 	}
 	if changed {
 		w.h.router.tell(st)
-		w.h.changes.publish(st.Sender, st.Recipient)
+		w.h.changes.Publish(st.Sender, st.Recipient)
 	}
 	return nil
 }
@@ -120,7 +119,7 @@ func (w webHub) Revoke(ctx context.Context, id string) error {
 	}
 	dropped := w.h.disconnect(id)
 	w.h.log.Info("Device revoked", "device", id, "disconnected", dropped, "via", "web")
-	w.h.changes.publish(id)
+	w.h.changes.Publish(id)
 	w.h.configChanged()
 	return nil
 }
@@ -207,7 +206,7 @@ func (w webHub) RunSecurity(network bool) error {
 		if _, err := h.runAudit(ctx, "manual", AuditArgs{Network: network}); err != nil && h.ctx.Err() == nil {
 			h.log.Error("Security check failed", "trigger", "web", "error", err)
 			h.auditing.Store(false)
-			h.changes.publish()
+			h.changes.Publish()
 		}
 	}()
 	return nil
@@ -275,12 +274,12 @@ func (w webHub) LoginFailed() { w.h.metrics.loginFailures.Inc() }
 func (w webHub) ConfigChanged(devices ...string) {
 	w.h.configChanged()
 	if len(devices) > 0 {
-		w.h.changes.publish(devices...)
+		w.h.changes.Publish(devices...)
 	}
 }
 
 // Watch reports changes that pages showing these devices should reflect.
-func (w webHub) Watch() (<-chan web.Change, func()) { return w.h.changes.watch() }
+func (w webHub) Watch() (<-chan []string, func()) { return w.h.changes.Watch() }
 
 // linkParents links a newly paired toy to the parents' accounts, so that
 // it can send to them and they to it.
@@ -296,39 +295,5 @@ func (h *Hub) linkParents(ctx context.Context, toy string) {
 				h.log.Error("Parent not linked", "device", toy, "user", u.ID, "error", err)
 			}
 		}
-	}
-}
-
-// changes fans out "something about these devices changed" to the web
-// app's live pages. It carries IDs only; each page reloads what its
-// viewer may see, authorized as any request.
-type changes struct {
-	mu   sync.Mutex
-	subs map[chan web.Change]struct{}
-}
-
-func (c *changes) publish(ids ...string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for ch := range c.subs {
-		select {
-		case ch <- web.Change{Devices: ids}:
-		default: // a slow page catches up at its next change
-		}
-	}
-}
-
-func (c *changes) watch() (<-chan web.Change, func()) {
-	ch := make(chan web.Change, 16)
-	c.mu.Lock()
-	if c.subs == nil {
-		c.subs = map[chan web.Change]struct{}{}
-	}
-	c.subs[ch] = struct{}{}
-	c.mu.Unlock()
-	return ch, func() {
-		c.mu.Lock()
-		delete(c.subs, ch)
-		c.mu.Unlock()
 	}
 }

@@ -47,7 +47,7 @@ func (h *Hub) requestWipe(by web.Actor) {
 // database left on the card is unreadable.
 func (h *Hub) destroy() error {
 	var errs []error
-	for _, k := range []string{h.cfg.masterKey(), h.cfg.caKeyPath(), h.cfg.serverKey()} {
+	for _, k := range []string{h.cfg.Dir().MasterKey(), h.cfg.Dir().CAKey(), h.cfg.Dir().ServerKey()} {
 		if st, err := os.Stat(k); err == nil {
 			if f, err := os.OpenFile(k, os.O_WRONLY, 0); err == nil {
 				f.Write(make([]byte, st.Size()))
@@ -68,7 +68,7 @@ func (h *Hub) destroy() error {
 			errs = append(errs, err)
 		}
 	}
-	if err := os.Remove(h.cfg.masterKey()); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Remove(h.cfg.Dir().MasterKey()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err) // when kept outside the data directory
 	}
 	if len(errs) > 0 {

@@ -386,7 +386,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case c := <-ch:
-			if !isParent(cur.user) && !slices.ContainsFunc(c.Devices, func(id string) bool { return visible[id] }) {
+			if !isParent(cur.user) && !slices.ContainsFunc(c, func(id string) bool { return visible[id] }) {
 				continue
 			}
 			fmt.Fprint(w, "event: change\ndata: {}\n\n")

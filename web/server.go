@@ -119,8 +119,9 @@ type Hub interface {
 	// ConfigChanged says that accounts, links or settings changed, so
 	// that the hub checks its security again.
 	ConfigChanged(devices ...string)
-	// Watch reports what changed, until the returned func is called.
-	Watch() (<-chan Change, func())
+	// Watch reports what changed, until stop is called: each receive
+	// lists the devices whose pages should reload (none: every page).
+	Watch() (changes <-chan []string, stop func())
 }
 
 // ErrBadAudio marks a recording that is not one the toys accept.
@@ -166,9 +167,6 @@ type SecurityRun struct {
 // Actor is who asked for an action, for the audit log: an account ID and
 // the address it came from.
 type Actor struct{ User, Remote string }
-
-// Change says that something about these devices changed.
-type Change struct{ Devices []string }
 
 // Config configures the web app.
 type Config struct {

@@ -60,7 +60,7 @@ func (noHub) Revoke(context.Context, string) error { return errors.New("no broke
 func (noHub) Invite(context.Context, Actor, string, bool, []string) (Invite, error) {
 	return Invite{}, errors.New("no enrollment in this test")
 }
-func (noHub) Watch() (<-chan Change, func())                    { return make(chan Change), func() {} }
+func (noHub) Watch() (<-chan []string, func())                  { return make(chan []string), func() {} }
 func (noHub) Remove(context.Context, Actor, string, bool) error { return errors.New("not here") }
 func (noHub) DeleteMessages(context.Context, Actor, []string) (int, error) {
 	return 0, errors.New("not here")
