@@ -139,7 +139,7 @@ func (k *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	id, serial, ok := peer(cl)
 	if !ok {
 		k.h.refused(remote)
-		k.h.metrics.handshakeFailures.Inc()
+		k.h.metrics.HandshakeRefused()
 		k.h.log.Warn("Connection refused", "reason", "no client certificate", "remote", remote)
 		return false
 	}
@@ -161,7 +161,7 @@ func (k *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	go func() { checked <- k.h.store.CheckCertificate(ctx, serial, id) }()
 	if err := <-checked; err != nil {
 		k.h.refused(remote)
-		k.h.metrics.handshakeFailures.Inc()
+		k.h.metrics.HandshakeRefused()
 		k.h.log.Warn("Connection refused", "reason", err.Error(), "device", id, "remote", remote)
 		return false
 	}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/hub/connlimit"
+	"github.com/toyhub/toyhub/hub/health"
 	"github.com/toyhub/toyhub/hub/lan"
 	"github.com/toyhub/toyhub/hub/live"
 	"github.com/toyhub/toyhub/hub/servercert"
@@ -56,9 +57,8 @@ type Hub struct {
 	webLn      net.Listener
 	redirect   *http.Server // plain HTTP that only redirects, if configured
 	redirectLn net.Listener
-	metricsSrv *http.Server // /healthz and /metrics, on loopback
-	metricsLn  net.Listener
-	metrics    *metrics
+	metricsSrv *health.Server // /healthz and /metrics, on loopback
+	metrics    *health.Counters
 	// refusals counts refused handshakes and connections for the audit.
 	refusals     refusals
 	auditMu      sync.Mutex // one self-check at a time
@@ -134,7 +134,7 @@ func New(cfg Config) (_ *Hub, err error) {
 	h.router = newRouter(h.ctx, cfg, h.store, h.broker, h.log)
 	h.router.renew = h.renew
 	h.router.changed = h.changes.Publish
-	h.metrics = newMetrics(h)
+	h.metrics = health.NewCounters()
 	h.router.metrics = h.metrics
 	h.enroll = newEnroller(h)
 	if err := h.broker.AddHook(&authHook{h: h}, nil); err != nil {
@@ -226,11 +226,10 @@ func (h *Hub) Start() error {
 	if err := h.startMetrics(); err != nil {
 		h.log.Error("Metrics not started", "metrics", h.cfg.MetricsAddr, "error", err)
 	}
-	if every := watchdogInterval(); every > 0 {
-		h.wg.Add(1)
-		go h.watchdog(every)
+	if every := health.WatchdogInterval(); every > 0 {
+		h.wg.Go(func() { health.Watchdog(h.ctx, every, h.health, h.log) })
 	}
-	if err := sdNotify("READY=1\nSTATUS=serving"); err != nil {
+	if err := health.Notify("READY=1\nSTATUS=serving"); err != nil {
 		h.log.Warn("systemd not told the hub is ready", "error", err)
 	}
 	return nil
@@ -405,7 +404,7 @@ func (h *Hub) EnrollAddr() string { return h.enroll.addr() }
 func (h *Hub) Close() error {
 	var err error
 	h.closeOnce.Do(func() {
-		_ = sdNotify("STOPPING=1")
+		_ = health.Notify("STOPPING=1")
 		if h.metricsSrv != nil {
 			h.metricsSrv.Close()
 		}
@@ -468,7 +467,7 @@ func (h *Hub) verifyConnection(cs tls.ConnectionState) error {
 
 func (h *Hub) handshakeRefused(remote string, err error) {
 	h.refused(remote)
-	h.metrics.handshakeFailures.Inc()
+	h.metrics.HandshakeRefused()
 	if !h.refusalLog.Allow(time.Now()) {
 		return
 	}

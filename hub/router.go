@@ -15,6 +15,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/toyhub/toyhub/hub/health"
 	"github.com/toyhub/toyhub/store"
 	"github.com/toyhub/toyhub/wire"
 )
@@ -41,7 +42,7 @@ type router struct {
 	renew func(ctx context.Context, cl *mqtt.Client, dev, csrPEM string) (string, error)
 	// changed tells the web app's live pages which devices changed.
 	changed func(ids ...string)
-	metrics *metrics // nil in tests of the router alone
+	metrics *health.Counters // nil in tests of the router alone
 
 	wasQuiet map[string]bool // per device, at the last releaseQuiet (under mu)
 }
@@ -423,8 +424,7 @@ func (r *router) chunkDone(dev string, id wire.MessageID, u *upload, seq, n int,
 	r.forget(dev, id)
 	r.log.Info("Message committed", "device", dev, "message", id.String(), "bytes", u.hdr.Size, "recipients", len(res.Recipients))
 	if r.metrics != nil {
-		r.metrics.messagesStored.Inc()
-		r.metrics.messageBytes.Add(float64(u.hdr.Size))
+		r.metrics.MessageStored(u.hdr.Size)
 	}
 	r.send(dev, wire.DownAck, wire.Encode(wire.Ack{ID: id, Op: wire.OpChunk, Status: wire.StatusCommitted, Seq: seq, Next: n}))
 	go r.announce(id.String(), res.Recipients)
@@ -517,7 +517,7 @@ func (r *router) onFetch(ctx context.Context, cl *mqtt.Client, dev string, b []b
 				r.tell(st)
 				r.changed(st.Sender, st.Recipient)
 				if r.metrics != nil {
-					r.metrics.messagesDelivered.Inc()
+					r.metrics.MessageDelivered()
 				}
 			}
 		})

@@ -70,8 +70,7 @@ func (w webHub) Send(ctx context.Context, from string, to []string, wav []byte) 
 		}
 	}
 	h.log.Info("Message committed", "device", from, "message", id.String(), "bytes", len(wav), "recipients", len(last.Recipients), "via", "web")
-	h.metrics.messagesStored.Inc()
-	h.metrics.messageBytes.Add(float64(len(wav)))
+	h.metrics.MessageStored(int64(len(wav)))
 	go h.router.announce(id.String(), last.Recipients)
 	h.changes.Publish(append([]string{from}, last.Recipients...)...)
 	return id.String(), nil
@@ -84,7 +83,7 @@ func (w webHub) Fetched(device, id string) {
 		if changed {
 			w.h.router.tell(st)
 			w.h.changes.Publish(st.Sender, st.Recipient)
-			w.h.metrics.messagesDelivered.Inc()
+			w.h.metrics.MessageDelivered()
 		}
 	})
 }
@@ -267,7 +266,7 @@ func (w webHub) SetSettings(ctx context.Context, by web.Actor, id string, st sto
 }
 
 // LoginFailed counts a failed web login for the metrics.
-func (w webHub) LoginFailed() { w.h.metrics.loginFailures.Inc() }
+func (w webHub) LoginFailed() { w.h.metrics.LoginFailed() }
 
 // ConfigChanged runs the security self-check again soon, and tells the
 // live pages showing these devices.
