@@ -25,6 +25,7 @@ import (
 
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/hub/connlimit"
+	"github.com/toyhub/toyhub/hub/discovery"
 	"github.com/toyhub/toyhub/hub/health"
 	"github.com/toyhub/toyhub/hub/lan"
 	"github.com/toyhub/toyhub/hub/live"
@@ -52,8 +53,8 @@ type Hub struct {
 	refusalLog *connlimit.LogLimiter // connection refusals: a flood logs a count, not a line each
 	ctl        *controlServer
 	enroll     *enroller
-	adv        *advertiser // nil unless Discovery is on
-	web        *web.Server // nil unless WebAddr is set
+	adv        *discovery.Advertiser // nil unless Discovery is on
+	web        *web.Server           // nil unless WebAddr is set
 	webLn      net.Listener
 	redirect   *http.Server // plain HTTP that only redirects, if configured
 	redirectLn net.Listener
@@ -214,8 +215,9 @@ func (h *Hub) Start() error {
 	go h.parentLoops()
 	go h.reclaim()
 	if h.cfg.Discovery {
-		h.adv = newAdvertiser(h)
-		go h.adv.run()
+		h.adv = discovery.New(discovery.Options{Interfaces: h.cfg.DiscoveryInterfaces, Refresh: h.cfg.DiscoveryRefresh,
+			MQTTAddr: h.lis.Address(), EnrollAddr: h.enroll.addr(), CA: h.ca.Cert, Log: h.log})
+		go h.adv.Run()
 	}
 	h.log.Info("Hub started", "version", h.cfg.Version, "mqtt", h.lis.Address(), "enroll", h.enroll.addr(), "data", h.cfg.DataDir, "ca", h.ca.Fingerprint())
 	if h.cfg.WebAddr != "" {
@@ -409,7 +411,7 @@ func (h *Hub) Close() error {
 			h.metricsSrv.Close()
 		}
 		if h.adv != nil {
-			h.adv.close()
+			h.adv.Close()
 		}
 		if h.ctl != nil {
 			h.ctl.close()

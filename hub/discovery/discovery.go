@@ -1,6 +1,14 @@
-package hub
+// Package discovery announces the hub by mDNS on the home LAN, so that a
+// toy being paired finds it without being told an address. Anyone on the
+// LAN can read the records, so they carry the protocol version, the ports
+// and a short fingerprint of the CA's key, never a name: the instance is
+// "toyhub-<fingerprint>". The hub sends nothing beyond the LAN
+// interfaces (lan.Interfaces): never on container bridges or VPNs.
+package discovery
 
 import (
+	"crypto/x509"
+	"log/slog"
 	"net"
 	"slices"
 	"strconv"
@@ -21,12 +29,23 @@ const (
 	ServiceMQTT   = "_secure-mqtt._tcp"
 )
 
-// advertiser announces the hub by mDNS on the LAN interfaces. Anyone on
-// the LAN can read the records, so they carry the protocol version, the
-// ports and a short fingerprint of the CA's key, never a name: the
-// instance is "toyhub-<fingerprint>".
-type advertiser struct {
-	h       *Hub
+// Options say what to advertise, and where.
+type Options struct {
+	// Interfaces limits the announcements to these interfaces (empty:
+	// the LAN interfaces).
+	Interfaces []string
+	// Refresh is how often to look for changed interfaces and addresses.
+	Refresh time.Duration
+	// MQTTAddr and EnrollAddr are the bound addresses whose ports are
+	// advertised.
+	MQTTAddr, EnrollAddr string
+	CA                   *x509.Certificate
+	Log                  *slog.Logger
+}
+
+// Advertiser announces the hub until Close.
+type Advertiser struct {
+	o       Options
 	mu      sync.Mutex
 	servers []*zeroconf.Server
 	sig     string
@@ -37,8 +56,9 @@ type advertiser struct {
 // ShortPin is the CA fingerprint advertised by mDNS.
 func ShortPin(pin string) string { return pin[:16] }
 
-func newAdvertiser(h *Hub) *advertiser {
-	return &advertiser{h: h, stop: make(chan struct{}), done: make(chan struct{})}
+// New makes an advertiser; Run announces.
+func New(o Options) *Advertiser {
+	return &Advertiser{o: o, stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 func portOf(addr string) int {
@@ -48,19 +68,19 @@ func portOf(addr string) int {
 }
 
 // txt is the TXT record of _toyhub._tcp.
-func (a *advertiser) txt() []string {
+func (a *Advertiser) txt() []string {
 	return []string{
 		"txtvers=1",
 		"proto=" + strconv.Itoa(wire.Version),
-		"enroll=" + strconv.Itoa(portOf(a.h.enroll.addr())),
-		"ca=" + ShortPin(certs.Pin(a.h.ca.Cert)),
+		"enroll=" + strconv.Itoa(portOf(a.o.EnrollAddr)),
+		"ca=" + ShortPin(certs.Pin(a.o.CA)),
 	}
 }
 
 // refresh registers the services on the current LAN interfaces, or again
 // when their set or addresses changed since the last call.
-func (a *advertiser) refresh() {
-	ifaces := lan.Interfaces(a.h.cfg.DiscoveryInterfaces)
+func (a *Advertiser) refresh() {
+	ifaces := lan.Interfaces(a.o.Interfaces)
 	var parts []string
 	var nifs []net.Interface
 	for _, li := range ifaces {
@@ -83,11 +103,11 @@ func (a *advertiser) refresh() {
 	a.sig = sig
 	if len(nifs) == 0 {
 		// zeroconf would pick every multicast interface when given none.
-		a.h.log.Warn("Not advertised by mDNS: no LAN interface", "interfaces", strings.Join(a.h.cfg.DiscoveryInterfaces, ","))
+		a.o.Log.Warn("Not advertised by mDNS: no LAN interface", "interfaces", strings.Join(a.o.Interfaces, ","))
 		return
 	}
-	instance := "toyhub-" + ShortPin(certs.Pin(a.h.ca.Cert))[:8]
-	mqttPort := portOf(a.h.lis.Address())
+	instance := "toyhub-" + ShortPin(certs.Pin(a.o.CA))[:8]
+	mqttPort := portOf(a.o.MQTTAddr)
 	for _, svc := range []struct {
 		typ  string
 		port int
@@ -98,7 +118,7 @@ func (a *advertiser) refresh() {
 	} {
 		srv, err := zeroconf.Register(instance, svc.typ, "local.", svc.port, svc.txt, nifs)
 		if err != nil {
-			a.h.log.Error("mDNS registration failed", "service", svc.typ, "error", err)
+			a.o.Log.Error("mDNS registration failed", "service", svc.typ, "error", err)
 			continue
 		}
 		a.servers = append(a.servers, srv)
@@ -107,20 +127,21 @@ func (a *advertiser) refresh() {
 	for i, ifc := range nifs {
 		names[i] = ifc.Name
 	}
-	a.h.log.Info("Advertised by mDNS", "instance", instance, "interfaces", strings.Join(names, ","), "addresses", sig)
+	a.o.Log.Info("Advertised by mDNS", "instance", instance, "interfaces", strings.Join(names, ","), "addresses", sig)
 }
 
-func (a *advertiser) shutdownLocked() {
+func (a *Advertiser) shutdownLocked() {
 	for _, s := range a.servers {
 		s.Shutdown()
 	}
 	a.servers = nil
 }
 
-func (a *advertiser) run() {
+// Run announces the hub, and again when the LAN changes, until Close.
+func (a *Advertiser) Run() {
 	defer close(a.done)
 	a.refresh()
-	t := time.NewTicker(a.h.cfg.DiscoveryRefresh)
+	t := time.NewTicker(a.o.Refresh)
 	defer t.Stop()
 	for {
 		select {
@@ -135,7 +156,8 @@ func (a *advertiser) run() {
 	}
 }
 
-func (a *advertiser) close() {
+// Close withdraws the announcements and waits for Run to return.
+func (a *Advertiser) Close() {
 	close(a.stop)
 	<-a.done
 }
