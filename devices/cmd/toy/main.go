@@ -18,25 +18,39 @@ import (
 
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/devices"
+	"github.com/toyhub/toyhub/internal/cmdline"
 	"github.com/toyhub/toyhub/wire"
 )
 
 var version = "dev"
 
-const usage = `toy: a toyhub toy or family device (and simulator)
-
-Usage:
-  toy send --bundle DIR [--to NAME]... [--hub HOST:PORT] [--id ID] [--timeout D] FILE.wav
-  toy listen --bundle DIR --out DIR [--count N] [--timeout D] [--hub HOST:PORT]
-  toy run --bundle DIR [--outbox DIR] [--inbox DIR] [--play CMD] [--to NAME]... [--hub HOST:PORT]
-  toy record --out FILE.wav [--seconds N] [--rate HZ] [--freq HZ]
-  toy label --out DIR
-  toy pair --code CODE --out DIR [--hub HOST:PORT] [--mdns-iface NAME]...
-  toy join FILE-or-LINK --out DIR
-  toy discover [--timeout D] [--mdns-iface NAME]...
-  toy version
-
-send, listen and run connect to the addresses in the bundle; if none
+// program is every command of toy, in the order the usage lists them.
+func program() cmdline.Program {
+	return cmdline.Program{
+		Name:    "toy",
+		Title:   "a toyhub toy or family device (and simulator)",
+		Version: version,
+		Commands: []cmdline.Command{
+			{Name: "send", Synopsis: "--bundle DIR [--to NAME]... [--hub HOST:PORT] [--id ID] [--timeout D] FILE.wav",
+				Run: func(io *cmdline.IO, args []string) error { return send(args, io.Stdout, io.Stderr) }},
+			{Name: "listen", Synopsis: "--bundle DIR --out DIR [--count N] [--timeout D] [--hub HOST:PORT]",
+				Run: func(io *cmdline.IO, args []string) error { return listen(args, io.Stdout, io.Stderr) }},
+			{Name: "run", Synopsis: "--bundle DIR [--outbox DIR] [--inbox DIR] [--play CMD] [--to NAME]... [--hub HOST:PORT]",
+				Run: func(io *cmdline.IO, args []string) error { return runAgent(args, io.Stderr) }},
+			{Name: "record", Synopsis: "--out FILE.wav [--seconds N] [--rate HZ] [--freq HZ]",
+				Run: func(io *cmdline.IO, args []string) error { return record(args, io.Stdout) }},
+			{Name: "label", Synopsis: "--out DIR", Run: func(io *cmdline.IO, args []string) error { return label(args, io.Stdout) }},
+			{Name: "pair", Synopsis: "--code CODE --out DIR [--hub HOST:PORT] [--mdns-iface NAME]...",
+				Run: func(io *cmdline.IO, args []string) error { return pairCmd(args, io.Stdout, io.Stderr) }},
+			{Name: "join", Synopsis: "FILE-or-LINK --out DIR", Run: func(io *cmdline.IO, args []string) error { return join(args, io.Stdout) }},
+			{Name: "discover", Synopsis: "[--timeout D] [--mdns-iface NAME]...",
+				Run: func(io *cmdline.IO, args []string) error { return discover(args, io.Stdout) }},
+			{Name: "version", Run: func(io *cmdline.IO, args []string) error {
+				_, err := fmt.Fprintln(io.Stdout, "toy", version)
+				return err
+			}},
+		},
+		Description: `send, listen and run connect to the addresses in the bundle; if none
 answers they look for the hub by mDNS (--mdns=false turns that off).
 label makes a simulated toy: its key and a label with its pairing code
 (text and QR code). pair enrolls it with that code once a parent has run
@@ -47,83 +61,22 @@ device with an invite file or toyhub:// link.
 
 send exits 0 only once the hub has committed the message, and prints its ID.
 listen writes each message as DIR/<message-id>.wav and confirms it played.
-record synthesises a recording (a tone) in place of a microphone.
-`
+record synthesises a recording (a tone) in place of a microphone.`,
+		Sections: ".SH SEE ALSO\n.BR toyhub (1)\n",
+	}
+}
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(program().Main(&cmdline.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}, os.Args[1:]))
 }
 
-type usageError struct{ error }
-
-func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
-	}
-	var err error
-	switch cmd, rest := args[0], args[1:]; cmd {
-	case "send":
-		err = send(rest, stdout, stderr)
-	case "listen":
-		err = listen(rest, stdout, stderr)
-	case "run":
-		err = runAgent(rest, stderr)
-	case "record":
-		err = record(rest, stdout)
-	case "label":
-		err = label(rest, stdout)
-	case "pair":
-		err = pairCmd(rest, stdout, stderr)
-	case "join":
-		err = join(rest, stdout)
-	case "discover":
-		err = discover(rest, stdout)
-	case "version":
-		fmt.Fprintln(stdout, "toy", version)
-	case "help", "-h", "-help", "--help":
-		if len(rest) > 0 && rest[0] == "man" {
-			fmt.Fprint(stdout, manPage())
-			break
-		}
-		fmt.Fprint(stdout, usage)
-	default:
-		err = usageError{fmt.Errorf("unknown command %q\n\n%s", cmd, usage)}
-	}
-	if err == nil || errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	fmt.Fprintln(stderr, "toy:", err)
-	if errors.As(err, new(usageError)) {
-		return 2
-	}
-	return 1
-}
+// usageError is a usage error: exit status 2.
+func usageError(err error) error { return cmdline.Usagef("%w", err) }
 
 // list is a repeatable string flag.
-type list []string
+type list = cmdline.List
 
-func (l *list) String() string     { return strings.Join(*l, ",") }
-func (l *list) Set(v string) error { *l = append(*l, v); return nil }
-
-// parse parses flags that may come before or after positional arguments.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	fs.SetOutput(io.Discard)
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, usageError{fmt.Errorf("%s: %w", fs.Name(), err)}
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-}
+func parse(fs *flag.FlagSet, args []string) ([]string, error) { return cmdline.Parse(fs, args) }
 
 type common struct {
 	bundle string
@@ -144,11 +97,11 @@ func (c *common) register(fs *flag.FlagSet, level string) {
 func (c *common) load(stderr io.Writer) (*certs.Bundle, devices.Options, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.level)); err != nil {
-		return nil, devices.Options{}, usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", c.level)}
+		return nil, devices.Options{}, usageError(fmt.Errorf("--log-level %q: want debug, info, warn or error", c.level))
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	if c.bundle == "" {
-		return nil, devices.Options{}, usageError{errors.New("--bundle DIR is required")}
+		return nil, devices.Options{}, usageError(errors.New("--bundle DIR is required"))
 	}
 	b, err := certs.LoadBundle(c.bundle)
 	if err != nil {
@@ -156,7 +109,7 @@ func (c *common) load(stderr io.Writer) (*certs.Bundle, devices.Options, error) 
 	}
 	ifaces, err := devices.Interfaces(c.ifaces)
 	if err != nil {
-		return nil, devices.Options{}, usageError{err}
+		return nil, devices.Options{}, usageError(err)
 	}
 	return b, devices.Options{Hubs: c.hubs, Logger: log, Discover: c.mdns, DiscoverIfaces: ifaces}, nil
 }
@@ -183,7 +136,7 @@ func send(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return usageError{errors.New("usage: toy send --bundle DIR [--to NAME] FILE.wav")}
+		return usageError(errors.New("usage: toy send --bundle DIR [--to NAME] FILE.wav"))
 	}
 	b, opt, err := c.load(stderr)
 	if err != nil {
@@ -196,7 +149,7 @@ func send(args []string, stdout, stderr io.Writer) error {
 	id := wire.NewMessageID()
 	if *idFlag != "" {
 		if id, err = wire.ParseMessageID(*idFlag); err != nil {
-			return usageError{err}
+			return usageError(err)
 		}
 	}
 	ctx, cancel := signalContext(*timeout)
@@ -224,7 +177,7 @@ func listen(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if len(pos) > 0 || *out == "" || *count < 0 {
-		return usageError{errors.New("usage: toy listen --bundle DIR --out DIR [--count N] [--timeout D]")}
+		return usageError(errors.New("usage: toy listen --bundle DIR --out DIR [--count N] [--timeout D]"))
 	}
 	b, opt, err := c.load(stderr)
 	if err != nil {
@@ -279,7 +232,7 @@ func runAgent(args []string, stderr io.Writer) error {
 		return err
 	}
 	if len(pos) > 0 {
-		return usageError{fmt.Errorf("toy run: unexpected argument %q", pos[0])}
+		return usageError(fmt.Errorf("toy run: unexpected argument %q", pos[0]))
 	}
 	b, opt, err := c.load(stderr)
 	if err != nil {
@@ -308,7 +261,7 @@ func record(args []string, stdout io.Writer) error {
 		return err
 	}
 	if len(pos) > 0 || *out == "" || *seconds <= 0 || *rate < wire.MinSampleRate || *rate > wire.MaxSampleRate {
-		return usageError{errors.New("usage: toy record --out FILE.wav [--seconds N] [--rate 8000..48000] [--freq HZ]")}
+		return usageError(errors.New("usage: toy record --out FILE.wav [--seconds N] [--rate 8000..48000] [--freq HZ]"))
 	}
 	wav := wire.Tone(*rate, time.Duration(*seconds*float64(time.Second)), *freq, uint32(time.Now().UnixNano()))
 	if err := os.WriteFile(*out, wav, 0o600); err != nil {
@@ -324,7 +277,7 @@ func label(args []string, stdout io.Writer) error {
 	if pos, err := parse(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 || *out == "" {
-		return usageError{errors.New("usage: toy label --out DIR")}
+		return usageError(errors.New("usage: toy label --out DIR"))
 	}
 	code, err := devices.MakeLabel(*out)
 	if err != nil {
@@ -345,11 +298,11 @@ func pairCmd(args []string, stdout, stderr io.Writer) error {
 	if pos, err := parse(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 || *codeFlag == "" || *out == "" {
-		return usageError{errors.New("usage: toy pair --code CODE --out DIR [--hub HOST:PORT]")}
+		return usageError(errors.New("usage: toy pair --code CODE --out DIR [--hub HOST:PORT]"))
 	}
 	code, err := wire.ParsePairingCode(*codeFlag)
 	if err != nil {
-		return usageError{err}
+		return usageError(err)
 	}
 	key, err := devices.KeyFor(*out)
 	if err != nil {
@@ -361,7 +314,7 @@ func pairCmd(args []string, stdout, stderr io.Writer) error {
 	if *hubAddr == "" {
 		nifs, err := devices.Interfaces(ifaces)
 		if err != nil {
-			return usageError{err}
+			return usageError(err)
 		}
 		found, err := devices.Discover(ctx, *wait, nifs)
 		if err != nil {
@@ -402,7 +355,7 @@ func join(args []string, stdout io.Writer) error {
 		return err
 	}
 	if len(pos) != 1 || *out == "" {
-		return usageError{errors.New("usage: toy join FILE-or-LINK --out DIR")}
+		return usageError(errors.New("usage: toy join FILE-or-LINK --out DIR"))
 	}
 	text := pos[0]
 	if !strings.HasPrefix(text, wire.InviteScheme+"://") {
@@ -414,7 +367,7 @@ func join(args []string, stdout io.Writer) error {
 	}
 	inv, err := wire.ParseInvite(text)
 	if err != nil {
-		return usageError{err}
+		return usageError(err)
 	}
 	key, err := devices.KeyFor(*out)
 	if err != nil {
@@ -441,11 +394,11 @@ func discover(args []string, stdout io.Writer) error {
 	if pos, err := parse(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
-		return usageError{fmt.Errorf("toy discover: unexpected argument %q", pos[0])}
+		return usageError(fmt.Errorf("toy discover: unexpected argument %q", pos[0]))
 	}
 	nifs, err := devices.Interfaces(ifaces)
 	if err != nil {
-		return usageError{err}
+		return usageError(err)
 	}
 	found, err := devices.Discover(context.Background(), *wait, nifs)
 	if err != nil {
