@@ -1,165 +1,21 @@
 package audit
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/toyhub/toyhub/certs"
 )
-
-// socket is a listening TCP socket read from /proc/net/tcp{,6}.
-type socket struct {
-	Addr  netip.AddrPort
-	Inode string
-}
-
-// listening lists the TCP sockets in LISTEN state that this process owns:
-// those in /proc/net/tcp and tcp6 whose inode is one of /proc/self/fd's.
-func listening() ([]socket, error) {
-	own := map[string]bool{}
-	fds, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return nil, err
-	}
-	for _, fd := range fds {
-		link, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
-		if err == nil && strings.HasPrefix(link, "socket:[") {
-			own[strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")] = true
-		}
-	}
-	var out []socket
-	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		f, err := os.Open(table)
-		if errors.Is(err, os.ErrNotExist) {
-			continue // no IPv6 here
-		}
-		if err != nil {
-			return nil, err
-		}
-		socks, err := parseProcNet(f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", table, err)
-		}
-		for _, s := range socks {
-			if own[s.Inode] {
-				out = append(out, s)
-			}
-		}
-	}
-	return out, nil
-}
-
-// parseProcNet reads the LISTEN entries (state 0A) of a /proc/net/tcp table.
-func parseProcNet(r io.Reader) ([]socket, error) {
-	var out []socket
-	sc := bufio.NewScanner(r)
-	sc.Scan() // header
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 10 || f[3] != "0A" {
-			continue
-		}
-		ap, err := parseHexAddr(f[1])
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, socket{Addr: ap, Inode: f[9]})
-	}
-	return out, sc.Err()
-}
-
-// parseHexAddr reads "0100007F:1F90" (IPv4) or a 32-digit IPv6 address,
-// both as the kernel prints them: 32-bit words in host order (little
-// endian on every machine toyhub runs on).
-func parseHexAddr(s string) (netip.AddrPort, error) {
-	host, port, ok := strings.Cut(s, ":")
-	p, err := strconv.ParseUint(port, 16, 16)
-	if !ok || err != nil {
-		return netip.AddrPort{}, fmt.Errorf("address %q", s)
-	}
-	b, err := hex.DecodeString(host)
-	if err != nil || (len(b) != 4 && len(b) != 16) {
-		return netip.AddrPort{}, fmt.Errorf("address %q", s)
-	}
-	for i := 0; i < len(b); i += 4 {
-		binary.BigEndian.PutUint32(b[i:], binary.LittleEndian.Uint32(b[i:]))
-	}
-	a, _ := netip.AddrFromSlice(b)
-	return netip.AddrPortFrom(a.Unmap(), uint16(p)), nil
-}
-
-func portOf(addr string) int {
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(p)
-	return n
-}
-
-// dialAddr turns a bound address into one to connect to: an unspecified
-// host means loopback.
-func dialAddr(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
-	}
-	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
-		return net.JoinHostPort("127.0.0.1", port)
-	}
-	return addr
-}
-
-func checkListeners(ctx context.Context, r *run) {
-	const id = "exposure.listeners"
-	socks, err := listening()
-	if err != nil {
-		r.add(Finding{Check: id, Severity: Medium, Title: "The hub could not list its own sockets",
-			Checked: "the listening sockets of the hub's process (/proc/net/tcp and tcp6)", Seen: err.Error(),
-			Fix: "Run the hub on Linux with /proc mounted, then run the check again."})
-		return
-	}
-	want := map[int]string{}
-	for _, l := range r.facts.Listeners() {
-		want[portOf(l.Addr)] = l.Kind
-	}
-	var expected []string
-	unexpected := 0
-	for _, s := range socks {
-		kind, ok := want[int(s.Addr.Port())]
-		if !ok {
-			r.add(Finding{Check: id, Severity: High, Title: "The hub listens on a port it does not expect",
-				Checked: "every socket the hub's process listens on", Seen: fmt.Sprintf("a listening socket on %s", s.Addr),
-				Fix:  "Stop the hub, remove any debug or extra listener from its configuration, and report this as a bug: toyhub should listen only for MQTT over TLS, enrollment, and the web app.",
-				Host: s.Addr.Addr().String(), Port: int(s.Addr.Port())})
-			unexpected++
-			continue
-		}
-		expected = append(expected, fmt.Sprintf("%s on %s", kind, s.Addr))
-	}
-	if unexpected > 0 {
-		return
-	}
-	slices.Sort(expected)
-	r.pass(id, "The hub listens only where it should", "every socket the hub's process listens on", strings.Join(expected, ", "))
-}
 
 // mqttConnect sends an MQTT 3.1.1 CONNECT and reports whether the broker
 // accepted it (CONNACK with return code 0).
@@ -313,25 +169,6 @@ func foreignCert(now time.Time) (tls.Certificate, error) {
 	return tls.Certificate{Certificate: [][]byte{iss.Cert.Raw}, PrivateKey: key, Leaf: iss.Cert}, nil
 }
 
-// plainHTTP sends a plaintext HTTP request and returns the response, if
-// the other end answered in HTTP at all.
-func plainHTTP(ctx context.Context, addr, path string, timeout time.Duration) (*http.Response, []byte, error) {
-	c, err := (&net.Dialer{Timeout: timeout}).DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(timeout))
-	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, addr)
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	return resp, body, nil
-}
-
 func checkPlaintext(ctx context.Context, r *run) {
 	const id = "exposure.plaintext"
 	// No plaintext MQTT anywhere on this machine.
@@ -409,13 +246,6 @@ func hostOf(addr string) string {
 	return h
 }
 
-func describe(resp *http.Response, err error) string {
-	if err != nil {
-		return "no HTTP answer (" + shortErr(err) + ")"
-	}
-	return fmt.Sprintf("HTTP %d", resp.StatusCode)
-}
-
 // legacy are the TLS 1.2 suites without AEAD that Go can still offer.
 var legacy = []uint16{
 	tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256,
@@ -466,97 +296,5 @@ func checkTLSVersions(ctx context.Context, r *run) {
 	}
 }
 
-// webClient requests the web app as a browser without a session would.
-func (r *run) webClient() *http.Client {
-	return &http.Client{Timeout: r.opt.Timeout,
-		Transport:     &http.Transport{TLSClientConfig: r.serverTLS(nil), DisableKeepAlives: true},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-}
-
-func checkWebRoutes(ctx context.Context, r *run) {
-	const id = "exposure.web-routes"
-	webs := r.listenersOf(KindWeb)
-	if len(webs) == 0 {
-		return
-	}
-	base := "https://" + dialAddr(webs[0].Addr)
-	c := r.webClient()
-	n, open := 0, 0
-	for _, rt := range r.facts.WebRoutes() {
-		if !rt.Session {
-			continue
-		}
-		n++
-		path := fillPath(rt.Path)
-		req, _ := http.NewRequestWithContext(ctx, rt.Method, base+path, strings.NewReader(""))
-		if rt.Method == http.MethodPost {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Sec-Fetch-Site", "same-origin") // past the CSRF check, to test the session check
-		}
-		resp, err := c.Do(req)
-		if err != nil {
-			r.add(Finding{Check: id, Severity: Low, Title: "A web route could not be checked", Checked: rt.Method + " " + path, Seen: shortErr(err), Fix: "Run the check again."})
-			continue
-		}
-		resp.Body.Close()
-		loc := resp.Header.Get("Location")
-		refused := resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden ||
-			(resp.StatusCode >= 300 && resp.StatusCode < 400 && (strings.HasSuffix(loc, "/login") || strings.Contains(loc, "/login?")))
-		if !refused {
-			r.add(Finding{Check: id, Severity: High, Title: "A web page answers without a login", Checked: rt.Method + " " + path + " without a session",
-				Seen: fmt.Sprintf("HTTP %d", resp.StatusCode), Fix: "Stop the hub's web app and report this as a bug: every page but the login, setup and invite pages needs a session."})
-			open++
-		}
-	}
-	if open > 0 {
-		return
-	}
-	r.pass(id, "Every web page needs a login", fmt.Sprintf("%d routes of the web app's route table, without a session", n), "each answered 401 or sent the browser to the login page")
-}
-
-// fillPath puts a value into each {wildcard} of a route pattern.
-func fillPath(p string) string {
-	p = strings.ReplaceAll(p, "{$}", "")
-	for {
-		i := strings.IndexByte(p, '{')
-		j := strings.IndexByte(p, '}')
-		if i < 0 || j < i {
-			return p
-		}
-		p = p[:i] + "aaaaaaaaaaaaaaaaaaaaaaaaaa" + p[j+1:]
-	}
-}
-
 // debugPaths are where debugging endpoints usually hide.
 var debugPaths = []string{"/debug/pprof/", "/debug/pprof/goroutine?debug=1", "/debug/vars", "/debug/requests", "/metrics", "/.env", "/server-status"}
-
-func checkDebug(ctx context.Context, r *run) {
-	const id = "exposure.debug"
-	c := r.webClient()
-	for _, l := range r.listenersOf(KindWeb, KindRedirect) {
-		scheme := "https://"
-		if l.Kind == KindRedirect {
-			scheme = "http://"
-		}
-		base := scheme + dialAddr(l.Addr)
-		var open []string
-		for _, p := range debugPaths {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+p, nil)
-			resp, err := c.Do(req)
-			if err != nil {
-				continue
-			}
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				open = append(open, p)
-			}
-		}
-		checked := "debugging endpoints (pprof, expvar, metrics) on " + base
-		if len(open) > 0 {
-			r.add(Finding{Check: id, Severity: High, Title: "A debugging endpoint is reachable", Checked: checked, Seen: "answered 200: " + strings.Join(open, ", "),
-				Fix: "Stop the hub and report this as a bug: debugging endpoints leak memory contents and must never be served.", Host: hostOf(dialAddr(l.Addr)), Port: portOf(l.Addr)})
-			continue
-		}
-		r.pass(id, "No debugging endpoint on the "+l.Kind+" port", checked, strings.Join(debugPaths, ", ")+": none answered")
-	}
-}
