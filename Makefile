@@ -90,7 +90,7 @@ bench-backup: ## Backing up and restoring 32 MiB beside copying the file
 	$(GO) test ./hub/backup -run '^$$' -bench '^BenchmarkBackup$$' -benchtime 5x
 
 FUZZ_TARGETS := wire:FuzzDecodeChunk wire:FuzzParseWAV wire:FuzzParsePairingCode wire:FuzzParseInvite wire:FuzzDecodeMessages \
-	hub:FuzzLoadConfig hub:FuzzSettingsForm hub/backup:FuzzExtract hub/audit:FuzzBSON hub/audit:FuzzProcNet \
+	hub:FuzzLoadConfig hub/household:FuzzSettingsForm hub/backup:FuzzExtract hub/audit:FuzzBSON hub/audit:FuzzProcNet \
 	certs:FuzzParseCSR web/password:FuzzCheckPassword web:FuzzTOTP web:FuzzDecodeLabel
 
 fuzz: ## Run every fuzz target for FUZZTIME each (the seeds run in make test)

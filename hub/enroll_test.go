@@ -19,6 +19,7 @@ import (
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/devices"
 	"github.com/toyhub/toyhub/hub"
+	"github.com/toyhub/toyhub/hub/control"
 	"github.com/toyhub/toyhub/wire"
 )
 
@@ -31,13 +32,13 @@ func withClock(c *clock) func(*hub.Config) { return func(cfg *hub.Config) { cfg.
 
 func (th *testHub) openPairing(t *testing.T, code wire.PairingCode, name string) error {
 	t.Helper()
-	return hub.Call(th.cfg.DataDir, hub.OpPairOpen, hub.PairArgs{Code: code.String(), Name: name}, nil)
+	return call(th.cfg.DataDir, control.PairOpen, control.PairArgs{Code: code.String(), Name: name}, nil)
 }
 
 func (th *testHub) audit(t *testing.T) string {
 	t.Helper()
-	var events []struct{ Kind, User, Device, Remote, Detail string }
-	if err := hub.Call(th.cfg.DataDir, hub.OpAuditList, hub.CountArgs{Count: 100}, &events); err != nil {
+	var events []control.Event
+	if err := call(th.cfg.DataDir, control.AuditList, control.CountArgs{Count: 100}, &events); err != nil {
 		t.Fatal(err)
 	}
 	var b strings.Builder
@@ -247,10 +248,10 @@ func TestPairingManInTheMiddle(t *testing.T) {
 	}
 }
 
-func (th *testHub) invite(t *testing.T, name string, toys []string, expires string) hub.InviteResult {
+func (th *testHub) invite(t *testing.T, name string, toys []string, expires string) control.InviteResult {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "invite")
-	res, err := hub.CreateInvite(th.cfg.DataDir, hub.InviteArgs{Name: name, Toys: toys, Expires: expires}, out)
+	res, err := control.InviteFiles(th.cfg.DataDir, control.InviteArgs{Name: name, Toys: toys, Expires: expires}, out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +269,7 @@ func (th *testHub) invite(t *testing.T, name string, toys []string, expires stri
 	return res
 }
 
-func join(t *testing.T, res hub.InviteResult) (devices.Enrolled, error) {
+func join(t *testing.T, res control.InviteResult) (devices.Enrolled, error) {
 	t.Helper()
 	inv, err := wire.ParseInvite(res.Link)
 	if err != nil {
@@ -300,8 +301,8 @@ func TestInvite(t *testing.T) {
 		t.Fatalf("joined as %q", e.Info.Kind)
 	}
 	th.waitAudit(t, "join.ok "+e.Info.DeviceID)
-	var ds []hub.DeviceView
-	hub.Call(th.cfg.DataDir, hub.OpDeviceList, nil, &ds)
+	var ds []control.DeviceView
+	call(th.cfg.DataDir, control.DeviceList, control.None{}, &ds)
 	found := false
 	for _, d := range ds {
 		found = found || d.ID == e.Info.DeviceID && d.Name == "Grandma" && d.Kind == "family"
@@ -327,8 +328,8 @@ func TestInvite(t *testing.T) {
 	if err := th.dial(joe).Send(context.Background(), wire.NewMessageID(), recording(1, 3), []string{"Bunny"}); code(t, err) != wire.CodeNotContact {
 		t.Fatalf("the joined device messaged the toy before a parent approved it: %v", err)
 	}
-	var pending []hub.PendingView
-	if err := hub.Call(th.cfg.DataDir, hub.OpPending, nil, &pending); err != nil || !slices.Contains(pending, hub.PendingView{Person: "Grandpa Joe", Toy: "Bunny"}) {
+	var pending []control.PendingView
+	if err := call(th.cfg.DataDir, control.Pending, control.None{}, &pending); err != nil || !slices.Contains(pending, control.PendingView{Person: "Grandpa Joe", Toy: "Bunny"}) {
 		t.Fatalf("pending: %+v %v", pending, err)
 	}
 	th.link("Grandpa Joe", "Bunny") // the parent approves
@@ -345,7 +346,7 @@ func TestInvite(t *testing.T) {
 	th.waitAudit(t, "join.refused")
 
 	revoked := th.invite(t, "Grandpa", nil, "")
-	if err := hub.Call(th.cfg.DataDir, hub.OpInviteRevoke, hub.IDArgs{ID: revoked.ID}, nil); err != nil {
+	if err := call(th.cfg.DataDir, control.InviteRevoke, control.IDArgs{ID: revoked.ID}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := join(t, revoked); code(t, err) != wire.CodeBadInvite {
@@ -358,13 +359,13 @@ func TestInvite(t *testing.T) {
 		t.Fatal("an expired invite worked")
 	}
 
-	var list []hub.InviteView
-	hub.Call(th.cfg.DataDir, hub.OpInviteList, nil, &list)
+	var list []control.InviteView
+	call(th.cfg.DataDir, control.InviteList, control.None{}, &list)
 	states := map[string]string{}
 	for _, i := range list {
 		states[i.Name] = i.State
 	}
-	if states["Grandma"] != "used" || states["Grandpa"] != "revoked" || states["Aunt"] != "expired" {
+	if states["Grandma"] != "used" || states["Grandpa"] != "withdrawn" || states["Aunt"] != "expired" {
 		t.Fatalf("invite states: %v", states)
 	}
 

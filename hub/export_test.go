@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/toyhub/toyhub/hub"
+	"github.com/toyhub/toyhub/hub/archive"
 	"github.com/toyhub/toyhub/hub/backup"
 	"github.com/toyhub/toyhub/wire"
 )
@@ -68,7 +69,7 @@ func TestExport(t *testing.T) {
 
 	pass := []byte("cinnamon harbour violin keystone")
 	out := filepath.Join(t.TempDir(), "export.toyhub-export")
-	n, err := hub.ExportFile(th.cfg.DataDir, out, hub.ExportOptions{Passphrase: pass})
+	n, err := archive.ExportFile(th.cfg.DataDir, out, archive.ExportOptions{Passphrase: pass})
 	if err != nil || n != 3 {
 		t.Fatalf("export: %d %v", n, err)
 	}
@@ -89,7 +90,7 @@ func TestExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := readZip(t, plainZip)
-	var index []hub.ExportIndex
+	var index []archive.ExportIndex
 	if err := json.Unmarshal(files["index.json"], &index); err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func TestExport(t *testing.T) {
 	if err != nil || len(rows) != 4 || rows[0][2] != "from" {
 		t.Fatalf("index.csv: %v %v", rows, err)
 	}
-	var people []hub.ExportPerson
+	var people []archive.ExportPerson
 	json.Unmarshal(files["people.json"], &people)
 	var names []string
 	for _, p := range people {

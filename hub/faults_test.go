@@ -15,6 +15,7 @@ import (
 	"github.com/toyhub/toyhub/devices"
 	"github.com/toyhub/toyhub/hub"
 	"github.com/toyhub/toyhub/hub/audit"
+	"github.com/toyhub/toyhub/hub/control"
 	"github.com/toyhub/toyhub/store"
 	"github.com/toyhub/toyhub/wire"
 )
@@ -115,7 +116,7 @@ func TestDiskFull(t *testing.T) {
 	filler := fill(t, mnt, 100<<10)
 	second, wav2 := wire.NewMessageID(), recording(10, 2)
 	refusedFull(send(second, wav2))
-	if err := hub.Call(th.cfg.DataDir, hub.OpStatus, nil, nil); err != nil {
+	if err := call(th.cfg.DataDir, control.Status, control.None{}, nil); err != nil {
 		t.Fatalf("the hub stopped answering on a full disk: %v", err)
 	}
 	// Space returns: the same message goes through, without a restart.
@@ -152,7 +153,7 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("recording on a full disk: %d %s", resp.StatusCode, body)
 	}
 	// Above the reserve a parent can still delete: here, the first message.
-	if err := hub.Call(th.cfg.DataDir, hub.OpMessagesDelete, hub.IDsArgs{IDs: []string{first.String()}}, nil); err != nil {
+	if err := call(th.cfg.DataDir, control.MessagesDelete, control.IDsArgs{IDs: []string{first.String()}}, nil); err != nil {
 		t.Fatalf("deleting on a nearly full disk: %v", err)
 	}
 	// The self-check tells the parents too, as a high-severity finding.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/hub"
+	"github.com/toyhub/toyhub/hub/control"
 )
 
 // TestStartGuards: the hub refuses to start rather than damage or lock
@@ -85,8 +86,8 @@ func TestStartGuards(t *testing.T) {
 	}
 	// Everything restored: the hub starts again with its devices.
 	th.start()
-	var ds []hub.DeviceView
-	if err := hub.Call(th.cfg.DataDir, hub.OpDeviceList, nil, &ds); err != nil || len(ds) != 1 || ds[0].Name != "Bunny" {
+	var ds []control.DeviceView
+	if err := call(th.cfg.DataDir, control.DeviceList, control.None{}, &ds); err != nil || len(ds) != 1 || ds[0].Name != "Bunny" {
 		t.Fatalf("after restore: %v %v", ds, err)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/devices"
 	"github.com/toyhub/toyhub/hub"
+	"github.com/toyhub/toyhub/hub/control"
 	"github.com/toyhub/toyhub/store"
 	"github.com/toyhub/toyhub/wire"
 )
@@ -114,12 +115,12 @@ func (th *testHub) stop() {
 // kind store/events.go does not declare (TestEventKindsDeclared checks the
 // code; this checks what the code did).
 func (th *testHub) undeclaredKinds() {
-	var events []store.Event
-	if err := hub.Call(th.cfg.DataDir, hub.OpAuditList, hub.CountArgs{Count: 10000}, &events); err != nil {
+	var events []control.Event
+	if err := call(th.cfg.DataDir, control.AuditList, control.CountArgs{Count: 10000}, &events); err != nil {
 		return // stopped or wiped by the test itself
 	}
 	for _, e := range events {
-		if !e.Kind.Declared() {
+		if !store.EventKind(e.Kind).Declared() {
 			th.t.Errorf("the hub wrote an audit event of kind %q, which store/events.go does not declare", e.Kind)
 		}
 	}
@@ -135,7 +136,7 @@ func (th *testHub) restart() {
 func (th *testHub) device(name string, kind string) *certs.Bundle {
 	th.t.Helper()
 	out := filepath.Join(th.dir, "bundles", strings.ReplaceAll(strings.ToLower(name), " ", "-"))
-	if _, err := hub.AddDevice(th.cfg.DataDir, name, kind, out); err != nil {
+	if _, err := control.AddDeviceBundle(th.cfg.DataDir, name, kind, out); err != nil {
 		th.t.Fatal(err)
 	}
 	b, err := certs.LoadBundle(out)
@@ -147,14 +148,14 @@ func (th *testHub) device(name string, kind string) *certs.Bundle {
 
 func (th *testHub) link(a, b string) {
 	th.t.Helper()
-	if err := hub.Call(th.cfg.DataDir, hub.OpLink, hub.LinkArgs{A: a, B: b}, nil); err != nil {
+	if err := call(th.cfg.DataDir, control.Link, control.LinkArgs{A: a, B: b}, nil); err != nil {
 		th.t.Fatal(err)
 	}
 }
 
 func (th *testHub) revoke(name string) {
 	th.t.Helper()
-	if err := hub.Call(th.cfg.DataDir, hub.OpDeviceRevoke, hub.NameArgs{Name: name}, nil); err != nil {
+	if err := call(th.cfg.DataDir, control.DeviceRevoke, control.NameArgs{Name: name}, nil); err != nil {
 		th.t.Fatal(err)
 	}
 }
@@ -292,4 +293,14 @@ func needTool(t *testing.T, name string) string {
 		t.Skipf("%s not installed (Debian: apt-get install mosquitto-clients); skipping", name)
 	}
 	return p
+}
+
+// call runs a control operation against the hub serving dir, shaped as the
+// tests check it: the result, if wanted, into res.
+func call[A, R any](dir string, op control.Op[A, R], a A, res *R) error {
+	r, err := op.Call(dir, a)
+	if res != nil {
+		*res = r
+	}
+	return err
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/toyhub/toyhub/hub"
+	"github.com/toyhub/toyhub/hub/archive"
 	"github.com/toyhub/toyhub/hub/backup"
 	"github.com/toyhub/toyhub/store"
 	"github.com/toyhub/toyhub/wire"
@@ -194,8 +195,8 @@ func TestBackupUnderLoad(t *testing.T) {
 	mu.Lock()
 	before = len(sent)
 	mu.Unlock()
-	out := filepath.Join(t.TempDir(), "hub"+hub.BackupExt)
-	err := hub.Backup(th.cfg.DataDir, out, hub.BackupOptions{Passphrase: []byte(backupPass)})
+	out := filepath.Join(t.TempDir(), "hub"+archive.BackupExt)
+	err := archive.Backup(th.cfg.DataDir, out, archive.BackupOptions{Passphrase: []byte(backupPass)})
 	close(stop)
 	wg.Wait()
 	if err != nil {
@@ -212,11 +213,11 @@ func TestBackupUnderLoad(t *testing.T) {
 		}
 	}
 
-	if _, err := hub.Restore(out, filepath.Join(t.TempDir(), "x"), hub.RestoreOptions{Passphrase: []byte("wrong passphrase here")}); !errors.Is(err, backup.ErrPassphrase) {
+	if _, err := archive.Restore(out, filepath.Join(t.TempDir(), "x"), archive.RestoreOptions{Passphrase: []byte("wrong passphrase here")}); !errors.Is(err, backup.ErrPassphrase) {
 		t.Fatalf("wrong passphrase: %v", err)
 	}
 	restored := filepath.Join(t.TempDir(), "restored")
-	res, err := hub.Restore(out, restored, hub.RestoreOptions{Passphrase: []byte(backupPass)})
+	res, err := archive.Restore(out, restored, archive.RestoreOptions{Passphrase: []byte(backupPass)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,18 +275,18 @@ func TestBackupUnderLoad(t *testing.T) {
 func TestRestoreRefusals(t *testing.T) {
 	th := startHub(t)
 	th.device("Teddy", "toy")
-	out := filepath.Join(t.TempDir(), "hub"+hub.BackupExt)
-	if err := hub.Backup(th.cfg.DataDir, out, hub.BackupOptions{Passphrase: []byte(backupPass)}); err != nil {
+	out := filepath.Join(t.TempDir(), "hub"+archive.BackupExt)
+	if err := archive.Backup(th.cfg.DataDir, out, archive.BackupOptions{Passphrase: []byte(backupPass)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := hub.Restore(out, th.cfg.DataDir, hub.RestoreOptions{Passphrase: []byte(backupPass)}); err == nil || !strings.Contains(err.Error(), "running") {
+	if _, err := archive.Restore(out, th.cfg.DataDir, archive.RestoreOptions{Passphrase: []byte(backupPass)}); err == nil || !strings.Contains(err.Error(), "running") {
 		t.Fatalf("over a running hub: %v", err)
 	}
 	th.stop()
-	if _, err := hub.Restore(out, th.cfg.DataDir, hub.RestoreOptions{Passphrase: []byte(backupPass)}); err == nil || !strings.Contains(err.Error(), "--force") {
+	if _, err := archive.Restore(out, th.cfg.DataDir, archive.RestoreOptions{Passphrase: []byte(backupPass)}); err == nil || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("over existing data: %v", err)
 	}
-	res, err := hub.Restore(out, th.cfg.DataDir, hub.RestoreOptions{Passphrase: []byte(backupPass), Force: true})
+	res, err := archive.Restore(out, th.cfg.DataDir, archive.RestoreOptions{Passphrase: []byte(backupPass), Force: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,19 +301,19 @@ func TestRestoreRefusals(t *testing.T) {
 	b[len(b)/2] ^= 1
 	bad := out + ".damaged"
 	os.WriteFile(bad, b, 0o600)
-	if _, err := hub.Restore(bad, filepath.Join(t.TempDir(), "new"), hub.RestoreOptions{Passphrase: []byte(backupPass)}); !errors.Is(err, backup.ErrCorrupt) {
+	if _, err := archive.Restore(bad, filepath.Join(t.TempDir(), "new"), archive.RestoreOptions{Passphrase: []byte(backupPass)}); !errors.Is(err, backup.ErrCorrupt) {
 		t.Fatalf("damaged backup: %v", err)
 	}
 	// A backup without the key needs the key.
 	th.start()
-	nokey := filepath.Join(t.TempDir(), "nokey"+hub.BackupExt)
-	if err := hub.Backup(th.cfg.DataDir, nokey, hub.BackupOptions{Passphrase: []byte(backupPass), WithoutKey: true}); err != nil {
+	nokey := filepath.Join(t.TempDir(), "nokey"+archive.BackupExt)
+	if err := archive.Backup(th.cfg.DataDir, nokey, archive.BackupOptions{Passphrase: []byte(backupPass), WithoutKey: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := hub.Restore(nokey, filepath.Join(t.TempDir(), "n1"), hub.RestoreOptions{Passphrase: []byte(backupPass)}); err == nil || !strings.Contains(err.Error(), "--key") {
+	if _, err := archive.Restore(nokey, filepath.Join(t.TempDir(), "n1"), archive.RestoreOptions{Passphrase: []byte(backupPass)}); err == nil || !strings.Contains(err.Error(), "--key") {
 		t.Fatalf("no key: %v", err)
 	}
-	if _, err := hub.Restore(nokey, filepath.Join(t.TempDir(), "n2"), hub.RestoreOptions{Passphrase: []byte(backupPass),
+	if _, err := archive.Restore(nokey, filepath.Join(t.TempDir(), "n2"), archive.RestoreOptions{Passphrase: []byte(backupPass),
 		MasterKey: filepath.Join(th.cfg.DataDir, "keys", "master.key")}); err != nil {
 		t.Fatalf("with the key: %v", err)
 	}
@@ -327,7 +328,7 @@ func TestDailyBackup(t *testing.T) {
 	backups := filepath.Join(dir, "usb")
 	os.MkdirAll(backups, 0o700)
 	for _, old := range []string{"20200101T000000Z", "20200102T000000Z", "20200103T000000Z"} {
-		os.WriteFile(filepath.Join(backups, "toyhub-"+old+hub.BackupExt), []byte("old"), 0o600)
+		os.WriteFile(filepath.Join(backups, "toyhub-"+old+archive.BackupExt), []byte("old"), 0o600)
 	}
 	th := startHub(t, func(c *hub.Config) {
 		c.WebAddr = "127.0.0.1:0"
@@ -335,7 +336,7 @@ func TestDailyBackup(t *testing.T) {
 	})
 	var files []string
 	for range 200 {
-		files, _ = filepath.Glob(filepath.Join(backups, "toyhub-*"+hub.BackupExt))
+		files, _ = filepath.Glob(filepath.Join(backups, "toyhub-*"+archive.BackupExt))
 		if len(files) == 2 && !strings.Contains(files[1], "2020") {
 			break
 		}
@@ -344,7 +345,7 @@ func TestDailyBackup(t *testing.T) {
 	if len(files) != 2 || !strings.Contains(files[0], "20200103") {
 		t.Fatalf("backups kept: %v", files)
 	}
-	if _, err := hub.Restore(files[1], filepath.Join(dir, "restored"), hub.RestoreOptions{Passphrase: []byte(backupPass)}); err != nil {
+	if _, err := archive.Restore(files[1], filepath.Join(dir, "restored"), archive.RestoreOptions{Passphrase: []byte(backupPass)}); err != nil {
 		t.Fatalf("the daily backup does not restore: %v", err)
 	}
 	_, body := httpGet(t, "http://"+th.h.MetricsAddr()+"/metrics")

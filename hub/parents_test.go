@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/toyhub/toyhub/hub"
+	"github.com/toyhub/toyhub/hub/control"
 	"github.com/toyhub/toyhub/wire"
 )
 
@@ -32,17 +33,17 @@ func (c *fakeClock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func (th *testHub) set(t *testing.T, a hub.SettingsArgs) {
+func (th *testHub) set(t *testing.T, a control.SettingsArgs) {
 	t.Helper()
-	if err := hub.Call(th.cfg.DataDir, hub.OpDeviceSet, a, nil); err != nil {
+	if err := call(th.cfg.DataDir, control.DeviceSet, a, nil); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (th *testHub) messages(t *testing.T, toy string) []hub.MessageView {
+func (th *testHub) messages(t *testing.T, toy string) []control.MessageView {
 	t.Helper()
-	var ms []hub.MessageView
-	if err := hub.Call(th.cfg.DataDir, hub.OpMessagesList, hub.NameArgs{Name: toy}, &ms); err != nil {
+	var ms []control.MessageView
+	if err := call(th.cfg.DataDir, control.MessagesList, control.NameArgs{Name: toy}, &ms); err != nil {
 		t.Fatal(err)
 	}
 	return ms
@@ -55,7 +56,7 @@ func TestRetentionEnforced(t *testing.T) {
 	th := startHub(t, func(c *hub.Config) { c.Now, c.RetentionEvery = clk.now, 100*time.Millisecond })
 	teddy, gran := th.device("Teddy", "toy"), th.device("Gran", "family")
 	th.link("Teddy", "Gran")
-	th.set(t, hub.SettingsArgs{Name: "Teddy", Retention: "2d"})
+	th.set(t, control.SettingsArgs{Name: "Teddy", Retention: "2d"})
 	toy := th.dial(teddy)
 	ctx := context.Background()
 	if err := toy.Send(ctx, wire.NewMessageID(), recording(1, 1), nil); err != nil {
@@ -79,7 +80,7 @@ func TestRetentionEnforced(t *testing.T) {
 	}
 	th.waitAudit(t, "messages.deleted")
 	// "Once played": gone when Gran has played it.
-	th.set(t, hub.SettingsArgs{Name: "Teddy", Retention: "played"})
+	th.set(t, control.SettingsArgs{Name: "Teddy", Retention: "played"})
 	if err := toy.Send(ctx, wire.NewMessageID(), recording(1, 2), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func TestQuietHoursHoldThenDeliver(t *testing.T) {
 	// Quiet from now for two hours (in the hub's local time).
 	start := clk.now().Local()
 	end := start.Add(2 * time.Hour)
-	th.set(t, hub.SettingsArgs{Name: "Teddy", Quiet: start.Format("15:04") + "-" + end.Format("15:04")})
+	th.set(t, control.SettingsArgs{Name: "Teddy", Quiet: start.Format("15:04") + "-" + end.Format("15:04")})
 	toy := th.dial(teddy)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -142,7 +143,7 @@ func TestLimitsAndMute(t *testing.T) {
 	teddy, gran := th.device("Teddy", "toy"), th.device("Gran", "family")
 	th.link("Teddy", "Gran")
 	one := 1
-	th.set(t, hub.SettingsArgs{Name: "Gran", DailyLimit: &one})
+	th.set(t, control.SettingsArgs{Name: "Gran", DailyLimit: &one})
 	g := th.dial(gran)
 	ctx := context.Background()
 	if err := g.Send(ctx, wire.NewMessageID(), recording(1, 1), nil); err != nil {
@@ -152,7 +153,7 @@ func TestLimitsAndMute(t *testing.T) {
 	if code(t, err) != wire.CodeLimit || !strings.Contains(err.Error(), "for today") {
 		t.Fatalf("over the limit: %v", err)
 	}
-	if err := hub.Call(th.cfg.DataDir, hub.OpMute, hub.LinkArgs{A: "Teddy", B: "Gran"}, nil); err != nil {
+	if err := call(th.cfg.DataDir, control.Mute, control.LinkArgs{A: "Teddy", B: "Gran"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := th.dial(teddy).Send(ctx, wire.NewMessageID(), recording(1, 3), []string{"Gran"}); code(t, err) != wire.CodeNotContact {

@@ -14,6 +14,7 @@ import (
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/devices"
 	"github.com/toyhub/toyhub/hub"
+	"github.com/toyhub/toyhub/hub/control"
 	"github.com/toyhub/toyhub/wire"
 )
 
@@ -142,7 +143,7 @@ func TestRevoked(t *testing.T) {
 	}
 	th.waitLog(t, "device revoked")
 	// Revocation cannot be undone by linking: the hub refuses.
-	if err := hub.Call(th.cfg.DataDir, hub.OpLink, hub.LinkArgs{A: "Bunny", B: "Bear"}, nil); err == nil {
+	if err := call(th.cfg.DataDir, control.Link, control.LinkArgs{A: "Bunny", B: "Bear"}, nil); err == nil {
 		t.Fatal("linked a revoked device")
 	}
 }

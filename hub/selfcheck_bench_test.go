@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/toyhub/toyhub/hub"
+	"github.com/toyhub/toyhub/hub/control"
 )
 
 // BenchmarkSelfCheck is what one run of the local self-check costs the
@@ -17,15 +18,15 @@ func BenchmarkSelfCheck(b *testing.B) {
 	}
 	b.Run("baseline: status", func(b *testing.B) {
 		for b.Loop() {
-			if err := hub.Call(th.cfg.DataDir, hub.OpStatus, nil, nil); err != nil {
+			if err := call(th.cfg.DataDir, control.Status, control.None{}, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 	b.Run("self-check", func(b *testing.B) {
 		for b.Loop() {
-			var res hub.AuditResult
-			if err := hub.Call(th.cfg.DataDir, hub.OpCheckRun, hub.AuditArgs{}, &res); err != nil {
+			var res control.AuditResult
+			if err := call(th.cfg.DataDir, control.CheckRun, control.AuditArgs{}, &res); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -14,13 +14,14 @@ import (
 
 	"github.com/toyhub/toyhub/hub"
 	"github.com/toyhub/toyhub/hub/audit"
+	"github.com/toyhub/toyhub/hub/control"
 )
 
 // check runs the security self-check on the hub, as 'toyhub audit' does.
 func (th *testHub) check(t *testing.T) audit.Report {
 	t.Helper()
-	var res hub.AuditResult
-	if err := hub.Call(th.cfg.DataDir, hub.OpCheckRun, hub.AuditArgs{}, &res); err != nil {
+	var res control.AuditResult
+	if err := call(th.cfg.DataDir, control.CheckRun, control.AuditArgs{}, &res); err != nil {
 		t.Fatal(err)
 	}
 	return res.Report
@@ -62,8 +63,8 @@ func TestSelfCheck(t *testing.T) {
 		t.Fatalf("healthy hub has a high finding: %+v", f)
 	}
 	// The probe device is gone again.
-	var devs []hub.DeviceView
-	if err := hub.Call(th.cfg.DataDir, hub.OpDeviceList, nil, &devs); err != nil {
+	var devs []control.DeviceView
+	if err := call(th.cfg.DataDir, control.DeviceList, control.None{}, &devs); err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range devs {
@@ -89,14 +90,14 @@ func TestSelfCheck(t *testing.T) {
 			}, func() { os.Remove(filepath.Join(data, "my-backup.txt")) }},
 		{"identity.invites", "still open", audit.Low,
 			func() {
-				if err := hub.Call(data, hub.OpInviteCreate, hub.InviteArgs{Name: "Grandma Rosalind", Toys: []string{"Teddy Fitzgerald"}}, nil); err != nil {
+				if err := call(data, control.InviteCreate, control.InviteArgs{Name: "Grandma Rosalind", Toys: []string{"Teddy Fitzgerald"}}, nil); err != nil {
 					t.Fatal(err)
 				}
 			}, func() {
-				var invs []hub.InviteView
-				hub.Call(data, hub.OpInviteList, nil, &invs)
+				var invs []control.InviteView
+				call(data, control.InviteList, control.None{}, &invs)
 				for _, i := range invs {
-					hub.Call(data, hub.OpInviteRevoke, hub.IDArgs{ID: i.ID}, nil)
+					call(data, control.InviteRevoke, control.IDArgs{ID: i.ID}, nil)
 				}
 			}},
 		{"identity.attacks", "trying to break in", audit.Medium,
@@ -136,8 +137,8 @@ func TestSelfCheck(t *testing.T) {
 	}
 
 	// The history keeps every run; the web app shows the newest, by name.
-	var latest hub.AuditResult
-	if err := hub.Call(data, hub.OpCheckLatest, nil, &latest); err != nil || latest.Report.Trigger != "manual" {
+	var latest control.AuditResult
+	if err := call(data, control.CheckLatest, control.None{}, &latest); err != nil || latest.Report.Trigger != "manual" {
 		t.Fatalf("latest: %+v %v", latest.Report.At, err)
 	}
 }
@@ -152,8 +153,8 @@ func TestSelfCheckSchedule(t *testing.T) {
 	wait := func(trigger string) {
 		t.Helper()
 		for range 200 {
-			var latest hub.AuditResult
-			if hub.Call(th.cfg.DataDir, hub.OpCheckLatest, nil, &latest) == nil && latest.Report.Trigger == trigger {
+			var latest control.AuditResult
+			if call(th.cfg.DataDir, control.CheckLatest, control.None{}, &latest) == nil && latest.Report.Trigger == trigger {
 				return
 			}
 			time.Sleep(50 * time.Millisecond)

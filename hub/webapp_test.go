@@ -23,6 +23,7 @@ import (
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/devices"
 	"github.com/toyhub/toyhub/hub"
+	"github.com/toyhub/toyhub/hub/control"
 	"github.com/toyhub/toyhub/wire"
 )
 
@@ -604,8 +605,8 @@ func TestWebParentInvite(t *testing.T) {
 		}
 	}
 	// The same kind of invite, taken by a device, is refused.
-	var res hub.InviteResult
-	if err := hub.Call(th.cfg.DataDir, hub.OpInviteCreate, hub.InviteArgs{Name: "Uncle", Role: "parent"}, &res); err != nil {
+	var res control.InviteResult
+	if err := call(th.cfg.DataDir, control.InviteCreate, control.InviteArgs{Name: "Uncle", Role: "parent"}, &res); err != nil {
 		t.Fatal(err)
 	}
 	if res.WebLink == "" || !strings.Contains(res.WebLink, "/join?s=") {

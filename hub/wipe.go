@@ -1,15 +1,12 @@
 package hub
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-
-	"github.com/toyhub/toyhub/store"
-	"github.com/toyhub/toyhub/web"
-	"github.com/toyhub/toyhub/web/password"
+	"sync"
+	"sync/atomic"
 )
 
 // ErrWiped is what Run returns after "delete everything": the hub stopped
@@ -17,28 +14,19 @@ import (
 // that systemd starts a new, empty hub, with a new setup link.
 var ErrWiped = errors.New("hub: everything was deleted")
 
-// WipeArgs confirm "delete everything" with the owner's password.
-type WipeArgs struct {
-	Login    string `json:"login"`
-	Password string `json:"password"`
+// stopper stops the hub when the console or the owner asks
+// (household.Stopper).
+type stopper struct {
+	req  chan struct{} // closed when the hub is to stop
+	once sync.Once
+	wipe atomic.Bool // delete everything once stopped
 }
 
-// checkOwner verifies the owner's password.
-func (h *Hub) checkOwner(ctx context.Context, login, pw string) (store.User, error) {
-	u, err := h.store.UserByLogin(ctx, login)
-	if err == nil && u.Role == store.RoleOwner {
-		if ok, verr := password.Verify(pw, u.PasswordHash); verr == nil && ok {
-			return u, nil
-		}
-	}
-	return store.User{}, errors.New("that is not the owner's name and password")
-}
+func (s *stopper) Stop() { s.once.Do(func() { close(s.req) }) }
 
-// requestWipe stops the hub and has Run delete everything once it has.
-func (h *Hub) requestWipe(by web.Actor) {
-	h.log.Warn("Deleting everything, as the owner asked", "user", by.User, "remote", by.Remote)
-	h.wipe.Store(true)
-	h.stopOnce.Do(func() { close(h.stopReq) })
+func (s *stopper) Wipe() {
+	s.wipe.Store(true)
+	s.Stop()
 }
 
 // destroy deletes the household: the database and its copies, the master
@@ -46,8 +34,9 @@ func (h *Hub) requestWipe(by web.Actor) {
 // before they are removed: without the master key, any copy of the
 // database left on the card is unreadable.
 func (h *Hub) destroy() error {
+	d := h.cfg.Dir()
 	var errs []error
-	for _, k := range []string{h.cfg.Dir().MasterKey(), h.cfg.Dir().CAKey(), h.cfg.Dir().ServerKey()} {
+	for _, k := range []string{d.MasterKey(), d.CAKey(), d.ServerKey()} {
 		if st, err := os.Stat(k); err == nil {
 			if f, err := os.OpenFile(k, os.O_WRONLY, 0); err == nil {
 				f.Write(make([]byte, st.Size()))
@@ -56,19 +45,19 @@ func (h *Hub) destroy() error {
 			}
 		}
 	}
-	entries, err := os.ReadDir(h.cfg.DataDir)
+	entries, err := os.ReadDir(d.Path)
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
-		if e.Name() == "hub.lock" {
+		if e.Name() == filepath.Base(d.LockFile()) {
 			continue
 		}
-		if err := os.RemoveAll(filepath.Join(h.cfg.DataDir, e.Name())); err != nil {
+		if err := os.RemoveAll(d.Join(e.Name())); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if err := os.Remove(h.cfg.Dir().MasterKey()); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Remove(d.MasterKey()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err) // when kept outside the data directory
 	}
 	if len(errs) > 0 {

@@ -1,7 +1,9 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/toyhub/toyhub/store"
 	"github.com/toyhub/toyhub/web/password"
@@ -38,24 +40,75 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "The two new passwords differ.")
 		return
 	}
-	if err := password.Check(pw, s.passwordContext(r.Context(), cur.user.Login, cur.user.Email)); err != nil {
-		fail(http.StatusBadRequest, "Please choose another password: "+err.(*password.Error).Reason+".")
+	if err := s.hh.ChangePassword(r.Context(), actor(r), pw); err != nil {
+		if msg, ok := refusal(err); ok {
+			fail(http.StatusBadRequest, msg)
+			return
+		}
+		s.fail(w, r, err)
 		return
 	}
-	hash, err := password.Hash(pw)
+	if err := s.startSession(w, r, cur.user); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/account", http.StatusSeeOther)
+}
+
+// SessionRow is one of the person's sessions.
+type SessionRow struct {
+	ID       string // hex of the token's hash: names the session, opens nothing
+	Created  time.Time
+	LastSeen time.Time
+	Remote   string
+	Current  bool
+}
+
+type accountData struct {
+	Page
+	Sessions []SessionRow
+	HasTOTP  bool
+	Required bool
+	Error    string
+}
+
+func (s *Server) accountData(r *http.Request) (accountData, error) {
+	cur, _ := current(r)
+	ss, err := s.st.Sessions(r.Context(), cur.user.ID)
+	if err != nil {
+		return accountData{}, err
+	}
+	d := accountData{Page: s.page(r, "account"), HasTOTP: cur.user.TOTPSecret != "", Required: s.totpRequired(r.Context())}
+	for _, x := range ss {
+		d.Sessions = append(d.Sessions, SessionRow{ID: fmt.Sprintf("%x", x.TokenHash), Created: x.CreatedAt, LastSeen: x.LastSeen,
+			Remote: x.Remote, Current: string(x.TokenHash) == string(cur.session.TokenHash)})
+	}
+	return d, nil
+}
+
+func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
+	d, err := s.accountData(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.st.SetPassword(r.Context(), cur.user.ID, hash, password.PolicyVersion); err != nil {
-		s.fail(w, r, err)
+	s.render(w, http.StatusOK, "account", d)
+}
+
+func (s *Server) endSession(w http.ResponseWriter, r *http.Request) {
+	cur, _ := current(r)
+	var hash []byte
+	if _, err := fmt.Sscanf(r.PostFormValue("session"), "%x", &hash); err != nil || len(hash) == 0 {
+		http.Error(w, "which session?", http.StatusBadRequest)
 		return
 	}
-	s.st.Audit(store.Event{Kind: store.EvPasswordChanged, User: cur.user.ID, Remote: ip})
-	s.log.Info("Password changed", "user", cur.user.ID)
-	s.hub.ConfigChanged()
-	if err := s.startSession(w, r, cur.user); err != nil {
-		s.fail(w, r, err)
+	if err := s.st.EndUserSession(r.Context(), cur.user.ID, hash); err != nil {
+		s.refuse(w, r, cur.user, http.StatusNotFound, "not this account's session")
+		return
+	}
+	s.st.Audit(store.Event{Kind: store.EvSessionEnded, User: cur.user.ID, Remote: remoteIP(r)})
+	if string(hash) == string(cur.session.TokenHash) {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
 	http.Redirect(w, r, "/account", http.StatusSeeOther)

@@ -3,12 +3,8 @@ package web
 import (
 	"errors"
 	"net/http"
-	"strconv"
-	"sync"
 
 	"github.com/toyhub/toyhub/store"
-	"github.com/toyhub/toyhub/web/password"
-	"github.com/toyhub/toyhub/wire"
 )
 
 type joinData struct {
@@ -23,17 +19,21 @@ func (s *Server) joinPage(w http.ResponseWriter, r *http.Request) {
 	secret := r.URL.Query().Get("s")
 	inv, err := s.st.InviteBySecret(r.Context(), secret)
 	if err != nil {
-		s.joinRefused(w, r, "bad invite")
+		s.joinRefused(w, r, "bad invite", false)
 		return
 	}
 	s.render(w, http.StatusOK, "join", joinData{Secret: secret, Name: inv.Name})
 }
 
-func (s *Server) joinRefused(w http.ResponseWriter, r *http.Request, why string) {
+// joinRefused refuses an invite's link; audited says whether the refusal
+// is in the audit log already (the household wrote it).
+func (s *Server) joinRefused(w http.ResponseWriter, r *http.Request, why string, audited bool) {
 	ip, now := remoteIP(r), s.cfg.Now()
 	s.logins.failed("join", ip, now)
-	s.st.Audit(store.Event{Kind: store.EvJoinRefused, Remote: ip, Detail: why})
-	s.log.Warn("Invite refused", "remote", ip, "reason", why)
+	if !audited {
+		s.st.Audit(store.Event{Kind: store.EvJoinRefused, Remote: ip, Detail: why})
+		s.log.Warn("Invite refused", "remote", ip, "reason", why)
+	}
 	s.message(w, http.StatusForbidden, "This invite cannot be used",
 		"It was used already, has expired or was withdrawn. Ask the parent who sent it for a new one.")
 }
@@ -47,7 +47,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	secret := r.PostFormValue("secret")
 	inv, err := s.st.InviteBySecret(r.Context(), secret)
 	if err != nil {
-		s.joinRefused(w, r, "bad invite")
+		s.joinRefused(w, r, "bad invite", false)
 		return
 	}
 	d := joinData{Secret: secret, Name: inv.Name}
@@ -57,62 +57,21 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusBadRequest, "join", d)
 		return
 	}
-	if err := password.Check(pw, s.passwordContext(r.Context(), inv.Name, "")); err != nil {
-		d.Error = "Please choose another password: " + err.(*password.Error).Reason + "."
-		s.render(w, http.StatusBadRequest, "join", d)
-		return
-	}
-	hash, err := password.Hash(pw)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	u, toys, err := s.st.RedeemInviteAccount(r.Context(), secret, store.NewUser{ID: newToken()[:26], DeviceID: wire.NewDeviceID(),
-		PasswordHash: hash, PolicyVersion: password.PolicyVersion})
+	u, err := s.hh.Join(r.Context(), Actor{Remote: ip}, secret, pw)
 	switch {
 	case errors.Is(err, store.ErrBadInvite):
-		s.joinRefused(w, r, "invite spent meanwhile")
+		s.joinRefused(w, r, "invite spent meanwhile", true)
 		return
 	case errors.Is(err, store.ErrExists):
-		d.Error = "Someone here already has the name on this invite. Ask the parent who sent it for a new invite with another name."
+		d.Error, _ = refusal(err)
 		s.render(w, http.StatusConflict, "join", d)
 		return
 	case err != nil:
-		s.fail(w, r, err)
+		s.refused(w, r, err, func(msg string) {
+			d.Error = msg
+			s.render(w, http.StatusBadRequest, "join", d)
+		})
 		return
 	}
-	s.st.Audit(store.Event{Kind: store.EvJoined, User: u.ID, Device: u.DeviceID, Remote: ip, Detail: "web account, " + strconv.Itoa(len(toys)) + " toys"})
-	s.log.Info("Invite redeemed", "user", u.ID, "remote", ip, "linked", len(toys))
-	s.hub.ConfigChanged()
 	s.loggedIn(w, r, u)
-}
-
-// streams counts the live pages open per account device: an account is
-// "online" while one of its pages is.
-type streams struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (st *streams) add(id string) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.n == nil {
-		st.n = map[string]int{}
-	}
-	st.n[id]++
-}
-
-func (st *streams) remove(id string) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.n[id]--; st.n[id] <= 0 {
-		delete(st.n, id)
-	}
-}
-
-func (st *streams) has(id string) bool {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.n[id] > 0
 }

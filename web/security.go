@@ -2,33 +2,52 @@ package web
 
 import (
 	"net/http"
+
+	"github.com/toyhub/toyhub/store"
 )
 
-// contentSecurityPolicy allows only the app's own scripts, styles and
-// media: no inline script, no third party, no framing.
-const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+type securityData struct {
+	Page
+	TOTPRequired bool
+	HasTOTP      bool
+	SecurityState
+	Error string
+}
 
-// secure wraps every route: security headers on every response, pages and
-// audio never cached, and cross-origin state-changing requests refused
-// (http.CrossOriginProtection, with SameSite=Strict cookies besides).
-// It is applied once, to the whole mux, not per handler.
-func secure(next http.Handler) http.Handler {
-	csrf := http.NewCrossOriginProtection()
-	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "cross-origin request refused", http.StatusForbidden)
-	}))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", contentSecurityPolicy)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Cross-Origin-Resource-Policy", "same-origin")
-		h.Set("Permissions-Policy", "microphone=(self), camera=(), geolocation=()")
-		h.Set("Strict-Transport-Security", "max-age=31536000")
-		h.Set("Cache-Control", "no-store")
-		csrf.Handler(next).ServeHTTP(w, r)
-	})
+func (s *Server) securityPage(w http.ResponseWriter, r *http.Request) {
+	s.renderSecurity(w, r, http.StatusOK, securityData{})
+}
+
+func (s *Server) renderSecurity(w http.ResponseWriter, r *http.Request, status int, d securityData) {
+	cur, _ := current(r)
+	st, err := s.hh.Security(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d.Page, d.TOTPRequired, d.HasTOTP = s.page(r, "security"), s.totpRequired(r.Context()), cur.user.TOTPSecret != ""
+	d.SecurityState = st
+	s.render(w, status, "security", d)
+}
+
+// runSecurity starts the self-check; the page updates itself when it ends.
+func (s *Server) runSecurity(w http.ResponseWriter, r *http.Request) {
+	if err := s.hh.StartCheck(r.Context(), actor(r), r.PostFormValue("network") == "1"); err != nil {
+		s.refused(w, r, err, func(msg string) { s.renderSecurity(w, r, http.StatusConflict, securityData{Error: msg}) })
+		return
+	}
+	http.Redirect(w, r, "/security", http.StatusSeeOther) // the page updates itself when the check ends
+}
+
+func (s *Server) setTOTPRequired(w http.ResponseWriter, r *http.Request) {
+	cur, _ := current(r)
+	if cur.user.Role != store.RoleOwner {
+		s.refuse(w, r, cur.user, http.StatusForbidden, "owner only")
+		return
+	}
+	if err := s.hh.RequireTOTP(r.Context(), actor(r), r.PostFormValue("required") == "1"); err != nil {
+		s.refused(w, r, err, func(msg string) { s.message(w, http.StatusBadRequest, "The setting was not changed", msg) })
+		return
+	}
+	http.Redirect(w, r, "/security", http.StatusSeeOther)
 }

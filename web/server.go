@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -17,8 +16,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-
-	"github.com/toyhub/toyhub/store"
 )
 
 //go:embed templates/*.html templates/*.tmpl
@@ -26,147 +23,6 @@ var templateFS embed.FS
 
 //go:embed static
 var staticFS embed.FS
-
-// Store is what the web app needs of the hub's store.
-type Store interface {
-	Space() (store.Space, error)
-	SetupPending(ctx context.Context) (bool, error)
-	CreateOwner(ctx context.Context, token string, nu store.NewUser) (store.User, error)
-	UserByLogin(ctx context.Context, login string) (store.User, error)
-	User(ctx context.Context, id string) (store.User, error)
-	Users(ctx context.Context) ([]store.User, error)
-	DeleteUser(ctx context.Context, id string) error
-	SetTOTP(ctx context.Context, id, secret string) error
-	UseTOTPStep(ctx context.Context, id string, step int64) (bool, error)
-	CreateSession(ctx context.Context, token, userID, remote string) error
-	SessionUser(ctx context.Context, token string, idle, absolute time.Duration) (store.Session, store.User, error)
-	Sessions(ctx context.Context, userID string) ([]store.Session, error)
-	EndSession(ctx context.Context, tokenHash []byte) error
-	EndUserSession(ctx context.Context, userID string, tokenHash []byte) error
-	SetPassword(ctx context.Context, id, hash string, policyVersion int) error
-	SetHousehold(ctx context.Context, name string) error
-	Household(ctx context.Context) (string, error)
-	Meta(ctx context.Context, key string) ([]byte, error)
-	SetMeta(ctx context.Context, key string, value []byte) error
-
-	Device(ctx context.Context, id string) (store.Device, error)
-	Devices(ctx context.Context) ([]store.Device, error)
-	RenameDevice(ctx context.Context, id, name string) error
-	Contacts(ctx context.Context, id string) ([]string, error)
-	Link(ctx context.Context, a, b string) error
-	Unlink(ctx context.Context, a, b string) error
-	Conversation(ctx context.Context, toy string, v store.Viewer, limit int) ([]store.MessageInfo, error)
-	OpenAudio(ctx context.Context, id, toy string, v store.Viewer) (store.Audio, error)
-	WriteAudio(ctx context.Context, a store.Audio, w io.Writer) error
-
-	DeviceSettings(ctx context.Context, id string) (store.Settings, error)
-	NextDeletions(ctx context.Context, toy string, limit int) ([]store.Deletion, error)
-	LinksOf(ctx context.Context, id string) ([]store.LinkState, error)
-	PendingLinks(ctx context.Context) ([]store.LinkState, error)
-	SetMuted(ctx context.Context, a, b string, muted bool) error
-
-	Invites(ctx context.Context) ([]store.Invite, error)
-	InviteBySecret(ctx context.Context, secret string) (store.Invite, error)
-	RedeemInviteAccount(ctx context.Context, secret string, nu store.NewUser) (store.User, []string, error)
-	RevokeInvite(ctx context.Context, id string) error
-
-	Audit(e store.Event)
-	AuditLog(ctx context.Context, limit int) ([]store.Event, error)
-}
-
-var _ Store = (*store.Store)(nil)
-
-// Hub is what the web app asks of the running hub: the message path,
-// enrollment and who is connected. What a person does in the browser takes
-// the same path as what a device does.
-type Hub interface {
-	Online(deviceID string) bool
-	NewDeviceID() string
-	// Send stores a WAV recording from a device to recipients (device
-	// IDs) and announces it; a recording the toys cannot play is
-	// ErrBadAudio.
-	Send(ctx context.Context, from string, to []string, wav []byte) (messageID string, err error)
-	// Fetched and Played record a delivery to an account's device.
-	Fetched(device, messageID string)
-	Played(ctx context.Context, device, messageID string) error
-	// Pair opens a pairing window for a toy's label code.
-	Pair(ctx context.Context, by Actor, code, name string) (time.Time, error)
-	Revoke(ctx context.Context, deviceID string) error
-	// Remove removes a device for good (and its account, if it is one),
-	// keeping its messages without its name, or deleting them.
-	Remove(ctx context.Context, by Actor, deviceID string, keepMessages bool) error
-	// DeleteMessages deletes messages for good.
-	DeleteMessages(ctx context.Context, by Actor, ids []string) (int, error)
-	// Wipe deletes everything (the household's data, keys and CA) once the
-	// owner's password is confirmed; the hub stops and starts anew.
-	Wipe(ctx context.Context, by Actor, login, password string) error
-	// Export writes the household's archive to w, encrypted under
-	// passphrase unless it is empty.
-	Export(ctx context.Context, by Actor, w io.Writer, passphrase []byte) (int, error)
-	// SetSettings changes a device's retention, quiet hours and limit.
-	SetSettings(ctx context.Context, by Actor, deviceID string, st store.Settings) error
-	// Invite creates an invite for a family member (linked to toys) or,
-	// with parent set, for a parent.
-	Invite(ctx context.Context, by Actor, name string, parent bool, toys []string) (Invite, error)
-	// Security returns the newest self-check report, the history of
-	// runs, and whether one is running.
-	Security(ctx context.Context) (SecurityState, error)
-	// RunSecurity starts a self-check (with the network scan if asked)
-	// and returns at once; pages hear of its end as a change.
-	RunSecurity(network bool) error
-	// LoginFailed counts a failed login (wrong password or code).
-	LoginFailed()
-	// ConfigChanged says that accounts, links or settings changed, so
-	// that the hub checks its security again.
-	ConfigChanged(devices ...string)
-	// Watch reports what changed, until stop is called: each receive
-	// lists the devices whose pages should reload (none: every page).
-	Watch() (changes <-chan []string, stop func())
-}
-
-// ErrBadAudio marks a recording that is not one the toys accept.
-var ErrBadAudio = errors.New("not a recording the toys can play")
-
-// Invite is a new invite, with its secret (shown once).
-type Invite struct {
-	ID         string
-	Secret     string
-	DeviceLink string // toyhub://join… for a family device
-	Expires    time.Time
-}
-
-// SecurityState is what the security page shows.
-type SecurityState struct {
-	Latest  *SecurityReport // nil before the first check
-	History []SecurityRun   // newest first
-	Running bool            // a check is running now
-}
-
-// SecurityReport is a self-check's result as the security page shows it.
-type SecurityReport struct {
-	At                time.Time
-	Trigger           string
-	High, Medium, Low int
-	Problems          []SecurityFinding // worst first
-	Passed            []SecurityFinding
-	Network           string // what the network scan covered, if it ran
-}
-
-// SecurityFinding is one finding, in plain words.
-type SecurityFinding struct {
-	Severity, Title, Checked, Seen, Fix, Where string
-}
-
-// SecurityRun is a line of the self-check's history.
-type SecurityRun struct {
-	At                time.Time
-	Trigger           string
-	High, Medium, Low int
-}
-
-// Actor is who asked for an action, for the audit log: an account ID and
-// the address it came from.
-type Actor struct{ User, Remote string }
 
 // Config configures the web app.
 type Config struct {
@@ -176,10 +32,6 @@ type Config struct {
 	// trust the hub.
 	CAPEM         []byte
 	CAFingerprint string
-	// Household words that no password may contain (names of the
-	// household, its children and toys), besides the account's own.
-	PasswordContext func(ctx context.Context) []string
-
 	// MaxRecording bounds a recording sent from the browser (default
 	// 2 MiB, the hub's own bound for a message).
 	MaxRecording int64
@@ -197,7 +49,7 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	st      Store
-	hub     Hub
+	hh      Household
 	log     *slog.Logger
 	tmpl    map[string]*template.Template
 	static  string // content-hashed URL prefix of the static files
@@ -213,7 +65,7 @@ type Server struct {
 }
 
 // New parses every template at start, so a missing one fails here.
-func New(cfg Config, st Store, hub Hub) (*Server, error) {
+func New(cfg Config, st Store, hh Household) (*Server, error) {
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = 30 * time.Minute
 	}
@@ -232,10 +84,7 @@ func New(cfg Config, st Store, hub Hub) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.PasswordContext == nil {
-		cfg.PasswordContext = func(context.Context) []string { return nil }
-	}
-	s := &Server{cfg: cfg, st: st, hub: hub, scans: make(chan struct{}, 1), quit: make(chan struct{}), log: cfg.Logger, tmpl: map[string]*template.Template{}, logins: newLoginLimiter()}
+	s := &Server{cfg: cfg, st: st, hh: hh, scans: make(chan struct{}, 1), quit: make(chan struct{}), log: cfg.Logger, tmpl: map[string]*template.Template{}, logins: newLoginLimiter()}
 	sum := sha256.New()
 	err := fs.WalkDir(staticFS, "static", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -292,7 +141,7 @@ func New(cfg Config, st Store, hub Hub) (*Server, error) {
 // Handler is the whole app, every route behind the security wrapper.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	for _, r := range s.routes() {
+	for _, r := range routeTable {
 		mux.Handle(r.Pattern, s.guard(r))
 	}
 	static, _ := fs.Sub(staticFS, "static")

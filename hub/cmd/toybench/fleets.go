@@ -24,7 +24,7 @@ import (
 
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/devices"
-	"github.com/toyhub/toyhub/hub"
+	"github.com/toyhub/toyhub/hub/control"
 	"github.com/toyhub/toyhub/wire"
 )
 
@@ -86,7 +86,7 @@ func (s *hubServer) start() error {
 		"--web-addr="+s.web, "--mdns=false", "--metrics-addr", s.metrics, "--log-level", "warn")
 	cmd.Env = append(os.Environ(), s.env...)
 	// The control socket answers once the broker's port is bound.
-	return s.run(cmd, "the hub", func() bool { return hub.Call(s.data, hub.OpStatus, nil, nil) == nil })
+	return s.run(cmd, "the hub", func() bool { _, err := control.Status.Call(s.data, control.None{}); return err == nil })
 }
 
 // goroutines reads go_goroutines from the hub's loopback metrics.
@@ -125,7 +125,7 @@ func (s *hubServer) enroll(dir string, n int) ([]*certs.Bundle, error) {
 			defer wg.Done()
 			defer func() { <-slots }()
 			out := filepath.Join(dir, "toys", strconv.Itoa(i))
-			if _, err := hub.AddDevice(s.data, fmt.Sprintf("toy %d", i), "toy", out); err != nil {
+			if _, err := control.AddDeviceBundle(s.data, fmt.Sprintf("toy %d", i), "toy", out); err != nil {
 				errs <- err
 				return
 			}
@@ -143,7 +143,7 @@ func (s *hubServer) enroll(dir string, n int) ([]*certs.Bundle, error) {
 		return nil, fmt.Errorf("enroll: %w", err)
 	}
 	for i := 0; i+1 < n; i += 2 {
-		if err := hub.Call(s.data, hub.OpLink, hub.LinkArgs{A: fmt.Sprintf("toy %d", i), B: fmt.Sprintf("toy %d", i+1)}, nil); err != nil {
+		if _, err := control.Link.Call(s.data, control.LinkArgs{A: fmt.Sprintf("toy %d", i), B: fmt.Sprintf("toy %d", i+1)}); err != nil {
 			return nil, fmt.Errorf("link: %w", err)
 		}
 	}

@@ -34,7 +34,7 @@ import (
 
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/devices"
-	"github.com/toyhub/toyhub/hub"
+	"github.com/toyhub/toyhub/hub/control"
 	"github.com/toyhub/toyhub/wire"
 )
 
@@ -448,7 +448,7 @@ func measureHub(hubBin, dir string, pairs int, wav []byte, duration time.Duratio
 		for j, side := range []string{"toy", "friend"} {
 			name := fmt.Sprintf("%s %d", side, i)
 			out := filepath.Join(dir, fmt.Sprintf("bundle-%d-%d", i, j))
-			if _, err := hub.AddDevice(data, name, "toy", out); err != nil {
+			if _, err := control.AddDeviceBundle(data, name, "toy", out); err != nil {
 				return Result{}, err
 			}
 			b, err := certs.LoadBundle(out)
@@ -460,7 +460,7 @@ func measureHub(hubBin, dir string, pairs int, wav []byte, duration time.Duratio
 			}
 			defer cs[j].Close()
 		}
-		if err := hub.Call(data, hub.OpLink, hub.LinkArgs{A: fmt.Sprintf("toy %d", i), B: fmt.Sprintf("friend %d", i)}, nil); err != nil {
+		if _, err := control.Link.Call(data, control.LinkArgs{A: fmt.Sprintf("toy %d", i), B: fmt.Sprintf("friend %d", i)}); err != nil {
 			return Result{}, err
 		}
 		ps = append(ps, pair{cs[0], cs[1]})

@@ -24,8 +24,8 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/toyhub/toyhub/certs"
-	"github.com/toyhub/toyhub/hub"
 	"github.com/toyhub/toyhub/hub/audit"
+	"github.com/toyhub/toyhub/hub/control"
 	"github.com/toyhub/toyhub/store"
 )
 
@@ -372,7 +372,7 @@ func TestCLI(t *testing.T) {
 		}
 		must(t, runBin(t, "toyhub", "invite", "revoke", id[1], "--data", data))
 		list := must(t, runBin(t, "toyhub", "invite", "list", "--data", data)).stdout
-		if !regexp.MustCompile(`Grandpa\s+Teddy\s+used`).MatchString(list) || !regexp.MustCompile(id[1]+`\s+Aunt\s+revoked`).MatchString(list) {
+		if !regexp.MustCompile(`Grandpa\s+Teddy\s+used`).MatchString(list) || !regexp.MustCompile(id[1]+`\s+Aunt\s+withdrawn`).MatchString(list) {
 			t.Fatalf("invite list:\n%s", list)
 		}
 		audit := must(t, runBin(t, "toyhub", "audit-log", "--data", data)).stdout
@@ -664,8 +664,8 @@ func TestWipeCLI(t *testing.T) {
 	hubCmd, _ := startServe(t, data, freePort(t))
 	setupOwnerCLI(t, data)
 	must(t, runBin(t, "toyhub", "device", "add", "--data", data, "--name", "Bunny", "--kind", "toy", "--out", filepath.Join(t.TempDir(), "b")))
-	var before hub.StatusResult
-	hub.Call(data, hub.OpStatus, nil, &before)
+	var before control.StatusResult
+	call(data, control.Status, control.None{}, &before)
 	if r := stdinCmd(t, "not the password\n", "toyhub", "wipe", "--data", data, "--login", "Mum"); r.code != 1 || !strings.Contains(r.stderr, "not the owner") {
 		t.Fatalf("wrong password: exit %d %q", r.code, r.stderr)
 	}
@@ -685,8 +685,8 @@ func TestWipeCLI(t *testing.T) {
 		}
 	}
 	startServe(t, data, freePort(t))
-	var after hub.StatusResult
-	hub.Call(data, hub.OpStatus, nil, &after)
+	var after control.StatusResult
+	call(data, control.Status, control.None{}, &after)
 	if after.Devices != 0 || after.CAFingerprint == before.CAFingerprint {
 		t.Fatalf("after the wipe: %+v (before %+v)", after, before)
 	}

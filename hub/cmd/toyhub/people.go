@@ -1,0 +1,48 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+
+	"github.com/toyhub/toyhub/hub/control"
+	"github.com/toyhub/toyhub/internal/cmdline"
+)
+
+// People: the owner's first account, and a forgotten password.
+
+func setupLink(io *cmdline.IO, args []string) error {
+	fs := flag.NewFlagSet("toyhub setup-link", flag.ContinueOnError)
+	data := dataFlag(fs)
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	res, err := control.SetupLink.Call(*data, control.None{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(io.Stdout, "Open this link to create the owner account (it works once; earlier links no longer do):\n%s\n", res.Link)
+	return nil
+}
+
+// resetPassword sets a password from the hub's own console: running it
+// needs the hub's user on the hub, which proves physical access.
+func resetPassword(io *cmdline.IO, args []string) error {
+	fs := flag.NewFlagSet("toyhub user reset-password", flag.ContinueOnError)
+	data := dataFlag(fs)
+	login := fs.String("login", "", "the account's name")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	if *login == "" {
+		return cmdline.Usagef("usage: toyhub user reset-password --login NAME")
+	}
+	pw, err := readSecret("New password (at least 12 characters)", "", io.Stdin, io.Stderr, false)
+	if err != nil {
+		return err
+	}
+	if _, err := control.ResetPassword.Call(*data, control.ResetArgs{Login: *login, Password: string(pw)}); err != nil {
+		return err
+	}
+	fmt.Fprintln(io.Stdout, "Password changed; every session of this account has ended.")
+	return nil
+}

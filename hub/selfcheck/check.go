@@ -1,0 +1,276 @@
+// Package selfcheck runs the hub's security self-check (package audit)
+// against the running hub: daily, a little after each change of the
+// household's configuration, and when a parent asks; it keeps every
+// report in the store's history. It gives the audit the hub's facts
+// through audit.Facts, built from explicit dependencies.
+//
+// One check runs at a time. A Checker is safe for concurrent use.
+package selfcheck
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/toyhub/toyhub/hub/audit"
+	"github.com/toyhub/toyhub/hub/enroll"
+	"github.com/toyhub/toyhub/hub/lan"
+	"github.com/toyhub/toyhub/store"
+)
+
+// Config is the self-check's slice of the hub's configuration.
+type Config struct {
+	// Every is how often the check runs on its own (0: never); the first
+	// time StartDelay after start, if Every has passed since the last.
+	Every      time.Duration
+	StartDelay time.Duration
+	// AfterChange is how long after a change of configuration the check
+	// runs again (0: not).
+	AfterChange time.Duration
+	// Network adds the home network scan to the hub's own runs, on
+	// Targets (empty: the LAN subnets).
+	Network bool
+	Targets []string
+	Now     func() time.Time
+}
+
+// Connections are the broker's, as the self-check's probe needs them.
+type Connections interface {
+	Disconnect(id string) bool
+}
+
+// Live tells open pages that a report is ready.
+type Live interface{ Publish(ids ...string) }
+
+// Deps are the facts of the hub the check looks at, and what it uses.
+type Deps struct {
+	Store       *store.Store
+	Issuer      *enroll.Issuer // for the throw-away probe device
+	CAs         *x509.CertPool // verify the hub's own server certificate
+	Connections Connections
+	Listeners   []audit.Listener
+	WebRoutes   []audit.Route
+	Files       audit.Files
+	Refusals    *Refusals
+	Live        Live
+	Log         *slog.Logger
+}
+
+// ErrRunning means a check is running already.
+var ErrRunning = errors.New("a security check is running already; its results appear when it ends")
+
+// Checker runs the self-check.
+type Checker struct {
+	cfg Config
+	d   Deps
+	log *slog.Logger
+
+	mu      sync.Mutex  // one check at a time
+	running atomic.Bool // a check runs, or is about to
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	timerMu sync.Mutex
+	timer   *time.Timer // the next scheduled run, if any
+}
+
+// New makes a checker; Start begins its schedule.
+func New(cfg Config, d Deps) *Checker {
+	c := &Checker{cfg: cfg, d: d, log: d.Log}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c
+}
+
+// Start begins the daily schedule.
+func (c *Checker) Start() {
+	if c.cfg.Every > 0 {
+		c.wg.Go(c.daily)
+	}
+}
+
+// Close stops the schedule and waits for a check under way.
+func (c *Checker) Close() {
+	c.cancel()
+	c.timerMu.Lock()
+	if c.timer != nil && c.timer.Stop() {
+		c.wg.Done() // the run it held a place for will not happen
+	}
+	c.timerMu.Unlock()
+	c.wg.Wait()
+}
+
+// Running reports whether a check is running now.
+func (c *Checker) Running() bool { return c.running.Load() }
+
+// Run runs the check now, keeps it in the history, and returns it. With
+// network, the home network scan runs too, on targets (empty: the
+// configured ones, or the LAN subnets).
+func (c *Checker) Run(ctx context.Context, trigger string, network bool, targets []string) (audit.Report, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.running.Store(true)
+	c.d.Refusals.probing.Store(true)
+	defer func() {
+		c.d.Refusals.probing.Store(false)
+		c.running.Store(false)
+	}()
+	opt := audit.Options{Trigger: trigger, Now: c.cfg.Now, Network: network || c.cfg.Network,
+		Scan: audit.ScanOptions{Targets: targets, HubPorts: c.ports(), Self: append(lan.Addrs(), netip.MustParseAddr("127.0.0.1"))}}
+	if len(opt.Scan.Targets) == 0 {
+		opt.Scan.Targets = c.cfg.Targets
+	}
+	rep, err := audit.Run(ctx, facts{c}, opt)
+	if err != nil {
+		return rep, err
+	}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		return rep, err
+	}
+	high, medium, low := rep.Count(audit.High), rep.Count(audit.Medium), rep.Count(audit.Low)
+	if err := c.d.Store.SaveCheck(ctx, store.CheckRun{At: rep.At, Trigger: trigger, High: high, Medium: medium, Low: low, Report: b}); err != nil {
+		return rep, err
+	}
+	c.log.Info("Security check done", "trigger", trigger, "high", high, "medium", medium, "low", low,
+		"network", opt.Network, "took", rep.Took.Round(time.Millisecond).String())
+	c.d.Store.Audit(store.Event{Kind: store.EvCheckDone, Detail: fmt.Sprintf("%s: %d high, %d medium, %d low", trigger, high, medium, low)})
+	c.d.Live.Publish()
+	return rep, nil
+}
+
+// Begin starts a check in the background and returns at once; open pages
+// hear of its end as a change.
+func (c *Checker) Begin(network bool) error {
+	if !c.running.CompareAndSwap(false, true) { // so that the page it leads to says so
+		return ErrRunning
+	}
+	c.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Minute)
+		defer cancel()
+		if _, err := c.Run(ctx, "manual", network, nil); err != nil && c.ctx.Err() == nil {
+			c.log.Error("Security check failed", "trigger", "web", "error", err)
+			c.running.Store(false)
+			c.d.Live.Publish()
+		}
+	})
+	return nil
+}
+
+// Latest returns the newest report in the history, if there is one.
+func (c *Checker) Latest(ctx context.Context) (audit.Report, bool, error) {
+	runs, err := c.d.Store.Checks(ctx, 1, true)
+	if err != nil || len(runs) == 0 {
+		return audit.Report{}, false, err
+	}
+	var rep audit.Report
+	if err := json.Unmarshal(runs[0].Report, &rep); err != nil {
+		return rep, false, fmt.Errorf("audit history: %w", err)
+	}
+	return rep, true, nil
+}
+
+// History lists the newest runs, newest first, without their reports.
+func (c *Checker) History(ctx context.Context, n int) ([]store.CheckRun, error) {
+	return c.d.Store.Checks(ctx, n, false)
+}
+
+// Names resolves the device and account IDs in findings to names, for
+// showing a report to its owner (names are never stored with it).
+func (c *Checker) Names(ctx context.Context) map[string]string {
+	names := map[string]string{}
+	if ds, err := c.d.Store.Devices(ctx); err == nil {
+		for _, d := range ds {
+			names[d.ID] = d.Name
+		}
+	}
+	if us, err := c.d.Store.Users(ctx); err == nil {
+		for _, u := range us {
+			names[u.ID] = u.Login
+		}
+	}
+	return names
+}
+
+// ConfigChanged runs the check a little after a change of configuration
+// (several changes in a row give one run).
+func (c *Checker) ConfigChanged() {
+	if c.cfg.AfterChange > 0 {
+		c.scheduleIn(c.cfg.AfterChange, "change")
+	}
+}
+
+// scheduleIn runs the check after d, unless one is scheduled.
+func (c *Checker) scheduleIn(d time.Duration, trigger string) {
+	c.timerMu.Lock()
+	defer c.timerMu.Unlock()
+	if c.timer != nil || c.ctx.Err() != nil {
+		return
+	}
+	c.wg.Add(1)
+	c.timer = time.AfterFunc(d, func() {
+		defer c.wg.Done()
+		c.timerMu.Lock()
+		c.timer = nil
+		c.timerMu.Unlock()
+		if c.ctx.Err() != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Minute)
+		defer cancel()
+		if _, err := c.Run(ctx, trigger, false, nil); err != nil && c.ctx.Err() == nil {
+			c.log.Error("Security check failed", "trigger", trigger, "error", err)
+		}
+	})
+}
+
+// daily schedules the check whenever Every has passed since the last one,
+// looking hourly; the first time StartDelay after start, to let a
+// starting hub settle.
+func (c *Checker) daily() {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	delay := c.cfg.StartDelay
+	for {
+		if c.due(c.ctx) {
+			c.scheduleIn(delay, "daily")
+		}
+		delay = 0
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// due reports whether the daily check is due.
+func (c *Checker) due(ctx context.Context) bool {
+	runs, err := c.d.Store.Checks(ctx, 1, false)
+	if err != nil {
+		return false
+	}
+	return len(runs) == 0 || c.cfg.Now().Sub(runs[0].At) >= c.cfg.Every
+}
+
+// ports are the hub's own ports, which the network scan leaves out.
+func (c *Checker) ports() []int {
+	var out []int
+	for _, l := range c.d.Listeners {
+		if _, p, err := net.SplitHostPort(l.Addr); err == nil {
+			if n, err := strconv.Atoi(p); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,205 @@
+package web
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/toyhub/toyhub/store"
+	"github.com/toyhub/toyhub/web/password"
+)
+
+// newToken returns 160 random bits for sessions and setup links.
+func newToken() string {
+	b := make([]byte, 20)
+	_, _ = rand.Read(b)
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.User) error {
+	token := newToken() // a new token at every login
+	if err := s.st.CreateSession(r.Context(), token, u.ID, remoteIP(r)); err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", Secure: true, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, MaxAge: int(s.cfg.AbsoluteTimeout.Seconds())})
+	return nil
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, http.StatusOK, "login", formData{})
+}
+
+// dummyHash keeps a login for an unknown name as slow as for a known one.
+// It is made on first use, not at start: every toyhub command, and the
+// hub's resident memory, would otherwise pay for an Argon2id hash.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := password.Hash("toyhub dummy password, never matches")
+	return h
+})
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	login := strings.TrimSpace(r.PostFormValue("login"))
+	pw := r.PostFormValue("password")
+	ip, now := remoteIP(r), s.cfg.Now()
+	account := store.NormalizeName(login)
+	if wait := s.logins.wait(account, ip, now); wait > 0 {
+		s.st.Audit(store.Event{Kind: store.EvLoginRefused, Remote: ip, Detail: "rate limited"})
+		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds()+1)))
+		s.render(w, http.StatusTooManyRequests, "login", formData{Login: login,
+			Error: fmt.Sprintf("Too many failed attempts. Wait %d seconds, then try again.", int(wait.Seconds()+1))})
+		return
+	}
+	u, err := s.st.UserByLogin(r.Context(), login)
+	hash := dummyHash()
+	if err == nil {
+		hash = u.PasswordHash
+	}
+	ok, verr := password.Verify(pw, hash)
+	if err != nil || verr != nil || !ok {
+		s.logins.failed(account, ip, now)
+		s.hh.LoginFailed()
+		s.st.Audit(store.Event{Kind: store.EvLoginFailed, User: u.ID, Remote: ip})
+		s.log.Warn("Login failed", "user", u.ID, "remote", ip)
+		s.render(w, http.StatusUnauthorized, "login", formData{Login: login, Error: "That name and password do not match."})
+		return
+	}
+	if u.TOTPSecret != "" {
+		// The password was right; the session waits for the code.
+		s.logins.succeeded(account)
+		token := s.pending.add(u.ID, now)
+		http.SetCookie(w, &http.Cookie{Name: pendingCookie, Value: token, Path: "/", Secure: true, HttpOnly: true,
+			SameSite: http.SameSiteStrictMode, MaxAge: int(pendingLife.Seconds())})
+		http.Redirect(w, r, "/login/code", http.StatusSeeOther)
+		return
+	}
+	s.logins.succeeded(account)
+	s.loggedIn(w, r, u)
+}
+
+func (s *Server) loggedIn(w http.ResponseWriter, r *http.Request, u store.User) {
+	if err := s.startSession(w, r, u); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.st.Audit(store.Event{Kind: store.EvLogin, User: u.ID, Remote: remoteIP(r)})
+	s.log.Info("Logged in", "user", u.ID, "remote", remoteIP(r))
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	cur, _ := current(r)
+	if err := s.st.EndSession(r.Context(), cur.session.TokenHash); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	s.st.Audit(store.Event{Kind: store.EvLogout, User: cur.user.ID, Remote: remoteIP(r)})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// pendingLogins are logins whose password was right and whose code is
+// still to come: in memory only, for five minutes, and five tries.
+type pendingLogins struct {
+	mu sync.Mutex
+	m  map[string]*pendingLogin
+}
+
+type pendingLogin struct {
+	user    string
+	expires time.Time
+	tries   int
+}
+
+const (
+	pendingCookie = "__Host-toyhub-login"
+	pendingLife   = 5 * time.Minute
+)
+
+func (p *pendingLogins) add(user string, now time.Time) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil || len(p.m) > 1000 {
+		p.m = map[string]*pendingLogin{}
+	}
+	for k, v := range p.m {
+		if now.After(v.expires) {
+			delete(p.m, k)
+		}
+	}
+	token := newToken()
+	p.m[string(store.SecretHash(token))] = &pendingLogin{user: user, expires: now.Add(pendingLife)}
+	return token
+}
+
+// take returns the pending login for a token, counting a try; it is gone
+// after five.
+func (p *pendingLogins) take(token string, now time.Time) (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := string(store.SecretHash(token))
+	v := p.m[k]
+	if v == nil || now.After(v.expires) {
+		delete(p.m, k)
+		return "", false
+	}
+	v.tries++
+	if v.tries > 5 {
+		delete(p.m, k)
+		return "", false
+	}
+	return v.user, true
+}
+
+func (p *pendingLogins) done(token string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.m, string(store.SecretHash(token)))
+}
+
+func (s *Server) codePage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, http.StatusOK, "code", formData{})
+}
+
+func (s *Server) loginCode(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(pendingCookie)
+	now, ip := s.cfg.Now(), remoteIP(r)
+	var userID string
+	ok := false
+	if err == nil {
+		userID, ok = s.pending.take(c.Value, now)
+	}
+	if !ok {
+		s.render(w, http.StatusUnauthorized, "login", formData{Error: "Please log in again: the code was asked for too long ago, or too many codes were wrong."})
+		return
+	}
+	if wait := s.logins.wait("u:"+userID, ip, now); wait > 0 {
+		s.render(w, http.StatusTooManyRequests, "code", formData{Error: fmt.Sprintf("Too many wrong codes. Wait %d seconds.", int(wait.Seconds()+1))})
+		return
+	}
+	u, err := s.st.User(r.Context(), userID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	good, err := s.verifyTOTP(r.Context(), u, r.PostFormValue("code"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !good {
+		s.logins.failed("u:"+userID, ip, now)
+		s.hh.LoginFailed()
+		s.st.Audit(store.Event{Kind: store.EvLoginFailed, User: u.ID, Remote: ip, Detail: "wrong code"})
+		s.log.Warn("Login failed", "user", u.ID, "remote", ip, "reason", "wrong code")
+		s.render(w, http.StatusUnauthorized, "code", formData{Error: "That code is not right, or was used already. Type the newest code from your app."})
+		return
+	}
+	s.pending.done(c.Value)
+	http.SetCookie(w, &http.Cookie{Name: pendingCookie, Value: "", Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	s.loggedIn(w, r, u)
+}
