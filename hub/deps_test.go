@@ -2,53 +2,120 @@ package hub_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
 
-// TestDependencies enforces the package graph of DESIGN.md: certs and
-// store are leaves that know nothing of each other, MQTT or HTTP; wire
-// knows only the standard library; devices knows only wire and certs; web
-// knows nothing of the hub, MQTT or devices; the self-check (hub/audit)
-// knows the hub only through the facts it is given.
+// TestDependencies holds the package graph of DESIGN.md. Each package may
+// import, of the module's own packages, only those listed for it: certs,
+// store and wire are leaves that know nothing of each other; devices knows
+// only wire and certs; web knows nothing of the hub; below hub, the
+// composition root, each part imports the leaves it uses and no sibling
+// it does not need (the household service reaches the broker, enrollment
+// and the self-check only through interfaces it defines), and nothing
+// imports the root. The control protocol's package imports nothing of the
+// daemon, so the console's commands need none of it. Besides, some
+// packages must not reach, even indirectly, the MQTT broker or client,
+// SQLite or HTTP.
 func TestDependencies(t *testing.T) {
 	const mod = "github.com/toyhub/toyhub/"
+	leaves := []string{"certs", "store", "wire"}
 	tests := []struct {
-		pkg       string
-		forbidden []string
+		pkg     string
+		imports []string // of the module's packages, directly
+		never   []string // anywhere in its dependencies
 	}{
-		{"wire", []string{mod, "github.com/", "modernc.org/"}},
-		{"certs", []string{mod + "store", mod + "hub", mod + "web", mod + "wire", mod + "devices", "github.com/mochi-mqtt", "github.com/eclipse", "modernc.org", "net/http"}},
-		{"store", []string{mod + "certs", mod + "hub", mod + "web", mod + "wire", mod + "devices", "github.com/mochi-mqtt", "github.com/eclipse", "net/http"}},
-		{"devices", []string{mod + "store", mod + "hub", mod + "web", "github.com/mochi-mqtt", "modernc.org"}},
-		{"web", []string{mod + "hub", mod + "devices", "github.com/mochi-mqtt", "github.com/eclipse"}},
-		{"devices/cmd/toy", []string{mod + "store", mod + "hub", mod + "web", "github.com/mochi-mqtt", "modernc.org"}},
-		// The self-check sees the hub only through audit.Facts.
-		{"hub/audit", []string{mod + "store", mod + "web", mod + "devices", mod + "hub/cmd", "github.com/mochi-mqtt", "github.com/eclipse", "modernc.org"}},
+		{"wire", nil, []string{"github.com/", "modernc.org/", "net/http"}},
+		{"certs", nil, []string{"github.com/mochi-mqtt", "github.com/eclipse", "modernc.org", "net/http"}},
+		{"store", nil, []string{"github.com/mochi-mqtt", "github.com/eclipse", "net/http"}},
+		{"devices", []string{"certs", "wire"}, []string{"github.com/mochi-mqtt", "modernc.org"}},
+		{"devices/cmd/toy", []string{"certs", "devices", "internal/cmdline", "wire"}, []string{"github.com/mochi-mqtt", "modernc.org"}},
+		{"internal/cmdline", nil, []string{"github.com/"}},
+		{"web/password", nil, []string{"modernc.org", "net/http"}},
+		{"web", []string{"store", "web/password", "wire"}, []string{"github.com/mochi-mqtt", "github.com/eclipse"}},
+
+		// The parts of the hub.
+		{"hub/audit", []string{"certs"}, []string{"github.com/mochi-mqtt", "github.com/eclipse", "modernc.org"}},
+		{"hub/backup", nil, []string{"modernc.org"}},
+		{"hub/connlimit", nil, []string{"github.com/"}},
+		{"hub/datadir", nil, []string{"github.com/"}},
+		{"hub/lan", nil, []string{"github.com/"}},
+		{"hub/live", nil, []string{"github.com/"}},
+		{"hub/servercert", []string{"certs"}, []string{"modernc.org"}},
+		{"hub/health", nil, []string{"modernc.org", "github.com/mochi-mqtt"}},
+		{"hub/discovery", []string{"certs", "hub/lan", "wire"}, []string{"modernc.org"}},
+		{"hub/control", []string{"certs", "hub/audit", "hub/datadir"}, []string{"modernc.org", "github.com/mochi-mqtt"}},
+		{"hub/archive", []string{"certs", "hub/backup", "hub/control", "hub/datadir", "store"}, []string{"github.com/mochi-mqtt"}},
+		{"hub/broker", []string{"certs", "hub/connlimit", "store", "wire"}, nil},
+		{"hub/enroll", []string{"certs", "store", "wire"}, []string{"github.com/mochi-mqtt"}},
+		{"hub/selfcheck", []string{"certs", "hub/audit", "hub/enroll", "hub/lan", "store", "web/password", "wire"}, []string{"github.com/mochi-mqtt"}},
+		{"hub/household", []string{"certs", "hub/archive", "hub/audit", "hub/datadir", "store", "web/password", "wire"}, []string{"github.com/mochi-mqtt"}},
+		{"hub/internal/rawmqtt", nil, nil},
+		{"hub/cmd/toybench", []string{"certs", "devices", "hub/control", "hub/internal/rawmqtt", "wire"}, nil},
 	}
+	checked := map[string]bool{"hub": true, "hub/cmd/toyhub": true, "hub/audit/auditfake": true}
 	for _, tt := range tests {
+		checked[tt.pkg] = true
 		t.Run(tt.pkg, func(t *testing.T) {
-			out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", mod+tt.pkg).CombinedOutput()
-			if err != nil {
-				t.Fatalf("go list: %v\n%s", err, out)
-			}
-			for _, dep := range strings.Fields(string(out)) {
-				if dep == mod+tt.pkg {
-					continue
+			p := list(t, mod+tt.pkg)
+			for _, imp := range p.Imports {
+				if rel, ok := strings.CutPrefix(imp, mod); ok && !slices.Contains(tt.imports, rel) {
+					t.Errorf("%s imports %s", tt.pkg, rel)
 				}
-				for _, f := range tt.forbidden {
-					if strings.HasPrefix(dep, f) && !(f == mod && strings.HasPrefix(dep, mod+tt.pkg+"/")) {
+			}
+			for _, dep := range p.Deps {
+				if dep == mod+"hub" {
+					t.Errorf("%s depends on the composition root", tt.pkg)
+				}
+				for _, n := range tt.never {
+					if strings.HasPrefix(dep, n) {
 						t.Errorf("%s depends on %s", tt.pkg, dep)
+					}
+				}
+			}
+			if slices.Contains(leaves, tt.pkg) {
+				for _, dep := range p.Deps {
+					if strings.HasPrefix(dep, mod) {
+						t.Errorf("%s is a leaf, yet depends on %s", tt.pkg, dep)
 					}
 				}
 			}
 		})
 	}
+	// Every package of the module has its line above.
+	out, err := exec.Command("go", "list", mod+"...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if !checked[strings.TrimPrefix(p, mod)] {
+			t.Errorf("%s is not in the package graph: say what it may import", p)
+		}
+	}
+}
+
+type goPackage struct {
+	Imports, Deps []string
+}
+
+func list(t *testing.T, pkg string) goPackage {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-json", pkg).Output()
+	if err != nil {
+		t.Fatalf("go list %s: %v", pkg, err)
+	}
+	var p goPackage
+	if err := json.Unmarshal(out, &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // TestFuzzTargetsListed: make fuzz runs every fuzz target in the module;
