@@ -150,14 +150,16 @@ func TestSelfCheckSchedule(t *testing.T) {
 		c.WebAddr = "127.0.0.1:0"
 		c.AuditEvery, c.AuditStartDelay, c.AuditAfterChange = time.Hour, 50*time.Millisecond, 300*time.Millisecond
 	})
+	// A check takes a second or two here, and many more when the whole
+	// suite loads both cores: wait for its report as long as a check may
+	// take, which ends the moment it is there.
 	wait := func(trigger string) {
 		t.Helper()
-		for range 200 {
+		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 			var latest control.AuditResult
 			if call(th.cfg.DataDir, control.CheckLatest, control.None{}, &latest) == nil && latest.Report.Trigger == trigger {
 				return
 			}
-			time.Sleep(50 * time.Millisecond)
 		}
 		t.Fatalf("no %s check ran", trigger)
 	}

@@ -120,16 +120,17 @@ func (c *Checker) Run(ctx context.Context, trigger string, network bool, targets
 	defer c.mu.Unlock()
 	c.running.Store(true)
 	c.d.Refusals.probing.Store(true)
-	defer func() {
-		c.d.Refusals.probing.Store(false)
-		c.running.Store(false)
-	}()
 	opt := audit.Options{Trigger: trigger, Now: c.cfg.Now, Network: network || c.cfg.Network,
 		Scan: audit.ScanOptions{Targets: targets, HubPorts: c.ports(), Self: append(lan.Addrs(), netip.MustParseAddr("127.0.0.1"))}}
 	if len(opt.Scan.Targets) == 0 {
 		opt.Scan.Targets = c.cfg.Targets
 	}
 	rep, err := audit.Run(ctx, facts{c}, opt)
+	// The check is over before its report can be seen: whoever sees the
+	// report and asks for another check is not told that one runs. (The
+	// next run waits for this one's lock.)
+	c.d.Refusals.probing.Store(false)
+	c.running.Store(false)
 	if err != nil {
 		return rep, err
 	}
@@ -159,7 +160,6 @@ func (c *Checker) Begin(network bool) error {
 		defer cancel()
 		if _, err := c.Run(ctx, "manual", network, nil); err != nil && c.ctx.Err() == nil {
 			c.log.Error("Security check failed", "trigger", "web", "error", err)
-			c.running.Store(false)
 			c.d.Live.Publish()
 		}
 	})
