@@ -1,27 +1,49 @@
-// Package hub is the toyhub daemon: the composition root that builds the
-// store, the household CA, the embedded mTLS MQTT broker with its
-// authorization hook, the message router and the control socket from one
-// Config, and runs them. Nothing imports hub.
+// Package hub is the toyhub daemon's composition root: from one Config it
+// builds every part of the hub, each in its own package and each from
+// what it needs (the store, the CA, its slice of the configuration, a
+// logger, and small interfaces it defines), never the whole hub; starts
+// them; and stops them in the reverse order. Nothing imports hub but the
+// toyhub command.
+//
+// # Parts
+//
+//   - household: every operation a family does (devices, contacts,
+//     invites, settings, messages, accounts, exports, backups, wiping),
+//     written once for every door;
+//   - broker: the mutual-TLS MQTT broker, its authorization hook and the
+//     router of the wire protocol, and the message path;
+//   - enroll: the enrollment endpoint (pairing and invites) and the issuer
+//     of every device certificate;
+//   - selfcheck: the security self-check, on a schedule and on demand;
+//   - control: the console's protocol over a Unix socket; console.go binds
+//     each of its operations to the household service;
+//   - web: the web app, whose door webdoor.go adapts to the household;
+//   - discovery, health, archive, servercert, lan, connlimit, live and
+//     datadir: mDNS, metrics and systemd, backups and exports, the TLS
+//     certificate, the LAN, per-address limits, live pages, and the data
+//     directory's files.
 //
 // # Listeners
 //
-// The hub listens on exactly one network socket, the MQTT broker, which
-// accepts only TLS 1.2+ connections presenting a client certificate from
-// the household CA; and on a Unix socket in the data directory for the
-// admin CLI. There is no plaintext listener and no anonymous or password
-// login.
+// listeners.go binds every socket, in one place: the broker (mutual TLS;
+// every client needs a household certificate), the enrollment endpoint
+// (TLS 1.3, server authentication only), the web app (HTTPS), optionally
+// a plain-HTTP listener that only redirects to it, and /healthz and
+// /metrics in plain HTTP on loopback only; and the console's Unix socket
+// in the data directory, which only the hub's user can open. There is no
+// plaintext listener of anything else, and no anonymous or password login
+// on the broker.
 //
 // # Authorization
 //
 // Every decision is taken on the hub, for every request: at the TLS
-// handshake (the certificate must be known to the database and not
-// revoked), at CONNECT (the client ID must equal the certificate's device
-// ID), for every topic (wire.MayPublish, wire.MaySubscribe), and in the
-// router for every message ID (only a message's recipients may read it).
+// handshake and at CONNECT (package broker), for every topic and message
+// ID (the router), for every page and action (the web app's route table),
+// and for every household operation (the household service, whichever
+// door the request came through).
 //
 // # Concurrency
 //
-// A Hub is started once and closed once. The router serves each device's
-// requests on that device's connection goroutine; the store serialises
-// writes through its group-commit writer.
+// A Hub is started once and closed once. Its parts run their own
+// goroutines, which end before Close returns.
 package hub

@@ -1,8 +1,27 @@
-// Package web is the hub's HTTPS web app for parents and grandparents. It
-// uses the store and the CA through small interfaces it defines, and it
-// knows nothing of MQTT.
+// Package web is the hub's HTTPS web app for parents and grandparents:
+// its pages, its sessions and its logins. It knows nothing of MQTT or of
+// the hub's parts: it reads what it shows from the store (Store), and
+// every change a person makes goes through the household service
+// (Household), both small interfaces defined here.
 //
-// This is its first part: the password policy and password hashing, which
-// follow NIST SP 800-63B rather than composition rules. Every page, the
-// sessions and the roles come with the rest of the web app.
+// # Security
+//
+// Every route is in one table (routes.go) with the access it needs, and
+// every request goes through its guard, on the hub: a session for any
+// page but the public ones, a parent for the parents' pages, a second
+// factor where the owner requires one. One wrapper (secure.go) applies
+// the security headers and refuses cross-origin state changes on every
+// route. Pages carry no content in their live updates (events.go): a page
+// fetches itself again, authorized as any request.
+//
+// # Files
+//
+// One file per page (home, toy, toys, family, security, audit, account,
+// totp, export, wipe, setup, join, trust), and login.go, limiter.go and
+// scan.go for logging in, its rate limits and reading a toy's label from
+// a photo.
+//
+// # Concurrency
+//
+// A Server is safe for concurrent use; Close ends the live streams.
 package web
