@@ -38,6 +38,7 @@ func TestDependencies(t *testing.T) {
 		{"devices", []string{"certs", "wire"}, []string{"github.com/mochi-mqtt", "modernc.org"}},
 		{"devices/cmd/toy", []string{"certs", "devices", "internal/cmdline", "wire"}, []string{"github.com/mochi-mqtt", "modernc.org"}},
 		{"internal/cmdline", nil, []string{"github.com/"}},
+		{"internal/attempts", nil, []string{"github.com/"}},
 		{"web/password", nil, []string{"modernc.org", "net/http"}},
 		{"web", []string{"store", "web/password", "wire"}, []string{"github.com/mochi-mqtt", "github.com/eclipse"}},
 
