@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -92,7 +91,7 @@ func (s *Store) addDevice(ctx context.Context, nd NewDevice, before func(tx *Tx,
 				return err
 			}
 		}
-		d = Device{ID: nd.ID, Kind: nd.Kind, Name: strings.TrimSpace(nd.Name), CreatedAt: time.Unix(now, 0)}
+		d = Device{ID: nd.ID, Kind: nd.Kind, Name: CleanName(nd.Name), CreatedAt: time.Unix(now, 0)}
 		return nil
 	}, nil)
 	if err != nil {
@@ -112,17 +111,12 @@ func (s *Store) insertDevice(tx *Tx, id, name string, kind Kind, now int64) erro
 	if err != nil {
 		return err
 	}
-	name = strings.TrimSpace(name)
-	hash := s.keys.nameHash("device", name)
-	var n int
-	if err := tx.QueryRow("SELECT count(*) FROM devices WHERE name_hash = ?", hash).Scan(&n); err != nil {
+	name = CleanName(name)
+	if err := s.nameFree(tx, name, "", false); err != nil {
 		return err
 	}
-	if n > 0 {
-		return fmt.Errorf("%w: a device with that name", ErrExists)
-	}
-	_, err = tx.Exec(`INSERT INTO devices (id, kind, name_hash, name, dek, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		id, string(kind), hash, seal(aead, []byte(name), ad("devices", id, "name")), wrapped, now)
+	_, err = tx.Exec(`INSERT INTO devices (id, kind, name_hash, look_hash, name, dek, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		id, string(kind), s.keys.nameHash("device", name), s.keys.lookHash("device", name), seal(aead, []byte(name), ad("devices", id, "name")), wrapped, now)
 	return err
 }
 
@@ -131,7 +125,7 @@ func (s *Store) RenameDevice(ctx context.Context, id, name string) error {
 	if err := CheckName(name); err != nil {
 		return fmt.Errorf("store: device name: %w", err)
 	}
-	name = strings.TrimSpace(name)
+	name = CleanName(name)
 	err := s.w.do(ctx, func(tx *Tx) error {
 		var dek []byte
 		if err := tx.QueryRow("SELECT dek FROM devices WHERE id = ?", id).Scan(&dek); err != nil {
@@ -140,19 +134,15 @@ func (s *Store) RenameDevice(ctx context.Context, id, name string) error {
 			}
 			return err
 		}
-		hash := s.keys.nameHash("device", name)
-		var n int
-		if err := tx.QueryRow("SELECT count(*) FROM devices WHERE name_hash = ? AND id != ?", hash, id).Scan(&n); err != nil {
+		if err := s.nameFree(tx, name, id, false); err != nil {
 			return err
-		}
-		if n > 0 {
-			return fmt.Errorf("%w: a device with that name", ErrExists)
 		}
 		aead, err := s.keys.dataKey("devices", id, dek)
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec("UPDATE devices SET name = ?, name_hash = ? WHERE id = ?", seal(aead, []byte(name), ad("devices", id, "name")), hash, id)
+		_, err = tx.Exec("UPDATE devices SET name = ?, name_hash = ?, look_hash = ? WHERE id = ?", seal(aead, []byte(name), ad("devices", id, "name")),
+			s.keys.nameHash("device", name), s.keys.lookHash("device", name), id)
 		return err
 	}, nil)
 	if err != nil {
@@ -277,7 +267,7 @@ func (s *Store) RemoveDevice(ctx context.Context, id string, keepMessages bool) 
 				return err
 			}
 			anon := "removed " + id[:min(len(id), 8)]
-			if _, err := tx.Exec(`UPDATE devices SET name = ?, name_hash = ?, revoked_at = coalesce(revoked_at, ?) WHERE id = ?`,
+			if _, err := tx.Exec(`UPDATE devices SET name = ?, name_hash = ?, look_hash = NULL, revoked_at = coalesce(revoked_at, ?) WHERE id = ?`,
 				seal(aead, []byte(anon), ad("devices", id, "name")), s.keys.nameHash("device", anon+" "+id), now, id); err != nil {
 				return err
 			}

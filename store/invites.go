@@ -54,24 +54,14 @@ func (s *Store) AddInvite(ctx context.Context, ni NewInvite) error {
 	if err != nil {
 		return err
 	}
-	name := strings.TrimSpace(ni.Name)
+	name := CleanName(ni.Name)
 	sealedName := seal(aead, []byte(name), ad("invites", ni.ID, "name"))
-	nameHash := s.keys.nameHash("device", name)
 	now := s.now()
 	err = s.w.do(ctx, func(tx *Tx) error {
-		var n int
-		if err := tx.QueryRow("SELECT count(*) FROM devices WHERE name_hash = ?", nameHash).Scan(&n); err != nil {
+		if err := s.nameFree(tx, name, "", true); err != nil {
 			return err
 		}
-		if n == 0 {
-			err := tx.QueryRow("SELECT count(*) FROM invites WHERE name_hash = ? AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > ?", nameHash, now).Scan(&n)
-			if err != nil {
-				return err
-			}
-		}
-		if n > 0 {
-			return fmt.Errorf("%w: a device or open invite with that name", ErrExists)
-		}
+		var n int
 		for _, toy := range ni.Toys {
 			if err := tx.QueryRow("SELECT count(*) FROM devices WHERE id = ? AND kind = 'toy' AND revoked_at IS NULL", toy).Scan(&n); err != nil {
 				return err
@@ -80,8 +70,8 @@ func (s *Store) AddInvite(ctx context.Context, ni NewInvite) error {
 				return fmt.Errorf("%w: toy %s", ErrNotFound, toy)
 			}
 		}
-		_, err := tx.Exec(`INSERT INTO invites (id, secret_hash, name, name_hash, dek, role, toys, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, ni.ID, SecretHash(ni.Secret), sealedName, nameHash, wrapped, ni.Role,
+		_, err := tx.Exec(`INSERT INTO invites (id, secret_hash, name, name_hash, look_hash, dek, role, toys, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, ni.ID, SecretHash(ni.Secret), sealedName, s.keys.nameHash("device", name), s.keys.lookHash("device", name), wrapped, ni.Role,
 			strings.Join(ni.Toys, ","), now, ni.Expires.Unix())
 		return err
 	}, nil)

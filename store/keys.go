@@ -209,10 +209,24 @@ func (k *keyring) dataKey(table, record string, wrapped []byte) (cipher.AEAD, er
 // nameHash is the keyed hash used to find a record by name without storing
 // the name in clear. Names are compared case-insensitively.
 func (k *keyring) nameHash(kind, name string) []byte {
+	return k.hashNormalized(kind, NormalizeName(name))
+}
+
+// hashNormalized is nameHash of a name normalised already.
+func (k *keyring) hashNormalized(kind, normalized string) []byte {
 	m := hmac.New(sha256.New, k.lookup)
 	m.Write([]byte(kind))
 	m.Write([]byte{0})
-	m.Write([]byte(NormalizeName(name)))
+	m.Write([]byte(normalized))
+	return m.Sum(nil)
+}
+
+// lookHash is the keyed hash of what a name looks like (lookAlike), to
+// refuse a new name that imitates another.
+func (k *keyring) lookHash(kind, name string) []byte {
+	m := hmac.New(sha256.New, k.lookup)
+	m.Write([]byte("look\x00" + kind + "\x00"))
+	m.Write([]byte(lookAlike(name)))
 	return m.Sum(nil)
 }
 

@@ -44,7 +44,7 @@ func (s *Store) SetMeta(ctx context.Context, key string, value []byte) error {
 // SetHousehold records the household's name (a family name, say), sealed
 // like every other name; "" removes it.
 func (s *Store) SetHousehold(ctx context.Context, name string) error {
-	name = strings.TrimSpace(name)
+	name = CleanName(name)
 	if name != "" {
 		if err := CheckName(name); err != nil {
 			return fmt.Errorf("store: household name: %w", err)

@@ -197,6 +197,12 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 			return nil, fmt.Errorf("store: audit log: %w", err)
 		}
 	}
+	if opt.SchemaLimit == 0 || opt.SchemaLimit >= 10 {
+		if err := s.foldNames(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 

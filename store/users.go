@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -118,7 +117,7 @@ func (s *Store) addUser(ctx context.Context, nu NewUser, before func(tx *Tx) err
 	if err != nil {
 		return User{}, err
 	}
-	login := strings.TrimSpace(nu.Login)
+	login := CleanName(nu.Login)
 	var email []byte
 	if nu.Email != "" {
 		email = seal(aead, []byte(nu.Email), ad("users", nu.ID, "email"))
