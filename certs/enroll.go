@@ -33,6 +33,8 @@ func EnrollServerTLS(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error
 			return &chain, nil
 		},
 		ClientAuth: tls.NoClientCert,
+		// Each device enrolls once: nothing to resume.
+		SessionTicketsDisabled: true,
 	}
 }
 

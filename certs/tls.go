@@ -1,8 +1,11 @@
 package certs
 
 import (
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"sync"
+	"time"
 )
 
 // cipherSuites are the TLS 1.2 suites both ends accept: ECDHE key exchange
@@ -59,4 +62,62 @@ func WebTLS(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.C
 		GetCertificate: getCert,
 		NextProtos:     []string{"h2", "http/1.1"},
 	}
+}
+
+// LimitTickets makes cfg's TLS session tickets last at most life (Go's
+// own keys live 7 days, whatever the application's sessions): the keys
+// that seal tickets are made anew every life/2 and forgotten once life
+// old, so a ticket is resumed for life at most, and a copy of the hub's
+// memory opens no ticket older than that. Keys change at the next
+// handshake after they are due, without a goroutine of their own.
+func LimitTickets(cfg *tls.Config, life time.Duration, now func() time.Time) *tls.Config {
+	k := &ticketKeys{cfg: cfg, life: life, now: now}
+	cfg.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+		k.rotate()
+		return cfg.EncryptTicket(cs, ss)
+	}
+	cfg.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+		k.rotate()
+		return cfg.DecryptTicket(identity, cs)
+	}
+	return cfg
+}
+
+type ticketKeys struct {
+	cfg  *tls.Config
+	life time.Duration
+	now  func() time.Time
+
+	mu   sync.Mutex
+	keys []ticketKey // newest first
+}
+
+type ticketKey struct {
+	key  [32]byte
+	made time.Time
+}
+
+// rotate makes a new key when the newest is life/2 old, and forgets keys
+// life old.
+func (k *ticketKeys) rotate() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	now := k.now()
+	if len(k.keys) > 0 && now.Sub(k.keys[0].made) < k.life/2 {
+		return
+	}
+	fresh := ticketKey{made: now}
+	rand.Read(fresh.key[:])
+	keys := []ticketKey{fresh}
+	for _, old := range k.keys {
+		if now.Sub(old.made) < k.life {
+			keys = append(keys, old)
+		}
+	}
+	k.keys = keys
+	raw := make([][32]byte, len(keys))
+	for i, key := range keys {
+		raw[i] = key.key
+	}
+	k.cfg.SetSessionTicketKeys(raw)
 }

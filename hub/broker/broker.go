@@ -125,7 +125,9 @@ func New(cfg Config, ln net.Listener, d Deps) (*Broker, error) {
 	if err := b.srv.AddHook(&authHook{b: b}, nil); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
-	tlsCfg := certs.ServerTLS(d.Cert, d.CAs, b.verifyConnection)
+	// A device's TLS session is resumed for half a day at most; each
+	// resumption still checks its certificate (verifyConnection).
+	tlsCfg := certs.LimitTickets(certs.ServerTLS(d.Cert, d.CAs, b.verifyConnection), 12*time.Hour, time.Now)
 	tlsCfg.Time = cfg.Now // certificates are judged by the hub's clock, as everything else
 	b.lis = newTLSListener("mqtts", ln, tlsCfg, cfg.HandshakeTimeout, cfg.MaxHandshakes, cfg.MaxPerSource,
 		connLimits{BytesPerSecond: float64(cfg.BytesPerSecond), PacketsPerSecond: float64(cfg.PacketsPerSecond)}, b.handshakeRefused)
