@@ -46,11 +46,13 @@ type Config struct {
 	PairingWindow   time.Duration // how long 'toyhub pair' waits for the toy
 	InviteExpiry    time.Duration // default lifetime of an invite
 	MaxInviteExpiry time.Duration
-	// Failed enrollment attempts allowed per source address and in all,
-	// within EnrollFailureWindow, before further attempts are refused.
+	// Failed enrollment attempts allowed per source address, for pairing
+	// and for joining each; then the address waits EnrollFailureWindow
+	// after its last failure. EnrollPerSource bounds the connections an
+	// address may hold open on the enrollment endpoint.
 	EnrollFailuresPerSource int
-	EnrollFailuresGlobal    int
 	EnrollFailureWindow     time.Duration
+	EnrollPerSource         int
 
 	// AdvertiseHosts are the hub addresses written into device bundles,
 	// tried in order by devices. Empty means: the broker's address if it
@@ -146,7 +148,7 @@ func Defaults() Config {
 		MaxInviteExpiry:  30 * 24 * time.Hour,
 
 		EnrollFailuresPerSource: 5,
-		EnrollFailuresGlobal:    20,
+		EnrollPerSource:         4,
 		EnrollFailureWindow:     10 * time.Minute,
 		AuditEvery:              24 * time.Hour,
 		AuditStartDelay:         2 * time.Minute,
@@ -271,7 +273,7 @@ func (c Config) Check() error {
 	if c.InviteExpiry <= 0 || c.InviteExpiry > c.MaxInviteExpiry {
 		bad("invite expiry %v: want up to %v", c.InviteExpiry, c.MaxInviteExpiry)
 	}
-	if c.EnrollFailuresPerSource <= 0 || c.EnrollFailuresGlobal <= 0 || c.EnrollFailureWindow <= 0 {
+	if c.EnrollFailuresPerSource <= 0 || c.EnrollPerSource <= 0 || c.EnrollFailureWindow <= 0 {
 		bad("enrollment rate limits must be positive")
 	}
 	if c.Discovery && c.DiscoveryRefresh < time.Second {

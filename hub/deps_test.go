@@ -55,7 +55,7 @@ func TestDependencies(t *testing.T) {
 		{"hub/control", []string{"certs", "hub/audit", "hub/datadir"}, []string{"modernc.org", "github.com/mochi-mqtt"}},
 		{"hub/archive", []string{"certs", "hub/backup", "hub/control", "hub/datadir", "store"}, []string{"github.com/mochi-mqtt"}},
 		{"hub/broker", []string{"certs", "hub/connlimit", "store", "wire"}, nil},
-		{"hub/enroll", []string{"certs", "store", "wire"}, []string{"github.com/mochi-mqtt"}},
+		{"hub/enroll", []string{"certs", "hub/connlimit", "internal/attempts", "store", "wire"}, []string{"github.com/mochi-mqtt"}},
 		{"hub/selfcheck", []string{"certs", "hub/audit", "hub/enroll", "hub/lan", "store", "web/password", "wire"}, []string{"github.com/mochi-mqtt"}},
 		{"hub/household", []string{"certs", "hub/archive", "hub/audit", "hub/datadir", "store", "web/password", "wire"}, []string{"github.com/mochi-mqtt"}},
 		{"hub/internal/rawmqtt", nil, nil},

@@ -70,7 +70,7 @@ func startHub(t testing.TB, mods ...func(*hub.Config)) *testHub {
 	// Tests send far faster than a toy; TestRateLimits sets its own.
 	cfg.MaxMessagesPerMinute, cfg.MaxBytesPerDay = 100000, 1<<40
 	// Nor per-connection or per-address limits: the abuse tests set them.
-	cfg.MaxConnBytesPerSecond, cfg.MaxConnPacketsPerSecond, cfg.MaxPerSource = 0, 0, 100000
+	cfg.MaxConnBytesPerSecond, cfg.MaxConnPacketsPerSecond, cfg.MaxPerSource, cfg.EnrollPerSource = 0, 0, 100000, 100000
 	logs := &syncBuffer{}
 	var out io.Writer = logs
 	if testing.Verbose() {

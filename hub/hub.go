@@ -162,7 +162,7 @@ func (h *Hub) build() (err error) {
 	}, household.Deps{Store: h.store, DataDir: dir.Path, MasterKey: dir.MasterKey(), Issuer: h.issuer, Connections: h.broker,
 		Messages: h.broker, Pairing: h.windows, Checks: h.checks, Live: &h.live, Addresses: addrs, Stopper: &h.stop, Log: h.log})
 	h.enroll = enroll.NewServer(enroll.Config{FailuresPerSource: cfg.EnrollFailuresPerSource,
-		FailuresGlobal: cfg.EnrollFailuresGlobal, FailureWindow: cfg.EnrollFailureWindow, MQTT: addrs.MQTT, Now: cfg.Now,
+		FailureWindow: cfg.EnrollFailureWindow, PerSource: cfg.EnrollPerSource, MQTT: addrs.MQTT, Now: cfg.Now,
 	}, s.enroll, enroll.Deps{Store: h.store, Issuer: h.issuer, Windows: h.windows, Household: h.service, Cert: h.cert.Get, Log: h.log})
 	h.onClose(h.enroll.Close)
 	if s.web != nil {

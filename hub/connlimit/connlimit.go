@@ -78,12 +78,20 @@ func (p *PerSource) Refuse(c net.Conn, d time.Duration) {
 	})
 }
 
-// SourceOf is the address a connection comes from, IPv4 unmapped.
+// SourceOf is where a connection comes from, for the per-address bounds:
+// its address, IPv4 unmapped, or for IPv6 its /64 (as its first
+// address), since one machine commonly holds a whole /64.
 func SourceOf(a net.Addr) netip.Addr {
-	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
-		return ap.Addr().Unmap()
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
 	}
-	return netip.Addr{}
+	addr := ap.Addr().Unmap()
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		return p.Addr()
+	}
+	return addr
 }
 
 // Acquire takes one of src's places, or reports that it has none left.

@@ -1,6 +1,7 @@
 package connlimit
 
 import (
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -57,5 +58,26 @@ func TestBucket(t *testing.T) {
 	}
 	if b.Full(now.Add(time.Second)) || !b.Full(now.Add(3*time.Second)) {
 		t.Fatal("the bucket refills at its rate, to its burst")
+	}
+}
+
+// TestSourceOf: IPv4 (mapped or not) counts by address, IPv6 by its /64,
+// so that one machine cannot take a fresh place with each of its 2^64
+// addresses.
+func TestSourceOf(t *testing.T) {
+	tests := []struct{ remote, want string }{
+		{"192.168.1.20:5000", "192.168.1.20"},
+		{"[::ffff:192.168.1.20]:5000", "192.168.1.20"},
+		{"[2001:db8:1:2:aaaa:bbbb:cccc:dddd]:443", "2001:db8:1:2::"},
+		{"[2001:db8:1:2::1]:443", "2001:db8:1:2::"},
+		{"[fe80::1%eth0]:443", "fe80::"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.remote, func(t *testing.T) {
+			ap := netip.MustParseAddrPort(tt.remote)
+			if got := SourceOf(net.TCPAddrFromAddrPort(ap)); got.String() != tt.want {
+				t.Fatalf("SourceOf(%s) = %s, want %s", tt.remote, got, tt.want)
+			}
+		})
 	}
 }

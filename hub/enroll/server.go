@@ -25,17 +25,25 @@ import (
 	"time"
 
 	"github.com/toyhub/toyhub/certs"
+	"github.com/toyhub/toyhub/hub/connlimit"
+	"github.com/toyhub/toyhub/internal/attempts"
 	"github.com/toyhub/toyhub/store"
 	"github.com/toyhub/toyhub/wire"
 )
 
 // Config is enrollment's slice of the hub's configuration.
 type Config struct {
-	// Failed attempts allowed per source address and in all within
-	// FailureWindow, before further attempts are refused.
+	// Failed attempts allowed per source address (an IPv6 /64), for
+	// pairing and for joining each, before that address must wait
+	// FailureWindow after its last failure. There is no bound for all
+	// addresses together: strangers could spend it and lock out the
+	// family's own toy, and the secrets (a 130-bit code, an invite) need
+	// none.
 	FailuresPerSource int
-	FailuresGlobal    int
 	FailureWindow     time.Duration
+	// PerSource bounds the connections one address may hold open (16 when
+	// 0); Slots the connections served at once (64 when 0).
+	PerSource, Slots int
 	// MQTT lists, when asked, the broker addresses a new device is to use
 	// (lan.Advertised).
 	MQTT func() []string
@@ -69,7 +77,9 @@ type Server struct {
 	log   *slog.Logger
 	ln    net.Listener
 	slots chan struct{}
-	limit *limiter
+	// One limiter per purpose: wrong pairing proofs do not slow an
+	// invited device, nor wrong invites a toy.
+	pairs, joins *attempts.Limiter
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -79,8 +89,21 @@ type Server struct {
 // NewServer serves the endpoint on a bound socket, with TLS 1.3 and
 // server authentication only; Start serves it.
 func NewServer(cfg Config, ln net.Listener, d Deps) *Server {
+	if cfg.PerSource <= 0 {
+		cfg.PerSource = 16
+	}
+	if cfg.Slots <= 0 {
+		cfg.Slots = 64
+	}
+	p := attempts.Policy{Free: cfg.FailuresPerSource, Limit: cfg.FailuresPerSource, Forget: cfg.FailureWindow, Capacity: 4096}
+	refusals := connlimit.NewLogLimiter(d.Log, 20, time.Minute)
+	ln = connlimit.NewListener(ln, connlimit.NewPerSource(cfg.PerSource), func(remote string) {
+		if refusals.Allow(time.Now()) {
+			d.Log.Warn("Enrollment connection refused", "remote", remote, "reason", "too many from this address")
+		}
+	})
 	s := &Server{cfg: cfg, d: d, log: d.Log, ln: tls.NewListener(ln, certs.EnrollServerTLS(d.Cert, d.Issuer.CA().Cert)),
-		slots: make(chan struct{}, 16), limit: newLimiter(cfg.FailuresPerSource, cfg.FailuresGlobal, cfg.FailureWindow)}
+		slots: make(chan struct{}, cfg.Slots), pairs: attempts.New(p), joins: attempts.New(p)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
 }
@@ -164,18 +187,34 @@ func (e *Server) handle(ctx context.Context, c *tls.Conn, remote string, req wir
 	if kind != wire.EnrollPair && kind != wire.EnrollJoin {
 		return refusal(wire.CodeBadRequest, "unknown enrollment request")
 	}
-	source, _, _ := net.SplitHostPort(remote)
-	now := e.cfg.Now()
-	if !e.limit.allowed(source, now) {
+	limit := e.pairs
+	if kind == wire.EnrollJoin {
+		limit = e.joins
+	}
+	// The attempt is taken before the secret is checked, so that attempts
+	// sent at once are counted as they come; a success gives it back.
+	source := attempts.Source(connlimit.SourceOf(c.RemoteAddr()))
+	if _, ok := limit.Reserve(source, e.cfg.Now(), false); !ok {
 		e.refused(kind, remote, "rate limited")
 		return refusal(wire.CodeRateLimited, "too many failed attempts; wait a few minutes and try again")
 	}
+	resp := e.enroll(ctx, c, remote, req)
+	switch {
+	case resp.Error == nil:
+		limit.Succeeded(source)
+	case resp.Error.Code != wire.CodeBadProof && resp.Error.Code != wire.CodeBadInvite:
+		limit.Refund(source) // not a guess at a secret
+	}
+	return resp
+}
+
+func (e *Server) enroll(ctx context.Context, c *tls.Conn, remote string, req wire.EnrollRequest) wire.EnrollResponse {
 	csr, err := certs.ParseCSR([]byte(req.CSR))
 	if err != nil {
 		return refusal(wire.CodeBadRequest, err.Error())
 	}
-	if kind == wire.EnrollJoin {
-		return e.join(ctx, remote, source, req.Secret, csr.PublicKey)
+	if req.Kind == wire.EnrollJoin {
+		return e.join(ctx, remote, req.Secret, csr.PublicKey)
 	}
 	st := c.ConnectionState()
 	exporter, err := st.ExportKeyingMaterial(wire.ExporterLabel, nil, wire.ExporterLen)
@@ -185,7 +224,7 @@ func (e *Server) handle(ctx context.Context, c *tls.Conn, remote string, req wir
 	if err != nil || st.Version != tls.VersionTLS13 {
 		return refusal(wire.CodeBadRequest, "pairing needs TLS 1.3 with channel binding")
 	}
-	return e.pair(ctx, remote, source, req.Proof, exporter, csr.Raw, csr.PublicKey)
+	return e.pair(ctx, remote, req.Proof, exporter, csr.Raw, csr.PublicKey)
 }
 
 func (e *Server) refused(kind, remote, why string) {
@@ -193,10 +232,9 @@ func (e *Server) refused(kind, remote, why string) {
 	e.d.Store.Audit(store.Event{Kind: map[string]store.EventKind{wire.EnrollPair: store.EvPairRefused, wire.EnrollJoin: store.EvJoinRefused}[kind], Remote: remote, Detail: why})
 }
 
-func (e *Server) pair(ctx context.Context, remote, source string, proof, exporter, csrDER []byte, pub any) wire.EnrollResponse {
+func (e *Server) pair(ctx context.Context, remote string, proof, exporter, csrDER []byte, pub any) wire.EnrollResponse {
 	code, name, why, ok := e.d.Windows.take(proof, exporter, csrDER)
 	if !ok {
-		e.limit.failed(source, e.cfg.Now())
 		e.refused(wire.EnrollPair, remote, why)
 		return refusal(wire.CodeBadProof, "the hub is not waiting for a toy with this code; ask a parent to start pairing, then try again")
 	}
@@ -217,8 +255,7 @@ func (e *Server) pair(ctx context.Context, remote, source string, proof, exporte
 		Hub: e.cfg.MQTT(), Proof: wire.HubProof(code, exporter, ca.Cert.Raw)}
 }
 
-func (e *Server) join(ctx context.Context, remote, source, secret string, pub any) wire.EnrollResponse {
-	now := e.cfg.Now()
+func (e *Server) join(ctx context.Context, remote, secret string, pub any) wire.EnrollResponse {
 	if secret == "" {
 		return refusal(wire.CodeBadRequest, "no invite secret")
 	}
@@ -237,7 +274,6 @@ func (e *Server) join(ctx context.Context, remote, source, secret string, pub an
 		if !errors.Is(err, store.ErrBadInvite) {
 			why = "store: " + err.Error()
 		}
-		e.limit.failed(source, now)
 		e.refused(wire.EnrollJoin, remote, why)
 		return refusal(wire.CodeBadInvite, "this invite cannot be used: it was used already, has expired or was withdrawn; ask for a new one")
 	}
