@@ -128,6 +128,9 @@ func (h *Hub) console() *control.Mux {
 	control.Handle(m, control.ResetPassword, func(ctx context.Context, a control.ResetArgs) (none, error) {
 		return none{}, svc.ResetPassword(ctx, by, a.Login, a.Password)
 	})
+	control.Handle(m, control.RemoveCode, func(ctx context.Context, a control.LoginArgs) (none, error) {
+		return none{}, svc.RemoveCodeApp(ctx, by, a.Login)
+	})
 
 	// Messages.
 	control.Handle(m, control.MessagesList, func(ctx context.Context, a control.NameArgs) ([]control.MessageView, error) {

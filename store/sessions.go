@@ -108,3 +108,15 @@ func (s *Store) EndSession(ctx context.Context, tokenHash []byte) error {
 	}
 	return nil
 }
+
+// EndSessions ends every session of an account.
+func (s *Store) EndSessions(ctx context.Context, userID string) error {
+	err := s.w.do(ctx, func(tx *Tx) error {
+		_, err := tx.Exec("DELETE FROM sessions WHERE user_id = ?", userID)
+		return err
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("store: end sessions: %w", err)
+	}
+	return nil
+}

@@ -32,6 +32,7 @@ var (
 	// People.
 	SetupLink     = declare[None, SetupLinkResult]("setup.link", short)
 	ResetPassword = declare[ResetArgs, None]("user.reset-password", short)
+	RemoveCode    = declare[LoginArgs, None]("user.remove-code", short)
 
 	// Messages.
 	MessagesList   = declare[NameArgs, []MessageView]("messages.list", short)

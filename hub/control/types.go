@@ -163,6 +163,11 @@ type SetupLinkResult struct {
 	Link string `json:"link"`
 }
 
+// LoginArgs name one account.
+type LoginArgs struct {
+	Login string `json:"login"`
+}
+
 // ResetArgs set an account's password from the hub's console.
 type ResetArgs struct {
 	Login    string `json:"login"`

@@ -204,6 +204,34 @@ func (s *Service) ResetPassword(ctx context.Context, by Actor, login, pw string)
 	return nil
 }
 
+// RemoveCodeApp removes an account's code app from the hub's console, for
+// a person who lost the phone it was on: like a password reset, running
+// it needs the hub's user on the hub. Every session of the account ends;
+// if the owner requires a code app, the person adds a new one at the next
+// login.
+func (s *Service) RemoveCodeApp(ctx context.Context, by Actor, login string) error {
+	if !by.console() {
+		return refuse("a code app is removed for someone else from the hub's console")
+	}
+	u, err := s.st.UserByLogin(ctx, login)
+	if err != nil {
+		return refuseErr(err, "no account has that name")
+	}
+	if u.TOTPSecret == "" {
+		return refuse("this account has no code app")
+	}
+	if err := s.st.SetTOTP(ctx, u.ID, ""); err != nil {
+		return err
+	}
+	if err := s.st.EndSessions(ctx, u.ID); err != nil {
+		return err
+	}
+	s.log.Info("Code app removed from the console", "user", u.ID)
+	s.st.Audit(store.Event{Kind: store.EvTOTPRemoved, User: u.ID, Remote: by.Remote, Detail: "from the console"})
+	s.changed()
+	return nil
+}
+
 func (s *Service) setPassword(ctx context.Context, u store.User, pw string) error {
 	hash, err := s.hash(ctx, pw, u.Login, u.Email)
 	if err != nil {

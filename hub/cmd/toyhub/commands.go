@@ -36,6 +36,7 @@ func program() cmdline.Program {
 			{Name: "wipe", Synopsis: "--login OWNER [--data DIR]   (deletes everything; reads the owner's password from the console)", Run: wipeCmd},
 			{Name: "setup-link", Synopsis: "[--data DIR]", Run: setupLink},
 			{Name: "user reset-password", Synopsis: "--login NAME [--data DIR]   (reads the new password from the console)", Run: resetPassword},
+			{Name: "user remove-code", Synopsis: "--login NAME [--data DIR]   (for a lost phone: removes the account's code app)", Run: removeCode},
 			{Name: "device add", Synopsis: "--name NAME --kind toy|family --out DIR [--data DIR]", Run: deviceAdd},
 			{Name: "device list", Synopsis: "[--json] [--data DIR]", Run: deviceList},
 			{Name: "device revoke", Synopsis: "NAME [--data DIR]", Run: deviceRevoke},

@@ -46,3 +46,22 @@ func resetPassword(io *cmdline.IO, args []string) error {
 	fmt.Fprintln(io.Stdout, "Password changed; every session of this account has ended.")
 	return nil
 }
+
+// removeCode removes an account's code app from the hub's own console, for
+// a person who lost the phone it was on.
+func removeCode(io *cmdline.IO, args []string) error {
+	fs := flag.NewFlagSet("toyhub user remove-code", flag.ContinueOnError)
+	data := dataFlag(fs)
+	login := fs.String("login", "", "the account's name")
+	if err := noArgs(fs, args); err != nil {
+		return err
+	}
+	if *login == "" {
+		return cmdline.Usagef("usage: toyhub user remove-code --login NAME")
+	}
+	if _, err := control.RemoveCode.Call(*data, control.LoginArgs{Login: *login}); err != nil {
+		return err
+	}
+	fmt.Fprintln(io.Stdout, "Code app removed; every session of this account has ended. The next login asks for the password only, and then for a new code app if this hub requires one.")
+	return nil
+}
