@@ -120,7 +120,7 @@ func TestNothingPersonalAtRestWeb(t *testing.T) {
 	_, page := mum.get("/account/totp")
 	secret := regexp.MustCompile(`name="secret" value="([A-Z2-7]+)"`).FindStringSubmatch(page)[1]
 	c0, _ := totp.GenerateCode(secret, time.Now())
-	if code, _ := mum.post("/account/totp", url.Values{"secret": {secret}, "code": {c0}}); code != http.StatusSeeOther {
+	if code, _ := mum.post("/account/totp", url.Values{"secret": {secret}, "code": {c0}, "current": {ownerPassword}}); code != http.StatusSeeOther {
 		t.Fatalf("TOTP: %d", code)
 	}
 	_, body := mum.post("/family/invites", url.Values{"name": {"Grandma Rosalind"}, "toy": {teddy.Info.DeviceID}})

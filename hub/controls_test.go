@@ -211,8 +211,8 @@ func TestWebWipeRefusals(t *testing.T) {
 		form url.Values
 		want int
 	}{
-		{url.Values{"confirm": {"yes"}, "password": {ownerPassword}}, http.StatusBadRequest},
-		{url.Values{"confirm": {"delete everything"}, "password": {"not the password at all"}}, http.StatusForbidden},
+		{url.Values{"confirm": {"yes"}, "current": {ownerPassword}}, http.StatusBadRequest},
+		{url.Values{"confirm": {"delete everything"}, "current": {"not the password at all"}}, http.StatusUnauthorized},
 	} {
 		if code, _ := mum.post("/wipe", tt.form); code != tt.want {
 			t.Fatalf("%v: %d, want %d", tt.form, code, tt.want)

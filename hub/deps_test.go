@@ -40,7 +40,7 @@ func TestDependencies(t *testing.T) {
 		{"internal/cmdline", nil, []string{"github.com/"}},
 		{"internal/attempts", nil, []string{"github.com/"}},
 		{"web/password", nil, []string{"modernc.org", "net/http"}},
-		{"web", []string{"store", "web/password", "wire"}, []string{"github.com/mochi-mqtt", "github.com/eclipse"}},
+		{"web", []string{"internal/attempts", "store", "web/password", "wire"}, []string{"github.com/mochi-mqtt", "github.com/eclipse"}},
 
 		// The parts of the hub.
 		{"hub/audit", []string{"certs"}, []string{"github.com/mochi-mqtt", "github.com/eclipse", "modernc.org"}},

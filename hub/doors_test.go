@@ -194,7 +194,7 @@ func TestDoorsAgree(t *testing.T) {
 				must(t, err)
 			},
 			func(t *testing.T, tg target) {
-				if resp, _ := mum.do("POST", "/export", "application/x-www-form-urlencoded", []byte(url.Values{"plain": {"1"}}.Encode())); resp.StatusCode != 200 {
+				if resp, _ := mum.do("POST", "/export", "application/x-www-form-urlencoded", []byte(url.Values{"plain": {"1"}, "current": {ownerPassword}}.Encode())); resp.StatusCode != 200 {
 					t.Fatalf("export: %d", resp.StatusCode)
 				}
 			}, []string{"export"}},
@@ -205,7 +205,7 @@ func TestDoorsAgree(t *testing.T) {
 				}
 			},
 			func(t *testing.T, tg target) {
-				if code, _ := mum.post("/wipe", url.Values{"confirm": {"delete everything"}, "password": {"not the password at all"}}); code != http.StatusForbidden {
+				if code, _ := mum.post("/wipe", url.Values{"confirm": {"delete everything"}, "current": {"not the password at all"}}); code != http.StatusUnauthorized {
 					t.Fatalf("wipe with a wrong password: %d", code)
 				}
 			}, []string{"wipe.refused"}},

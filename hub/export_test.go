@@ -130,7 +130,7 @@ func TestExport(t *testing.T) {
 	th.waitAudit(t, "export")
 
 	// Plain, by choice, from the web app.
-	resp, body := mum.do("POST", "/export", "application/x-www-form-urlencoded", []byte(url.Values{"plain": {"1"}}.Encode()))
+	resp, body := mum.do("POST", "/export", "application/x-www-form-urlencoded", []byte(url.Values{"plain": {"1"}, "current": {ownerPassword}}.Encode()))
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/zip" {
 		t.Fatalf("web export: %d %v", resp.StatusCode, resp.Header)
 	}
@@ -138,7 +138,7 @@ func TestExport(t *testing.T) {
 		t.Fatalf("web export has %d files", len(files))
 	}
 	// A weak passphrase is refused.
-	if code, _ := mum.post("/export", url.Values{"passphrase": {"123456789012"}, "passphrase2": {"123456789012"}}); code != 400 {
+	if code, _ := mum.post("/export", url.Values{"passphrase": {"123456789012"}, "passphrase2": {"123456789012"}, "current": {ownerPassword}}); code != 400 {
 		t.Fatalf("weak passphrase: %d", code)
 	}
 }

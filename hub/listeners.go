@@ -109,14 +109,17 @@ func (a addresses) Enroll() []string {
 }
 
 // Web is the web app's address as a person on the LAN opens it, or ""
-// when the web app is off.
+// when the web app is off: the first configured host (or LAN address),
+// never a name a request claims.
 func (a addresses) Web() string {
 	if a.webLn == "" {
 		return ""
 	}
 	host := "localhost"
-	if hs := lan.Hosts(a.mqtt); len(hs) > 0 {
-		host, _, _ = net.SplitHostPort(hs[0])
+	if hs := lan.Advertised(a.cfg.AdvertiseHosts, a.mqtt); len(hs) > 0 {
+		if h, _, err := net.SplitHostPort(hs[0]); err == nil {
+			host = h
+		}
 	}
 	_, port, _ := net.SplitHostPort(a.webLn)
 	return "https://" + net.JoinHostPort(host, port)

@@ -327,7 +327,10 @@ func TestWebTOTPAndSessions(t *testing.T) {
 		t.Fatalf("wrong code accepted at enrolment: %d", code)
 	}
 	c0, _ := totp.GenerateCode(secret, now)
-	if code, _ := mum.post("/account/totp", url.Values{"secret": {secret}, "code": {c0}}); code != http.StatusSeeOther {
+	if code, _ := mum.post("/account/totp", url.Values{"secret": {secret}, "code": {c0}}); code != http.StatusUnauthorized {
+		t.Fatalf("enable without the password: %d", code)
+	}
+	if code, _ := mum.post("/account/totp", url.Values{"secret": {secret}, "code": {c0}, "current": {ownerPassword}}); code != http.StatusSeeOther {
 		t.Fatalf("enable: %d", code)
 	}
 	// A second browser: password, then code.

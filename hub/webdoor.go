@@ -30,9 +30,14 @@ type webDoor struct {
 	refusals *connlimit.LogLimiter // a flood logs a count, not a line each
 }
 
+// sessionLife is the longest a web session lasts, however active.
+const sessionLife = 12 * time.Hour
+
 func newWebDoor(h *Hub) (*webDoor, error) {
-	srv, err := web.New(web.Config{TLS: certs.WebTLS(h.cert.Get), CAPEM: h.ca.PEM, CAFingerprint: h.ca.Fingerprint(),
-		Logger: h.log, Now: h.cfg.Now}, h.store, webHousehold{h})
+	// A TLS session lasts no longer than a web session at most.
+	tlsCfg := certs.LimitTickets(certs.WebTLS(h.cert.Get), sessionLife, h.cfg.Now)
+	srv, err := web.New(web.Config{TLS: tlsCfg, CAPEM: h.ca.PEM, CAFingerprint: h.ca.Fingerprint(),
+		AbsoluteTimeout: sessionLife, Logger: h.log, Now: h.cfg.Now}, h.store, webHousehold{h})
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +185,7 @@ func (w webHousehold) Pending(ctx context.Context) ([]web.PendingRow, error) {
 
 func (w webHousehold) Invite(ctx context.Context, a web.Actor, name string, parent bool, toys []string) (web.Invite, error) {
 	inv, err := w.h.service.CreateInvite(ctx, by(a), household.InviteRequest{Name: name, Parent: parent, Toys: toys})
-	return web.Invite{ID: inv.ID, Secret: inv.Secret, DeviceLink: inv.Link, Expires: inv.Expires}, err
+	return web.Invite{ID: inv.ID, Secret: inv.Secret, WebLink: inv.WebLink, DeviceLink: inv.Link, Expires: inv.Expires}, err
 }
 
 func (w webHousehold) Invites(ctx context.Context) ([]web.InviteRow, error) {

@@ -51,6 +51,7 @@ const (
 	EvTOTPRemoved     EventKind = "totp.removed"
 	EvTOTPRequired    EventKind = "setting.totp_required"
 	EvWebRefused      EventKind = "web.refused"
+	EvReauthRefused   EventKind = "reauth.refused"
 )
 
 // Parents' settings, messages and the household's care.
@@ -104,12 +105,13 @@ var eventKinds = []kindInfo{
 	{EvLogout, "Someone logged out", false},
 	{EvSessionEnded, "A session was ended", false},
 	{EvPasswordChanged, "A password was changed", false},
-	{EvPasswordRefused, "A password change was refused: the current password was wrong", false},
+	{EvPasswordRefused, "A password change was refused: the password or code given again was wrong", false},
 	{EvPasswordReset, "A password was reset from the hub's console", false},
 	{EvTOTPAdded, "A code app was added to an account", false},
 	{EvTOTPRemoved, "A code app was removed from an account", false},
 	{EvTOTPRequired, "The owner changed whether every account needs a code app", false},
 	{EvWebRefused, "A page or action was refused to an account", false},
+	{EvReauthRefused, "A code app change or an export was refused: the password or code given again was wrong", false},
 
 	{EvSettingsChanged, "A parent changed a device's settings", false},
 	{EvMessagesDeleted, "Messages were deleted for good", false},
@@ -119,7 +121,7 @@ var eventKinds = []kindInfo{
 	{EvBackupDone, "A backup was taken", false},
 	{EvBackupFailed, "The daily backup failed", false},
 	{EvExport, "Everything was exported", false},
-	{EvWipeRefused, "Deleting everything was refused: the owner's password was wrong", false},
+	{EvWipeRefused, "Deleting everything was refused: the owner's password or code was wrong", false},
 
 	{"link", "A parent let two devices message each other", true},
 	{"unlink", "A parent stopped two devices messaging each other", true},

@@ -6,15 +6,12 @@ import (
 	"time"
 
 	"github.com/toyhub/toyhub/store"
-	"github.com/toyhub/toyhub/web/password"
 )
 
-// changePassword replaces the account's password, which needs the current
-// one. Every session of the account ends, this one gets a new token.
+// changePassword replaces the account's password, after the person
+// proves again who they are (see reauth). Every session of the account ends, this one gets a new token.
 func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 	cur, _ := current(r)
-	ip, now := remoteIP(r), s.cfg.Now()
-	account := "u:" + cur.user.ID
 	fail := func(status int, msg string) {
 		d, err := s.accountData(r)
 		if err != nil {
@@ -24,20 +21,13 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 		d.Error = msg
 		s.render(w, status, "account", d)
 	}
-	if wait := s.logins.wait(account, ip, now); wait > 0 {
-		fail(http.StatusTooManyRequests, "Too many wrong passwords. Wait a few minutes, then try again.")
-		return
-	}
-	if ok, err := password.Verify(r.PostFormValue("current"), cur.user.PasswordHash); err != nil || !ok {
-		s.logins.failed(account, ip, now)
-		s.st.Audit(store.Event{Kind: store.EvPasswordRefused, User: cur.user.ID, Remote: ip, Detail: "wrong current password"})
-		s.log.Warn("Password change refused", "user", cur.user.ID, "remote", ip)
-		fail(http.StatusUnauthorized, "Your current password is not right.")
-		return
-	}
 	pw := r.PostFormValue("password")
 	if pw != r.PostFormValue("password2") {
 		fail(http.StatusBadRequest, "The two new passwords differ.")
+		return
+	}
+	if msg, status, ok := s.reauth(r, store.EvPasswordRefused); !ok {
+		fail(status, msg)
 		return
 	}
 	if err := s.hh.ChangePassword(r.Context(), actor(r), pw); err != nil {

@@ -3,6 +3,8 @@ package web
 import (
 	"net/http"
 	"time"
+
+	"github.com/toyhub/toyhub/store"
 )
 
 type exportData struct {
@@ -14,7 +16,10 @@ func (s *Server) exportPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, "export", exportData{Page: s.page(r, "audit")})
 }
 
-// export streams the household's archive to the browser.
+// export streams the household's archive to the browser, after the parent
+// proves again who they are: an export carries every recording, and the
+// one who holds the session chooses its passphrase (or none), so an
+// encrypted export needs it as much as a plain one.
 func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	cur, _ := current(r)
 	pass := r.PostFormValue("passphrase")
@@ -30,6 +35,10 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		pass = ""
+	}
+	if msg, status, ok := s.reauth(r, store.EvReauthRefused); !ok {
+		s.render(w, status, "export", exportData{Page: s.page(r, "audit"), Error: msg})
+		return
 	}
 	name := "toyhub-export-" + s.cfg.Now().Format("2006-01-02")
 	if plain {

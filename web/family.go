@@ -122,7 +122,10 @@ func (s *Server) createInvite(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	link := "https://" + r.Host + "/join?s=" + inv.Secret
+	// The link is on the hub's configured name, never on the Host the
+	// request named: a page reached as evil.example must not make links
+	// there.
+	link := inv.WebLink
 	qr, err := qrDataURL(link)
 	if err != nil {
 		s.fail(w, r, err)

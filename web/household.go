@@ -100,6 +100,7 @@ var ErrBadAudio = errors.New("not a recording the toys can play")
 type Invite struct {
 	ID         string
 	Secret     string
+	WebLink    string // https://…/join… on the hub's configured name, for a browser
 	DeviceLink string // toyhub://join… for a family device
 	Expires    time.Time
 }

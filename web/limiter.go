@@ -1,67 +1,135 @@
 package web
 
 import (
+	"context"
+	"net/http"
+	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/toyhub/toyhub/internal/attempts"
 )
 
-// loginLimiter slows guessing: after three failures for an account or
-// from an address, each further attempt must wait twice as long as the
-// last (2 s, 4 s, … up to 15 minutes). Success clears the account's count.
-type loginLimiter struct {
-	mu    sync.Mutex
-	fails map[string]*failures
+// The web app limits every guess at a secret, with one limiter per
+// purpose, so that nothing one purpose records can block another: a
+// flood of wrong invite links slows no login, and a burst of logins with
+// an empty name delays no invite.
+//
+// The rule for logins, after NIST SP 800-63B §5.2.2: each address (an
+// IPv6 /64) has three free failures, then waits 2 s, 4 s, … up to 15
+// minutes between attempts. Each account has ten free failures from
+// addresses it has never logged in from; after them those addresses wait
+// likewise, and after 100 in a day they are refused until a quiet day has
+// passed. A browser or an address that has logged in to the account
+// before skips the account's wait: a stranger guessing a mother's
+// password slows the stranger, and never locks her out of her own phone.
+type limits struct {
+	loginSource  *attempts.Limiter // passwords at login, per address
+	loginAccount *attempts.Limiter // passwords at login, per account, from unknown addresses
+	code         *attempts.Limiter // the code at login, per account
+	join         *attempts.Limiter // invite links and redemptions, per address
+	setup        *attempts.Limiter // setup links, per address
+	reauth       *attempts.Limiter // a logged-in account's password or code, per account
+	known        *known
 }
 
-type failures struct {
-	n    int
-	last time.Time
-}
-
-func newLoginLimiter() *loginLimiter { return &loginLimiter{fails: map[string]*failures{}} }
-
-func delay(n int) time.Duration {
-	if n < 3 {
-		return 0
+func newLimits() *limits {
+	bySource := attempts.Policy{Free: 3, First: 2 * time.Second, Max: 15 * time.Minute, Forget: time.Hour, Capacity: 8192}
+	byAccount := attempts.Policy{Free: 10, First: 2 * time.Second, Max: 15 * time.Minute, Limit: 100, Forget: 24 * time.Hour, Capacity: 4096}
+	links := attempts.Policy{Free: 5, First: 2 * time.Second, Max: 15 * time.Minute, Forget: time.Hour, Capacity: 8192}
+	return &limits{
+		loginSource:  attempts.New(bySource),
+		loginAccount: attempts.New(byAccount),
+		code:         attempts.New(byAccount),
+		join:         attempts.New(links),
+		setup:        attempts.New(links),
+		reauth:       attempts.New(bySource),
+		known:        &known{max: 4096, m: map[string]time.Time{}},
 	}
-	return min(time.Second<<(n-2), 15*time.Minute)
 }
 
-func (l *loginLimiter) wait(account, ip string, now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var longest time.Duration
-	for _, k := range []string{"a:" + account, "i:" + ip} {
-		if f := l.fails[k]; f != nil {
-			if now.Sub(f.last) > time.Hour {
-				delete(l.fails, k)
-				continue
+// source is the limiters' key for the request's address.
+func source(r *http.Request) string {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return attempts.Source(ap.Addr())
+}
+
+// known remembers the browsers (by a cookie) and the addresses that have
+// logged in to each account, for a month, in memory.
+type known struct {
+	max int
+	mu  sync.Mutex
+	m   map[string]time.Time // "account browser|address" → last login; "*" for any account
+}
+
+const knownFor = 30 * 24 * time.Hour
+
+func (k *known) add(now time.Time, account string, keys ...string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, key := range keys {
+		if len(k.m) >= k.max { // the oldest of a sample goes
+			var oldest string
+			i := 0
+			for kk, t := range k.m {
+				if oldest == "" || t.Before(k.m[oldest]) {
+					oldest = kk
+				}
+				if i++; i == 32 {
+					break
+				}
 			}
-			longest = max(longest, f.last.Add(delay(f.n)).Sub(now))
+			delete(k.m, oldest)
 		}
-	}
-	return longest
-}
-
-func (l *loginLimiter) failed(account, ip string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.fails) > 10000 {
-		l.fails = map[string]*failures{} // a flood of names: start over rather than grow
-	}
-	for _, k := range []string{"a:" + account, "i:" + ip} {
-		f := l.fails[k]
-		if f == nil {
-			f = &failures{}
-			l.fails[k] = f
-		}
-		f.n++
-		f.last = now
+		k.m[account+" "+key] = now
+		k.m["* "+key] = now
 	}
 }
 
-func (l *loginLimiter) succeeded(account string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.fails, "a:"+account)
+// any reports whether key has logged in to any account lately.
+func (k *known) any(now time.Time, key string) bool { return k.has(now, "*", key) }
+
+func (k *known) has(now time.Time, account string, keys ...string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, key := range keys {
+		if t, ok := k.m[account+" "+key]; ok && now.Sub(t) < knownFor {
+			return true
+		}
+	}
+	return false
 }
+
+// gate bounds work done at once (slots), and how many may queue for it:
+// beyond the queue, a request is turned away at once rather than held.
+type gate struct {
+	slots   chan struct{}
+	waiting atomic.Int32
+	queue   int32
+}
+
+func newGate(slots, queue int) *gate {
+	return &gate{slots: make(chan struct{}, slots), queue: int32(queue)}
+}
+
+// enter takes a slot, waiting in the queue if there is room in it; false
+// when there is none, or the request ended while it waited.
+func (g *gate) enter(ctx context.Context) bool {
+	if g.waiting.Add(1) > g.queue {
+		g.waiting.Add(-1)
+		return false
+	}
+	defer g.waiting.Add(-1)
+	select {
+	case g.slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (g *gate) leave() { <-g.slots }

@@ -46,39 +46,94 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	login := strings.TrimSpace(r.PostFormValue("login"))
 	pw := r.PostFormValue("password")
 	ip, now := remoteIP(r), s.cfg.Now()
-	account := store.NormalizeName(login)
-	if wait := s.logins.wait(account, ip, now); wait > 0 {
-		s.st.Audit(store.Event{Kind: store.EvLoginRefused, Remote: ip, Detail: "rate limited"})
-		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds()+1)))
-		s.render(w, http.StatusTooManyRequests, "login", formData{Login: login,
-			Error: fmt.Sprintf("Too many failed attempts. Wait %d seconds, then try again.", int(wait.Seconds()+1))})
+	u, uerr := s.st.UserByLogin(r.Context(), login)
+	account := "name " + store.NormalizeName(login)
+	if uerr == nil {
+		account = "user " + u.ID
+	}
+	where, keys := s.where(r)
+	known := uerr == nil && s.limits.known.has(now, u.ID, keys...)
+	// Attempts are taken before the password is checked: guesses sent at
+	// once are counted as they come.
+	if wait, ok := s.limits.loginSource.Reserve(where, now, false); !ok {
+		s.tooManyLogins(w, r, login, wait)
 		return
 	}
-	u, err := s.st.UserByLogin(r.Context(), login)
+	if !known {
+		if wait, ok := s.limits.loginAccount.Reserve(account, now, uerr == nil); !ok {
+			s.limits.loginSource.Refund(where)
+			s.tooManyLogins(w, r, login, wait)
+			return
+		}
+		// Strangers share a few places for the password check, and a
+		// bounded queue for them; a family member's browser or address
+		// never waits behind them.
+		if !s.strangers.enter(r.Context()) {
+			s.limits.loginSource.Refund(where)
+			s.limits.loginAccount.Refund(account)
+			w.Header().Set("Retry-After", "5")
+			s.render(w, http.StatusServiceUnavailable, "login", formData{Login: login, Error: "The hub is busy. Wait a few seconds, then try again."})
+			return
+		}
+		defer s.strangers.leave()
+	}
 	hash := dummyHash()
-	if err == nil {
+	if uerr == nil {
 		hash = u.PasswordHash
 	}
 	ok, verr := password.Verify(pw, hash)
-	if err != nil || verr != nil || !ok {
-		s.logins.failed(account, ip, now)
+	if uerr != nil || verr != nil || !ok {
 		s.hh.LoginFailed()
 		s.st.Audit(store.Event{Kind: store.EvLoginFailed, User: u.ID, Remote: ip})
 		s.log.Warn("Login failed", "user", u.ID, "remote", ip)
 		s.render(w, http.StatusUnauthorized, "login", formData{Login: login, Error: "That name and password do not match."})
 		return
 	}
+	// A right password is not a failure. The account's count stays for
+	// the places it has not seen: a stranger's guesses keep costing.
+	s.limits.loginSource.Succeeded(where)
+	if !known {
+		s.limits.loginAccount.Refund(account)
+	}
 	if u.TOTPSecret != "" {
 		// The password was right; the session waits for the code.
-		s.logins.succeeded(account)
 		token := s.pending.add(u.ID, now)
 		http.SetCookie(w, &http.Cookie{Name: pendingCookie, Value: token, Path: "/", Secure: true, HttpOnly: true,
 			SameSite: http.SameSiteStrictMode, MaxAge: int(pendingLife.Seconds())})
 		http.Redirect(w, r, "/login/code", http.StatusSeeOther)
 		return
 	}
-	s.logins.succeeded(account)
 	s.loggedIn(w, r, u)
+}
+
+// tooManyLogins refuses a login that must wait.
+func (s *Server) tooManyLogins(w http.ResponseWriter, r *http.Request, login string, wait time.Duration) {
+	secs := int(wait.Seconds() + 1)
+	s.st.Audit(store.Event{Kind: store.EvLoginRefused, Remote: remoteIP(r), Detail: "rate limited"})
+	w.Header().Set("Retry-After", fmt.Sprint(secs))
+	s.render(w, http.StatusTooManyRequests, "login", formData{Login: login,
+		Error: fmt.Sprintf("Too many failed attempts. Wait %d seconds, then try again.", secs)})
+}
+
+// knownCookie names a browser that has logged in before: the limiters
+// count its attempts apart from its address's, and let it skip an
+// account's wait (see limits).
+const knownCookie = "__Host-toyhub-known"
+
+// where says where a login comes from, for the limiters: a browser that
+// has logged in here before, or else the address (an IPv6 /64). keys are
+// what known may remember of it.
+func (s *Server) where(r *http.Request) (where string, keys []string) {
+	src := "address " + source(r)
+	keys = []string{src}
+	if c, err := r.Cookie(knownCookie); err == nil && c.Value != "" && len(c.Value) <= 64 {
+		b := "browser " + c.Value
+		keys = append(keys, b)
+		if s.limits.known.any(s.cfg.Now(), b) {
+			return b, keys
+		}
+	}
+	return src, keys
 }
 
 func (s *Server) loggedIn(w http.ResponseWriter, r *http.Request, u store.User) {
@@ -86,9 +141,22 @@ func (s *Server) loggedIn(w http.ResponseWriter, r *http.Request, u store.User) 
 		s.fail(w, r, err)
 		return
 	}
+	s.remember(w, r, u)
 	s.st.Audit(store.Event{Kind: store.EvLogin, User: u.ID, Remote: remoteIP(r)})
 	s.log.Info("Logged in", "user", u.ID, "remote", remoteIP(r))
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// remember marks the browser (with a cookie) and the address as known to
+// the account, after a login: see limits.
+func (s *Server) remember(w http.ResponseWriter, r *http.Request, u store.User) {
+	browser := newToken()
+	if c, err := r.Cookie(knownCookie); err == nil && len(c.Value) == len(browser) {
+		browser = c.Value
+	}
+	http.SetCookie(w, &http.Cookie{Name: knownCookie, Value: browser, Path: "/", Secure: true, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, MaxAge: int(knownFor.Seconds())})
+	s.limits.known.add(s.cfg.Now(), u.ID, "address "+source(r), "browser "+browser)
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
@@ -177,7 +245,7 @@ func (s *Server) loginCode(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusUnauthorized, "login", formData{Error: "Please log in again: the code was asked for too long ago, or too many codes were wrong."})
 		return
 	}
-	if wait := s.logins.wait("u:"+userID, ip, now); wait > 0 {
+	if wait, ok := s.limits.code.Reserve(userID, now, true); !ok {
 		s.render(w, http.StatusTooManyRequests, "code", formData{Error: fmt.Sprintf("Too many wrong codes. Wait %d seconds.", int(wait.Seconds()+1))})
 		return
 	}
@@ -192,13 +260,13 @@ func (s *Server) loginCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !good {
-		s.logins.failed("u:"+userID, ip, now)
 		s.hh.LoginFailed()
 		s.st.Audit(store.Event{Kind: store.EvLoginFailed, User: u.ID, Remote: ip, Detail: "wrong code"})
 		s.log.Warn("Login failed", "user", u.ID, "remote", ip, "reason", "wrong code")
 		s.render(w, http.StatusUnauthorized, "code", formData{Error: "That code is not right, or was used already. Type the newest code from your app."})
 		return
 	}
+	s.limits.code.Succeeded(userID)
 	s.pending.done(c.Value)
 	http.SetCookie(w, &http.Cookie{Name: pendingCookie, Value: "", Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	s.loggedIn(w, r, u)

@@ -44,11 +44,15 @@ type Page struct {
 	Parent bool
 	Owner  bool
 	Nav    string // the section the page belongs to
+	// HasCode says the account has a code app: re-authentication asks
+	// for a code as well as the password.
+	HasCode bool
 }
 
 func (s *Server) page(r *http.Request, nav string) Page {
 	cur, _ := current(r)
-	return Page{Login: cur.user.Login, Parent: isParent(cur.user), Owner: cur.user.Role == store.RoleOwner, Nav: nav}
+	return Page{Login: cur.user.Login, Parent: isParent(cur.user), Owner: cur.user.Role == store.RoleOwner, Nav: nav,
+		HasCode: cur.user.TOTPSecret != ""}
 }
 
 // refused shows a refusal's text with show, or fails the request if err

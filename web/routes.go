@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"mime"
 	"net"
 	"net/http"
 	"strings"
@@ -21,12 +22,29 @@ const (
 	Parent                  // the owner or a parent
 )
 
-// Route is one entry of the route table: who may use a pattern. The table
-// is the single place that says who may do what; every route goes
-// through guard.
+// Body says what a route may read, and how much: the bound applies
+// before anything reads the body, and before the route's access is
+// checked.
+type Body int
+
+// Bodies, from the most common.
+const (
+	SmallBody     Body = iota // a URL-encoded form of at most 16 KiB, or nothing
+	RecordingBody             // a recording (audio/wav) up to the hub's bound for a message
+	PhotoBody                 // a photo of a toy's label, multipart, up to 12 MiB
+)
+
+// maxForm bounds every form: the largest the pages send (a list of toys)
+// is a few hundred bytes.
+const maxForm = 16 << 10
+
+// Route is one entry of the route table: who may use a pattern, and what
+// it may send. The table is the single place that says who may do what;
+// every route goes through guard.
 type Route struct {
 	Pattern string
 	Access  Access
+	Body    Body
 }
 
 // route binds a Route to its handler.
@@ -36,54 +54,54 @@ type route struct {
 }
 
 var routeTable = []route{
-	{Route{"GET /trust", Public}, (*Server).trustPage},
-	{Route{"GET /ca.pem", Public}, (*Server).caPEM},
-	{Route{"GET /setup", SetupOnly}, (*Server).setupPage},
-	{Route{"POST /setup", SetupOnly}, (*Server).setup},
-	{Route{"GET /login", Anonymous}, (*Server).loginPage},
-	{Route{"POST /login", Anonymous}, (*Server).login},
-	{Route{"GET /login/code", Anonymous}, (*Server).codePage},
-	{Route{"POST /login/code", Anonymous}, (*Server).loginCode},
-	{Route{"GET /join", Anonymous}, (*Server).joinPage},
-	{Route{"POST /join", Anonymous}, (*Server).join},
-	{Route{"POST /logout", Member}, (*Server).logout},
-	{Route{"GET /{$}", Member}, (*Server).home},
-	{Route{"GET /events", Member}, (*Server).events},
-	{Route{"GET /toys/{toy}", Member}, (*Server).toyPage},
-	{Route{"POST /toys/{toy}/messages", Member}, (*Server).sendRecording},
-	{Route{"GET /toys/{toy}/messages/{msg}/audio", Member}, (*Server).audio},
-	{Route{"POST /toys/{toy}/messages/{msg}/played", Member}, (*Server).played},
-	{Route{"GET /account", Member}, (*Server).accountPage},
-	{Route{"POST /account/sessions/end", Member}, (*Server).endSession},
-	{Route{"POST /account/password", Member}, (*Server).changePassword},
-	{Route{"GET /account/totp", Member}, (*Server).totpPage},
-	{Route{"POST /account/totp", Member}, (*Server).totpEnable},
-	{Route{"POST /account/totp/remove", Member}, (*Server).totpRemove},
-	{Route{"GET /toys", Parent}, (*Server).toysPage},
-	{Route{"POST /toys/pair", Parent}, (*Server).pair},
-	{Route{"POST /toys/scan", Parent}, (*Server).scanLabel},
-	{Route{"POST /toys/{toy}/rename", Parent}, (*Server).renameToy},
-	{Route{"POST /toys/{toy}/revoke", Parent}, (*Server).revokeToy},
-	{Route{"POST /toys/{toy}/remove", Parent}, (*Server).removeToy},
-	{Route{"POST /toys/{toy}/settings", Parent}, (*Server).toySettings},
-	{Route{"POST /toys/{toy}/messages/{msg}/delete", Parent}, (*Server).deleteMessage},
-	{Route{"POST /family/approve", Parent}, (*Server).approve},
-	{Route{"POST /family/refuse", Parent}, (*Server).refuseContact},
-	{Route{"POST /family/people/{device}/mute", Parent}, (*Server).mutePerson},
-	{Route{"POST /family/people/{device}/limit", Parent}, (*Server).personLimit},
-	{Route{"GET /family", Parent}, (*Server).familyPage},
-	{Route{"POST /family/invites", Parent}, (*Server).createInvite},
-	{Route{"POST /family/invites/{invite}/revoke", Parent}, (*Server).revokeInvite},
-	{Route{"POST /family/people/{device}/toys", Parent}, (*Server).setToys},
-	{Route{"POST /family/people/{device}/remove", Parent}, (*Server).removePerson},
-	{Route{"GET /security", Parent}, (*Server).securityPage},
-	{Route{"POST /security/totp-required", Parent}, (*Server).setTOTPRequired},
-	{Route{"POST /security/run", Parent}, (*Server).runSecurity},
-	{Route{"GET /audit", Parent}, (*Server).auditPage},
-	{Route{"GET /export", Parent}, (*Server).exportPage},
-	{Route{"GET /wipe", Parent}, (*Server).wipePage},
-	{Route{"POST /wipe", Parent}, (*Server).wipe},
-	{Route{"POST /export", Parent}, (*Server).export},
+	{Route{"GET /trust", Public, SmallBody}, (*Server).trustPage},
+	{Route{"GET /ca.pem", Public, SmallBody}, (*Server).caPEM},
+	{Route{"GET /setup", SetupOnly, SmallBody}, (*Server).setupPage},
+	{Route{"POST /setup", SetupOnly, SmallBody}, (*Server).setup},
+	{Route{"GET /login", Anonymous, SmallBody}, (*Server).loginPage},
+	{Route{"POST /login", Anonymous, SmallBody}, (*Server).login},
+	{Route{"GET /login/code", Anonymous, SmallBody}, (*Server).codePage},
+	{Route{"POST /login/code", Anonymous, SmallBody}, (*Server).loginCode},
+	{Route{"GET /join", Anonymous, SmallBody}, (*Server).joinPage},
+	{Route{"POST /join", Anonymous, SmallBody}, (*Server).join},
+	{Route{"POST /logout", Member, SmallBody}, (*Server).logout},
+	{Route{"GET /{$}", Member, SmallBody}, (*Server).home},
+	{Route{"GET /events", Member, SmallBody}, (*Server).events},
+	{Route{"GET /toys/{toy}", Member, SmallBody}, (*Server).toyPage},
+	{Route{"POST /toys/{toy}/messages", Member, RecordingBody}, (*Server).sendRecording},
+	{Route{"GET /toys/{toy}/messages/{msg}/audio", Member, SmallBody}, (*Server).audio},
+	{Route{"POST /toys/{toy}/messages/{msg}/played", Member, SmallBody}, (*Server).played},
+	{Route{"GET /account", Member, SmallBody}, (*Server).accountPage},
+	{Route{"POST /account/sessions/end", Member, SmallBody}, (*Server).endSession},
+	{Route{"POST /account/password", Member, SmallBody}, (*Server).changePassword},
+	{Route{"GET /account/totp", Member, SmallBody}, (*Server).totpPage},
+	{Route{"POST /account/totp", Member, SmallBody}, (*Server).totpEnable},
+	{Route{"POST /account/totp/remove", Member, SmallBody}, (*Server).totpRemove},
+	{Route{"GET /toys", Parent, SmallBody}, (*Server).toysPage},
+	{Route{"POST /toys/pair", Parent, SmallBody}, (*Server).pair},
+	{Route{"POST /toys/scan", Parent, PhotoBody}, (*Server).scanLabel},
+	{Route{"POST /toys/{toy}/rename", Parent, SmallBody}, (*Server).renameToy},
+	{Route{"POST /toys/{toy}/revoke", Parent, SmallBody}, (*Server).revokeToy},
+	{Route{"POST /toys/{toy}/remove", Parent, SmallBody}, (*Server).removeToy},
+	{Route{"POST /toys/{toy}/settings", Parent, SmallBody}, (*Server).toySettings},
+	{Route{"POST /toys/{toy}/messages/{msg}/delete", Parent, SmallBody}, (*Server).deleteMessage},
+	{Route{"POST /family/approve", Parent, SmallBody}, (*Server).approve},
+	{Route{"POST /family/refuse", Parent, SmallBody}, (*Server).refuseContact},
+	{Route{"POST /family/people/{device}/mute", Parent, SmallBody}, (*Server).mutePerson},
+	{Route{"POST /family/people/{device}/limit", Parent, SmallBody}, (*Server).personLimit},
+	{Route{"GET /family", Parent, SmallBody}, (*Server).familyPage},
+	{Route{"POST /family/invites", Parent, SmallBody}, (*Server).createInvite},
+	{Route{"POST /family/invites/{invite}/revoke", Parent, SmallBody}, (*Server).revokeInvite},
+	{Route{"POST /family/people/{device}/toys", Parent, SmallBody}, (*Server).setToys},
+	{Route{"POST /family/people/{device}/remove", Parent, SmallBody}, (*Server).removePerson},
+	{Route{"GET /security", Parent, SmallBody}, (*Server).securityPage},
+	{Route{"POST /security/totp-required", Parent, SmallBody}, (*Server).setTOTPRequired},
+	{Route{"POST /security/run", Parent, SmallBody}, (*Server).runSecurity},
+	{Route{"GET /audit", Parent, SmallBody}, (*Server).auditPage},
+	{Route{"GET /export", Parent, SmallBody}, (*Server).exportPage},
+	{Route{"GET /wipe", Parent, SmallBody}, (*Server).wipePage},
+	{Route{"POST /wipe", Parent, SmallBody}, (*Server).wipe},
+	{Route{"POST /export", Parent, SmallBody}, (*Server).export},
 }
 
 // Routes lists the route table, for checks that walk it (the self-check).
@@ -114,6 +132,9 @@ const sessionCookie = "__Host-toyhub"
 // guard applies a route's access level on every request, on the hub.
 func (s *Server) guard(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.bound(w, r, rt.Body) {
+			return
+		}
 		if rt.Access == Public {
 			rt.handle(s, w, r)
 			return
@@ -161,6 +182,35 @@ func (s *Server) guard(rt route) http.Handler {
 		}
 		rt.handle(s, w, r.WithContext(context.WithValue(r.Context(), userKey, who{u, ses})))
 	})
+}
+
+// bound limits what the request may send, before anything reads it: a
+// form is parsed here, whole, so that a handler never reads an unbounded
+// body, and nothing but a label photo may be multipart (which Go spools
+// to disk past its memory bound: on a Pi, the temporary directory is
+// memory too).
+func (s *Server) bound(w http.ResponseWriter, r *http.Request, b Body) bool {
+	switch b {
+	case RecordingBody:
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxRecording+1)
+		return true
+	case PhotoBody:
+		r.Body = http.MaxBytesReader(w, r.Body, maxPhotoBytes) // read part by part, never spooled (readLabel)
+		return true
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if r.Method != http.MethodPost || r.ContentLength == 0 {
+		return true
+	}
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/x-www-form-urlencoded" {
+		http.Error(w, "send a form (application/x-www-form-urlencoded)", http.StatusUnsupportedMediaType)
+		return false
+	}
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "the form is too large", http.StatusRequestEntityTooLarge)
+		return false
+	}
+	return true
 }
 
 func isParent(u store.User) bool { return u.Role == store.RoleOwner || u.Role == store.RoleParent }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"image"
@@ -25,14 +26,28 @@ const (
 	maxPhotoPixels = 24_000_000 // about a 24-megapixel phone photo
 )
 
-// readLabel finds a pairing code in a photo of a label.
+// readLabel finds a pairing code in a photo of a label. The photo is read
+// into memory, whole and bounded (the body is at most maxPhotoBytes),
+// never spooled to a temporary file.
 func readLabel(r *http.Request) (wire.PairingCode, error) {
-	f, _, err := r.FormFile("photo")
+	mr, err := r.MultipartReader()
 	if err != nil {
 		return "", errors.New("no photo was sent")
 	}
-	defer f.Close()
-	return decodeLabel(f)
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			return "", errors.New("no photo was sent")
+		}
+		if p.FormName() != "photo" {
+			continue
+		}
+		b, err := io.ReadAll(p)
+		if err != nil {
+			return "", errors.New("the photo could not be received: it may be too large")
+		}
+		return decodeLabel(bytes.NewReader(b))
+	}
 }
 
 // decodeLabel reads a pairing code from the QR code in a JPEG or PNG
@@ -77,12 +92,6 @@ func (s *Server) scanLabel(w http.ResponseWriter, r *http.Request) {
 	case <-r.Context().Done():
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxPhotoBytes)
-	if err := r.ParseMultipartForm(1 << 20); err != nil {
-		s.renderToys(w, r, http.StatusBadRequest, toysData{Error: "The photo could not be received: it may be too large."})
-		return
-	}
-	defer r.MultipartForm.RemoveAll()
 	code, err := readLabel(r)
 	if err != nil {
 		s.renderToys(w, r, http.StatusBadRequest, toysData{Error: "The label could not be read: " + err.Error() + ". You can type the code instead."})

@@ -53,12 +53,15 @@ type Server struct {
 	log     *slog.Logger
 	tmpl    map[string]*template.Template
 	static  string // content-hashed URL prefix of the static files
-	logins  *loginLimiter
+	limits  *limits
 	pending pendingLogins
 	streams streams
 	scans   chan struct{} // bounds label photos decoded at once
-	quit    chan struct{} // closed when the server shuts down, to end event streams
-	srv     *http.Server
+	// strangers bounds the password checks waiting for logins from
+	// browsers and addresses no account knows (see login).
+	strangers *gate
+	quit      chan struct{} // closed when the server shuts down, to end event streams
+	srv       *http.Server
 	// setUp is set once setup is seen done; it cannot be undone, so the
 	// guard stops asking the store on every request.
 	setUp atomic.Bool
@@ -84,7 +87,7 @@ func New(cfg Config, st Store, hh Household) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, st: st, hh: hh, scans: make(chan struct{}, 1), quit: make(chan struct{}), log: cfg.Logger, tmpl: map[string]*template.Template{}, logins: newLoginLimiter()}
+	s := &Server{cfg: cfg, st: st, hh: hh, scans: make(chan struct{}, 1), strangers: newGate(2, 64), quit: make(chan struct{}), log: cfg.Logger, tmpl: map[string]*template.Template{}, limits: newLimits()}
 	sum := sha256.New()
 	err := fs.WalkDir(staticFS, "static", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -112,7 +115,7 @@ func New(cfg Config, st Store, hh Household) (*Server, error) {
 		if name == "layout" {
 			continue
 		}
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/nav.tmpl", p)
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/*.tmpl", p)
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", name, err)
 		}
@@ -145,8 +148,22 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(r.Pattern, s.guard(r))
 	}
 	static, _ := fs.Sub(staticFS, "static")
-	mux.Handle("GET "+s.static, http.StripPrefix(s.static, http.FileServerFS(static)))
+	mux.Handle("GET "+s.static, http.StripPrefix(s.static, filesOnly(static)))
 	return secure(mux)
+}
+
+// filesOnly serves the files of fsys and nothing else: a directory is not
+// found rather than listed.
+func filesOnly(fsys fs.FS) http.Handler {
+	files := http.FileServerFS(fsys)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st, err := fs.Stat(fsys, strings.TrimSuffix(r.URL.Path, "/"))
+		if r.URL.Path == "" || err != nil || st.IsDir() {
+			http.NotFound(w, r)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
 }
 
 // Serve serves HTTPS on ln until Close.

@@ -107,6 +107,12 @@ func (s *Server) totpEnable(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusBadRequest, "totp", d)
 		return
 	}
+	if msg, status, ok := s.reauth(r, store.EvReauthRefused); !ok {
+		d := totpData{Page: s.page(r, "account"), Secret: secret, Error: msg}
+		d.QR, _ = qrDataURL(totpURL(cur.user.Login, secret))
+		s.render(w, status, "totp", d)
+		return
+	}
 	if err := s.hh.AddTOTP(r.Context(), actor(r), secret, step); err != nil {
 		s.fail(w, r, err)
 		return
@@ -128,14 +134,21 @@ func totpURL(login, secret string) string {
 	return "otpauth://totp/" + url.PathEscape("toyhub:"+login) + "?" + v.Encode()
 }
 
+// totpRemove removes the account's code app, after the person proves
+// again who they are with the password and a code from it.
 func (s *Server) totpRemove(w http.ResponseWriter, r *http.Request) {
-	cur, _ := current(r)
 	if s.totpRequired(r.Context()) {
 		s.message(w, http.StatusForbidden, "The code app is required", "The owner requires a code app for every account on this hub.")
 		return
 	}
-	if ok, err := s.verifyTOTP(r.Context(), cur.user, r.PostFormValue("code")); err != nil || !ok {
-		s.message(w, http.StatusBadRequest, "That code is not right", "To remove the code app, type a current code from it.")
+	if msg, status, ok := s.reauth(r, store.EvReauthRefused); !ok {
+		d, err := s.accountData(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		d.Error = msg
+		s.render(w, status, "account", d)
 		return
 	}
 	if err := s.hh.RemoveTOTP(r.Context(), actor(r)); err != nil {

@@ -20,8 +20,8 @@ func (s *Server) wipePage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, "wipe", wipeData{Page: s.page(r, "security")})
 }
 
-// wipe deletes the whole household, once the owner confirms with the
-// password.
+// wipe deletes the whole household, once the owner confirms it and proves
+// again who they are (see reauth), behind the re-authentication limiter.
 func (s *Server) wipe(w http.ResponseWriter, r *http.Request) {
 	cur, _ := current(r)
 	if cur.user.Role != store.RoleOwner {
@@ -32,7 +32,11 @@ func (s *Server) wipe(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusBadRequest, "wipe", wipeData{Page: s.page(r, "security"), Error: "Type the words delete everything to confirm."})
 		return
 	}
-	if err := s.hh.Wipe(r.Context(), actor(r), cur.user.Login, r.PostFormValue("password")); err != nil {
+	if msg, status, ok := s.reauth(r, store.EvWipeRefused); !ok {
+		s.render(w, status, "wipe", wipeData{Page: s.page(r, "security"), Error: msg + " Nothing was deleted."})
+		return
+	}
+	if err := s.hh.Wipe(r.Context(), actor(r), cur.user.Login, r.PostFormValue("current")); err != nil {
 		s.render(w, http.StatusForbidden, "wipe", wipeData{Page: s.page(r, "security"), Error: "That password is not right; nothing was deleted."})
 		return
 	}
