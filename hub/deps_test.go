@@ -59,6 +59,7 @@ func TestDependencies(t *testing.T) {
 		{"hub/selfcheck", []string{"certs", "hub/audit", "hub/enroll", "hub/lan", "store", "web/password", "wire"}, []string{"github.com/mochi-mqtt"}},
 		{"hub/household", []string{"certs", "hub/archive", "hub/audit", "hub/datadir", "store", "web/password", "wire"}, []string{"github.com/mochi-mqtt"}},
 		{"hub/internal/rawmqtt", nil, nil},
+		{"hub/internal/webflood", nil, []string{"github.com/"}},
 		{"hub/cmd/toybench", []string{"certs", "devices", "hub/control", "hub/internal/rawmqtt", "wire"}, nil},
 	}
 	checked := map[string]bool{"hub": true, "hub/cmd/toyhub": true, "hub/audit/auditfake": true}

@@ -77,9 +77,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		}
 		defer s.strangers.leave()
 	}
-	hash := dummyHash()
-	if uerr == nil {
-		hash = u.PasswordHash
+	hash := u.PasswordHash
+	if uerr != nil {
+		hash = dummyHash()
 	}
 	ok, verr := password.Verify(pw, hash)
 	if uerr != nil || verr != nil || !ok {

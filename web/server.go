@@ -133,12 +133,28 @@ func New(cfg Config, st Store, hh Household) (*Server, error) {
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      120 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    32 << 10,
+		MaxHeaderBytes:    32 << 10, // HTTP/2's header list too
+		HTTP2:             http2Limits,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	// Event streams never go idle; Shutdown would wait for them.
 	s.srv.RegisterOnShutdown(func() { close(s.quit) })
 	return s, nil
+}
+
+// http2Limits are HTTP/2's bounds, set here rather than left to Go's
+// defaults (100 streams, 1 MiB buffered per stream and connection): one
+// connection holds at most 16 requests at once and 256 KiB of request
+// bodies the handlers have not read, whatever its streams send, so that
+// the bodies a connection can make the hub hold are bounded by the bytes
+// a form may have (see Body) and these windows.
+var http2Limits = &http.HTTP2Config{
+	MaxConcurrentStreams:          16,
+	MaxReadFrameSize:              16 << 10, // the least allowed
+	MaxDecoderHeaderTableSize:     4 << 10,  // HPACK's default
+	MaxEncoderHeaderTableSize:     4 << 10,
+	MaxReceiveBufferPerConnection: 256 << 10,
+	MaxReceiveBufferPerStream:     128 << 10,
 }
 
 // Handler is the whole app, every route behind the security wrapper.

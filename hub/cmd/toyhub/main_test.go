@@ -129,6 +129,12 @@ func (l *lockedBuffer) String() string {
 // socket to answer.
 func startServe(t *testing.T, data, addr string) (*exec.Cmd, *lockedBuffer) {
 	t.Helper()
+	return startServeEnv(t, data, addr)
+}
+
+// startServeEnv is startServe with more environment for the hub.
+func startServeEnv(t *testing.T, data, addr string, env ...string) (*exec.Cmd, *lockedBuffer) {
+	t.Helper()
 	logs := &lockedBuffer{}
 	// No mDNS: tests never multicast on this machine's LAN.
 	cmd := exec.Command(filepath.Join(binDir, "toyhub"), "serve", "--data", data, "--mqtt-addr", addr,
@@ -139,6 +145,7 @@ func startServe(t *testing.T, data, addr string) (*exec.Cmd, *lockedBuffer) {
 	// Tests send far faster than a toy would.
 	cmd.Env = append(os.Environ(), "TOYHUB_LIMITS_MESSAGES_PER_MINUTE=100000", "TOYHUB_LIMITS_BYTES_PER_DAY=1099511627776",
 		"TOYHUB_LIMITS_BYTES_PER_SECOND_PER_CONNECTION=0", "TOYHUB_LIMITS_PACKETS_PER_SECOND_PER_CONNECTION=0")
+	cmd.Env = append(cmd.Env, env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

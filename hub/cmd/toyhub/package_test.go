@@ -212,10 +212,15 @@ func TestServiceUnit(t *testing.T) {
 	for _, want := range []string{"Type=notify", "WatchdogSec=", "User=toyhub", "NoNewPrivileges=yes", "ProtectSystem=strict",
 		"ProtectHome=yes", "PrivateTmp=yes", "PrivateDevices=yes", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK",
 		"SystemCallFilter=@system-service", "CapabilityBoundingSet=\n", "IPAddressDeny=any",
-		"IPAddressAllow=localhost link-local multicast 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 fc00::/7"} {
+		"IPAddressAllow=localhost link-local multicast 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 fc00::/7", "MemorySwapMax=0"} {
 		if !strings.Contains(string(unit), want) {
 			t.Errorf("the unit lacks %q", want)
 		}
+	}
+	// Go's soft limit below the kernel's reclaim point, below the ceiling.
+	mem := unitMemory(t, unit)
+	if !(0 < mem.goLimit && mem.goLimit < mem.high && mem.high < mem.max && mem.max <= 384<<20) {
+		t.Errorf("memory settings out of order for a 512 MB Pi: %+v", mem)
 	}
 	// verify checks that ExecStart exists: point it at the binary built
 	// for these tests.
@@ -287,4 +292,21 @@ func TestArm64UnderQemu(t *testing.T) {
 	if !strings.Contains(logs.String(), "Message committed") {
 		t.Fatalf("the emulated hub did not log the exchange:\n%s", logs.String())
 	}
+}
+
+// memory is the unit's memory settings, in bytes.
+type memory struct{ goLimit, high, max int64 }
+
+// unitMemory reads GOMEMLIMIT, MemoryHigh and MemoryMax from the unit.
+func unitMemory(t *testing.T, unit []byte) memory {
+	t.Helper()
+	size := func(re, units string) int64 {
+		m := regexp.MustCompile(re + `([0-9]+)(` + units + `)\n`).FindSubmatch(unit)
+		if m == nil {
+			t.Fatalf("the unit does not set %s", re)
+		}
+		n, _ := strconv.ParseInt(string(m[1]), 10, 64)
+		return n << map[string]int{"M": 20, "MiB": 20, "G": 30, "GiB": 30}[string(m[2])]
+	}
+	return memory{goLimit: size(`Environment=GOMEMLIMIT=`, "MiB|GiB"), high: size(`MemoryHigh=`, "M|G"), max: size(`MemoryMax=`, "M|G")}
 }
