@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -406,4 +408,81 @@ func TestInviteRace(t *testing.T) {
 	if wins.Load() != 1 || losses.Load() != 9 {
 		t.Fatalf("%d wins, %d losses", wins.Load(), losses.Load())
 	}
+}
+
+// wrongProof sends a pairing request with a proof made from no code, from
+// src, and returns the hub's refusal code.
+func wrongProof(t *testing.T, addr, src string) string {
+	t.Helper()
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}, Config: certs.PairingTLS()}
+	nc, err := d.DialContext(context.Background(), "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	key, _ := certs.NewKey()
+	csr, _ := certs.NewCSR(key)
+	b, _ := json.Marshal(wire.EnrollRequest{V: wire.Version, Kind: wire.EnrollPair, CSR: string(csr), Proof: make([]byte, 32)})
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	nc.Write(append(b, '\n'))
+	line, err := bufio.NewReader(nc).ReadBytes('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp wire.EnrollResponse
+	if err := json.Unmarshal(line, &resp); err != nil || resp.Error == nil {
+		t.Fatalf("a wrong proof got %s (%v)", line, err)
+	}
+	return resp.Error.Code
+}
+
+// TestEnrollmentUnderSiege: with the hub's default limits, a stranger
+// holding twenty idle connections, and wrong proofs from seven addresses
+// (19 in all, more than any per-address limit), neither stops the
+// family's toy from pairing inside its window nor an invited device from
+// joining; the stranger's own address is told to wait.
+func TestEnrollmentUnderSiege(t *testing.T) {
+	th := startHub(t, func(c *hub.Config) {
+		d := hub.Defaults()
+		c.EnrollPerSource, c.EnrollFailuresPerSource = d.EnrollPerSource, d.EnrollFailuresPerSource
+	})
+	var held []net.Conn
+	for range 20 {
+		c, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).Dial("tcp", th.h.EnrollAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	codes := map[string]int{}
+	for i := range 19 {
+		codes[wrongProof(t, th.h.EnrollAddr(), fmt.Sprintf("127.0.0.%d", 3+i%7))]++
+	}
+	if codes[wire.CodeBadProof] != 19 {
+		t.Fatalf("19 wrong proofs from 7 addresses: %v, want each refused as a wrong proof", codes)
+	}
+	for range 5 {
+		wrongProof(t, th.h.EnrollAddr(), "127.0.0.3")
+	}
+	if got := wrongProof(t, th.h.EnrollAddr(), "127.0.0.3"); got != wire.CodeRateLimited {
+		t.Fatalf("the guessing address after its failures: %s", got)
+	}
+	// Meanwhile the family's toy pairs, and Grandma's device joins.
+	c := wire.NewPairingCode()
+	if err := th.openPairing(t, c, "Bunny"); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := certs.NewKey()
+	if _, err := devices.Pair(context.Background(), th.h.EnrollAddr(), c, key); err != nil {
+		t.Fatalf("the family's toy during the siege: %v", err)
+	}
+	if _, err := join(t, th.invite(t, "Grandma", []string{"Bunny"}, "")); err != nil {
+		t.Fatalf("an invited device during the siege: %v", err)
+	}
+	th.waitLog(t, "Enrollment connection refused")
 }

@@ -2,8 +2,10 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -94,10 +96,10 @@ func newApp(t *testing.T) *app {
 // browser is a client with its own cookies that does not follow redirects.
 func (a *app) browser() *http.Client {
 	jar, _ := cookiejar.New(nil)
-	c := a.ts.Client()
+	c := *a.ts.Client() // a copy: the server's client is shared
 	c.Jar = jar
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return c
+	return &c
 }
 
 func (a *app) do(c *http.Client, method, path string, form url.Values, header map[string]string) (*http.Response, string) {
@@ -275,6 +277,57 @@ func TestLoginRateLimit(t *testing.T) {
 	a.clk.advance(5 * time.Second)
 	if got := try(goodPassword); got != http.StatusSeeOther {
 		t.Fatalf("after the second delay: %d", got)
+	}
+}
+
+// browserFrom is a browser at another address (a loopback one), as
+// another machine would be.
+func (a *app) browserFrom(src string) *http.Client {
+	c := a.browser()
+	tr := c.Transport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}).DialContext
+	c.Transport = tr
+	return c
+}
+
+// TestLoginRule: the rule the README states. Each address has three free
+// failures; the account has ten from places it has not seen, after which
+// strangers wait, even with the right password; the owner's browser and
+// address never wait for them; and a stranger is slowed, not locked out.
+func TestLoginRule(t *testing.T) {
+	a := newApp(t)
+	mum := a.browser() // 127.0.0.1: the owner sets up from here
+	a.setupOwner(mum)
+	try := func(c *http.Client, pw string) int {
+		resp, _ := a.do(c, "POST", "/login", url.Values{"login": {"Mum"}, "password": {pw}}, nil)
+		return resp.StatusCode
+	}
+	got := map[int]int{}
+	for i := range 4 {
+		c := a.browserFrom(fmt.Sprintf("127.0.0.%d", i+2))
+		for range 3 {
+			got[try(c, "a stranger's guess")]++
+		}
+	}
+	if got[http.StatusUnauthorized] != 10 || got[http.StatusTooManyRequests] != 2 {
+		t.Fatalf("12 guesses from 4 addresses: %v, want the account's 10 checked", got)
+	}
+	steps := []struct {
+		name    string
+		c       *http.Client
+		advance time.Duration
+		want    int
+	}{
+		{"a stranger with the right password waits", a.browserFrom("127.0.0.9"), 0, http.StatusTooManyRequests},
+		{"the owner's browser does not", mum, 0, http.StatusSeeOther},
+		{"nor a new browser at her address", a.browser(), 0, http.StatusSeeOther},
+		{"the stranger, after the wait", a.browserFrom("127.0.0.9"), 3 * time.Second, http.StatusSeeOther},
+	}
+	for _, s := range steps {
+		a.clk.advance(s.advance)
+		if got := try(s.c, goodPassword); got != s.want {
+			t.Fatalf("%s: %d, want %d", s.name, got, s.want)
+		}
 	}
 }
 

@@ -220,17 +220,33 @@ func Multipart(t Target, src, path string, size int64, stop <-chan struct{}) *Re
 	return res
 }
 
-// Guesses tries wrong passwords for login from each of srcs, conc at once
-// from each, until stop.
-func Guesses(t Target, srcs []string, login string, conc int, stop <-chan struct{}) *Result {
+// A Guess is the form of a guess: the i-th from src.
+type Guess func(i int, src string) (path string, form url.Values)
+
+// WrongPassword guesses login's password.
+func WrongPassword(login string) Guess {
+	return func(i int, src string) (string, url.Values) {
+		return "/login", url.Values{"login": {login}, "password": {fmt.Sprintf("wrong guess %d %s", i, src)}}
+	}
+}
+
+// WrongInvite guesses an invite's secret.
+func WrongInvite(i int, src string) (string, url.Values) {
+	return "/join", url.Values{"secret": {fmt.Sprintf("not-an-invite-%d-%s", i, src)}}
+}
+
+// Guesses sends guess after guess from each of srcs, conc at once from
+// each, until stop.
+func Guesses(t Target, srcs []string, guess Guess, conc int, stop <-chan struct{}) *Result {
 	res := &Result{}
 	var wg sync.WaitGroup
 	for _, src := range srcs {
 		c := NewClient(t, src)
+		defer c.Close()
 		for range conc {
 			wg.Go(func() {
 				for i := 0; !done(stop); i++ {
-					status, err := c.Post("/login", url.Values{"login": {login}, "password": {fmt.Sprintf("wrong guess %d %s", i, src)}})
+					status, err := c.Post(guess(i, src))
 					if err != nil {
 						time.Sleep(50 * time.Millisecond)
 						continue
@@ -264,16 +280,22 @@ func (c *Client) Close() { c.tr.CloseIdleConnections() }
 
 // Post sends a form as the app's own pages do and returns the status.
 func (c *Client) Post(path string, form url.Values) (int, error) {
+	status, _, err := c.PostPage(path, form)
+	return status, err
+}
+
+// PostPage is Post, with the page the hub answered.
+func (c *Client) PostPage(path string, form url.Values) (int, string, error) {
 	req, _ := http.NewRequest("POST", c.base+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	resp, err := c.c.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	io.Copy(io.Discard, resp.Body)
+	b, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode, nil
+	return resp.StatusCode, string(b), err
 }
 
 // Login logs in and reports how long it took; an error unless the hub
@@ -371,4 +393,26 @@ func Settings(ctx context.Context, t Target) (map[uint16]uint32, error) {
 		}
 		return out, nil
 	}
+}
+
+// Post sends one form from src over a connection of its own (HTTP/1.1),
+// as a new machine would, and returns the status. A ClientSessionCache in
+// the target's TLS config makes a flood of them cheap for the attacker.
+func Post(t Target, src, path string, form url.Values) (int, error) {
+	cfg := t.TLS.Clone()
+	cfg.NextProtos = []string{"http/1.1"}
+	c, err := tls.DialWithDialer(Dialer(src), "tcp", t.Addr, cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Minute))
+	body := form.Encode()
+	fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: toyhub\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\nSec-Fetch-Site: same-origin\r\nConnection: close\r\n\r\n%s", path, len(body), body)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
 }
