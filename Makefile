@@ -62,7 +62,7 @@ lint: ## gofmt, go vet and staticcheck
 bench: build ## The load harness beside Mosquitto: throughput (1 and 25 pairs), 200 toys at one message a minute, a 1,000-toy reconnect storm and idle memory
 	$(GO) run ./hub/cmd/toybench --hub $(BIN)/toyhub --json $(BIN)/bench.json
 
-bench-abuse: build ## A toy's round trip under each attack (chunk flood, half-open TLS, slowloris, malformed MQTT) beside none
+bench-abuse: build ## A toy's round trip under each MQTT attack, and the owner's login and the hub's RSS under each web flood, beside none
 	$(GO) run ./hub/cmd/toybench --hub $(BIN)/toyhub --mode abuse --json $(BIN)/bench-abuse.json
 
 soak: build ## 30 minutes of the 200-toy load, sampling the hub's RSS and goroutines each minute (not run in CI)

@@ -60,7 +60,7 @@ func TestDependencies(t *testing.T) {
 		{"hub/household", []string{"certs", "hub/archive", "hub/audit", "hub/datadir", "store", "web/password", "wire"}, []string{"github.com/mochi-mqtt"}},
 		{"hub/internal/rawmqtt", nil, nil},
 		{"hub/internal/webflood", nil, []string{"github.com/"}},
-		{"hub/cmd/toybench", []string{"certs", "devices", "hub/control", "hub/internal/rawmqtt", "wire"}, nil},
+		{"hub/cmd/toybench", []string{"certs", "devices", "hub/control", "hub/internal/rawmqtt", "hub/internal/webflood", "wire"}, nil},
 	}
 	checked := map[string]bool{"hub": true, "hub/cmd/toyhub": true, "hub/audit/auditfake": true}
 	for _, tt := range tests {

@@ -64,11 +64,12 @@ type options struct {
 
 // Report is everything one run measured, as written with --json.
 type Report struct {
-	Throughput []Result      `json:"throughput,omitempty"`
-	Load       []LoadResult  `json:"load,omitempty"`
-	Storm      []StormResult `json:"storm,omitempty"`
-	Soak       *SoakResult   `json:"soak,omitempty"`
-	Abuse      []AbuseResult `json:"abuse,omitempty"`
+	Throughput []Result         `json:"throughput,omitempty"`
+	Load       []LoadResult     `json:"load,omitempty"`
+	Storm      []StormResult    `json:"storm,omitempty"`
+	Soak       *SoakResult      `json:"soak,omitempty"`
+	Abuse      []AbuseResult    `json:"abuse,omitempty"`
+	WebAbuse   []WebAbuseResult `json:"web_abuse,omitempty"`
 }
 
 func main() {
@@ -149,6 +150,10 @@ func run(o options) error {
 			return err
 		}
 		printAbuse(rep.Abuse)
+		if rep.WebAbuse, err = webAbuse(o, work); err != nil {
+			return err
+		}
+		printWebAbuse(rep.WebAbuse)
 	}
 	if modes["soak"] {
 		f, err := newHubFleet(o.hubBin, filepath.Join(work, "soak"), o.toys, nil)
