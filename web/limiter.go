@@ -133,3 +133,33 @@ func (g *gate) enter(ctx context.Context) bool {
 }
 
 func (g *gate) leave() { <-g.slots }
+
+// quota lets a burst of like audit entries through each window and
+// counts the rest, so that a flood of refusals cannot fill the disk with
+// the audit log: it is written one by one up to the burst, then as one
+// count per window.
+type quota struct {
+	burst  int
+	window time.Duration
+	mu     sync.Mutex
+	start  time.Time
+	n      int
+	more   int
+}
+
+// take reports whether one more entry may be written now; when a new
+// window starts, more is how many the last one did not write.
+func (q *quota) take(now time.Time) (ok bool, more int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if now.Sub(q.start) >= q.window {
+		more, q.more = q.more, 0
+		q.start, q.n = now, 0
+	}
+	if q.n < q.burst {
+		q.n++
+		return true, more
+	}
+	q.more++
+	return false, more
+}

@@ -109,7 +109,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 // tooManyLogins refuses a login that must wait.
 func (s *Server) tooManyLogins(w http.ResponseWriter, r *http.Request, login string, wait time.Duration) {
 	secs := int(wait.Seconds() + 1)
-	s.st.Audit(store.Event{Kind: store.EvLoginRefused, Remote: remoteIP(r), Detail: "rate limited"})
+	ok, more := s.refusals.take(s.cfg.Now())
+	if more > 0 {
+		s.st.Audit(store.Event{Kind: store.EvLoginRefused, Detail: fmt.Sprintf("rate limited: %d more in the last minute, not recorded one by one", more)})
+	}
+	if ok {
+		s.st.Audit(store.Event{Kind: store.EvLoginRefused, Remote: remoteIP(r), Detail: "rate limited"})
+	}
 	w.Header().Set("Retry-After", fmt.Sprint(secs))
 	s.render(w, http.StatusTooManyRequests, "login", formData{Login: login,
 		Error: fmt.Sprintf("Too many failed attempts. Wait %d seconds, then try again.", secs)})

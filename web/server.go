@@ -60,6 +60,7 @@ type Server struct {
 	// strangers bounds the password checks waiting for logins from
 	// browsers and addresses no account knows (see login).
 	strangers *gate
+	refusals  quota         // of logins told to wait, in the audit log
 	quit      chan struct{} // closed when the server shuts down, to end event streams
 	srv       *http.Server
 	// setUp is set once setup is seen done; it cannot be undone, so the
@@ -87,7 +88,7 @@ func New(cfg Config, st Store, hh Household) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, st: st, hh: hh, scans: make(chan struct{}, 1), strangers: newGate(2, 64), quit: make(chan struct{}), log: cfg.Logger, tmpl: map[string]*template.Template{}, limits: newLimits()}
+	s := &Server{cfg: cfg, st: st, hh: hh, scans: make(chan struct{}, 1), strangers: newGate(2, 64), refusals: quota{burst: 20, window: time.Minute}, quit: make(chan struct{}), log: cfg.Logger, tmpl: map[string]*template.Template{}, limits: newLimits()}
 	sum := sha256.New()
 	err := fs.WalkDir(staticFS, "static", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {

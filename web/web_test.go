@@ -331,6 +331,47 @@ func TestLoginRule(t *testing.T) {
 	}
 }
 
+// TestRefusalsAudited: logins told to wait are in the audit log one by
+// one up to 20 a minute, then as one count, so that a flood cannot fill
+// the disk with them.
+func TestRefusalsAudited(t *testing.T) {
+	a := newApp(t)
+	a.setupOwner(a.browser())
+	c := a.browserFrom("127.0.0.2")
+	for i := range 53 {
+		a.do(c, "POST", "/login", url.Values{"login": {"Mum"}, "password": {fmt.Sprintf("guess %d", i)}}, nil)
+	}
+	count := func() (one, summaries int) {
+		// The writer is in order: once this entry is in, so are the others.
+		if err := a.st.AuditSync(context.Background(), store.Event{Kind: store.EvSessionEnded}); err != nil {
+			t.Fatal(err)
+		}
+		log, err := a.st.AuditLog(context.Background(), 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range log {
+			switch {
+			case e.Kind == store.EvLoginRefused && strings.Contains(e.Detail, "30 more"):
+				summaries++
+			case e.Kind == store.EvLoginRefused:
+				one++
+			}
+		}
+		return one, summaries
+	}
+	if one, _ := count(); one != 20 {
+		t.Fatalf("%d refusals recorded one by one, want 20 of the 50", one)
+	}
+	a.clk.advance(time.Minute)
+	for _, pw := range []string{"checked after the wait", "told to wait again"} {
+		a.do(c, "POST", "/login", url.Values{"login": {"Mum"}, "password": {pw}}, nil)
+	}
+	if one, summaries := count(); one != 21 || summaries != 1 {
+		t.Fatalf("after a minute: %d one by one, %d counts; want 21 and one count of the 30 left out", one, summaries)
+	}
+}
+
 func TestSessionExpiry(t *testing.T) {
 	a := newApp(t)
 	c := a.browser()

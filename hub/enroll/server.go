@@ -80,6 +80,9 @@ type Server struct {
 	// One limiter per purpose: wrong pairing proofs do not slow an
 	// invited device, nor wrong invites a toy.
 	pairs, joins *attempts.Limiter
+	// refusals bounds the lines a flood of refusals writes to the log and
+	// the audit log: a burst, then a count.
+	refusals *connlimit.LogLimiter
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -103,7 +106,7 @@ func NewServer(cfg Config, ln net.Listener, d Deps) *Server {
 		}
 	})
 	s := &Server{cfg: cfg, d: d, log: d.Log, ln: tls.NewListener(ln, certs.EnrollServerTLS(d.Cert, d.Issuer.CA().Cert)),
-		slots: make(chan struct{}, cfg.Slots), pairs: attempts.New(p), joins: attempts.New(p)}
+		slots: make(chan struct{}, cfg.Slots), pairs: attempts.New(p), joins: attempts.New(p), refusals: refusals}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
 }
@@ -195,7 +198,9 @@ func (e *Server) handle(ctx context.Context, c *tls.Conn, remote string, req wir
 	// sent at once are counted as they come; a success gives it back.
 	source := attempts.Source(connlimit.SourceOf(c.RemoteAddr()))
 	if _, ok := limit.Reserve(source, e.cfg.Now(), false); !ok {
-		e.refused(kind, remote, "rate limited")
+		if e.refusals.Allow(time.Now()) {
+			e.refused(kind, remote, "rate limited")
+		}
 		return refusal(wire.CodeRateLimited, "too many failed attempts; wait a few minutes and try again")
 	}
 	resp := e.enroll(ctx, c, remote, req)
