@@ -121,36 +121,54 @@ func abuse(o options, work string) ([]AbuseResult, error) {
 		{"slowloris on the web port", func(stop <-chan struct{}) string { return slowloris(web, stop) }},
 		{"malformed MQTT after the handshake", func(stop <-chan struct{}) string { return malformed(srv.addr, mallory, stop) }},
 	}
-	// No attack, before and after the attacks: the reference is their
-	// mean, so that warming up and drift count against no one.
-	var out []AbuseResult
-	quietRun := func(name string) error {
-		fmt.Fprintf(os.Stderr, "abuse: the victim's round trips with no attack, %v...\n", o.duration)
-		q, err := measure(name, nil)
-		out = append(out, q)
-		return err
+	names := make([]string, len(attacks))
+	for i, a := range attacks {
+		names[i] = a.name
 	}
-	if err := quietRun("none, before"); err != nil {
-		return nil, err
-	}
-	for _, a := range attacks {
-		fmt.Fprintf(os.Stderr, "abuse: %s, %v...\n", a.name, o.duration)
-		r, err := measure(a.name, a.run)
-		if err != nil {
-			return nil, err
+	out, err := besideNone("abuse", o.duration, names, func(name string, i int) (AbuseResult, error) {
+		if i < 0 {
+			return measure(name, nil)
 		}
-		out = append(out, r)
-	}
-	if err := quietRun("none, after"); err != nil {
+		return measure(name, attacks[i].run)
+	})
+	if err != nil {
 		return nil, err
 	}
-	q50 := (out[0].P50ms + out[len(out)-1].P50ms) / 2
-	q99 := (out[0].P99ms + out[len(out)-1].P99ms) / 2
+	first, last := out[0], out[len(out)-1]
 	for i := range out {
-		out[i].VsQuietP50, out[i].VsQuietP99 = out[i].P50ms/q50, out[i].P99ms/q99
+		out[i].VsQuietP50, out[i].VsQuietP99 = vsNone(out[i].P50ms, first.P50ms, last.P50ms), vsNone(out[i].P99ms, first.P99ms, last.P99ms)
 	}
 	return out, nil
 }
+
+// besideNone measures with no attack, then under each of names in turn
+// (i is its index; -1 for none), then with none again: the reference is
+// the mean of the two runs with none, so that warming up and drift count
+// against no one.
+func besideNone[T any](what string, d time.Duration, names []string, measure func(name string, i int) (T, error)) ([]T, error) {
+	var out []T
+	step := func(name string, i int) error {
+		fmt.Fprintf(os.Stderr, "%s: %s, %v...\n", what, name, d)
+		r, err := measure(name, i)
+		out = append(out, r)
+		return err
+	}
+	if err := step("none, before", -1); err != nil {
+		return nil, err
+	}
+	for i, n := range names {
+		if err := step(n, i); err != nil {
+			return nil, err
+		}
+	}
+	if err := step("none, after", -1); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// vsNone is x against the mean of the runs with none before and after.
+func vsNone(x, before, after float64) float64 { return x / ((before + after) / 2) }
 
 var quietLog = slog.New(slog.DiscardHandler)
 

@@ -112,31 +112,22 @@ func webAbuse(o options, work string) ([]WebAbuseResult, error) {
 		}
 		return r, nil
 	}
-	var out []WebAbuseResult
-	quiet := func(name string) error {
-		fmt.Fprintf(os.Stderr, "web abuse: the owner's logins with no flood, %v...\n", o.duration)
-		r, err := measure(name, nil)
-		out = append(out, r)
-		return err
+	names := make([]string, len(floods))
+	for i, f := range floods {
+		names[i] = f.name
 	}
-	if err := quiet("none, before"); err != nil {
-		return nil, err
-	}
-	for _, f := range floods {
-		fmt.Fprintf(os.Stderr, "web abuse: %s, %v...\n", f.name, o.duration)
-		r, err := measure(f.name, f.run)
-		if err != nil {
-			return nil, err
+	out, err := besideNone("web abuse", o.duration, names, func(name string, i int) (WebAbuseResult, error) {
+		if i < 0 {
+			return measure(name, nil)
 		}
-		out = append(out, r)
-	}
-	if err := quiet("none, after"); err != nil {
+		return measure(name, floods[i].run)
+	})
+	if err != nil {
 		return nil, err
 	}
-	q50 := (out[0].P50ms + out[len(out)-1].P50ms) / 2
-	q99 := (out[0].P99ms + out[len(out)-1].P99ms) / 2
+	first, last := out[0], out[len(out)-1]
 	for i := range out {
-		out[i].VsQuietP50, out[i].VsQuietP99 = out[i].P50ms/q50, out[i].P99ms/q99
+		out[i].VsQuietP50, out[i].VsQuietP99 = vsNone(out[i].P50ms, first.P50ms, last.P50ms), vsNone(out[i].P99ms, first.P99ms, last.P99ms)
 	}
 	return out, nil
 }
