@@ -72,22 +72,28 @@ func (k *known) add(now time.Time, account string, keys ...string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for _, key := range keys {
-		if len(k.m) >= k.max { // the oldest of a sample goes
-			var oldest string
-			i := 0
-			for kk, t := range k.m {
-				if oldest == "" || t.Before(k.m[oldest]) {
-					oldest = kk
-				}
-				if i++; i == 32 {
-					break
-				}
-			}
-			delete(k.m, oldest)
+		for len(k.m)+2 > k.max { // the oldest of a sample goes
+			k.evict()
 		}
 		k.m[account+" "+key] = now
 		k.m["* "+key] = now
 	}
+}
+
+// evict forgets the oldest of a sample of 32 (Go's map iteration starts
+// at a random place), with k.mu held.
+func (k *known) evict() {
+	var oldest string
+	i := 0
+	for key, t := range k.m {
+		if oldest == "" || t.Before(k.m[oldest]) {
+			oldest = key
+		}
+		if i++; i == 32 {
+			break
+		}
+	}
+	delete(k.m, oldest)
 }
 
 // any reports whether key has logged in to any account lately.

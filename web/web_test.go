@@ -493,3 +493,20 @@ func TestCheckTOTP(t *testing.T) {
 		})
 	}
 }
+
+// TestKnownBounded: the browsers and addresses known to accounts stay
+// within their bound however many log in, the newest kept.
+func TestKnownBounded(t *testing.T) {
+	k := &known{max: 100, m: map[string]time.Time{}}
+	now := time.Now()
+	for i := range 1000 {
+		k.add(now.Add(time.Duration(i)*time.Second), fmt.Sprintf("user%d", i), fmt.Sprintf("browser %d", i), fmt.Sprintf("address %d", i))
+	}
+	if len(k.m) > 100 {
+		t.Fatalf("%d entries, want at most 100", len(k.m))
+	}
+	last := now.Add(999 * time.Second)
+	if !k.has(last, "user999", "browser 999") || !k.any(last, "address 999") {
+		t.Fatal("the newest login was evicted")
+	}
+}
