@@ -197,7 +197,7 @@ func (s *Server) sendRecording(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "send the recording as audio/wav", http.StatusUnsupportedMediaType)
 		return
 	}
-	wav, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxRecording+1))
+	wav, err := io.ReadAll(r.Body) // bounded by the guard (RecordingBody)
 	if err != nil || int64(len(wav)) > s.cfg.MaxRecording {
 		http.Error(w, "the recording is too long", http.StatusRequestEntityTooLarge)
 		return
