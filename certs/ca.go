@@ -38,9 +38,11 @@ type CA struct {
 }
 
 // LoadOrCreateCA loads the CA from certPath and keyPath, or creates both if
-// neither exists. If only one of them exists it refuses, rather than
-// replacing a CA that devices have pinned.
-func LoadOrCreateCA(certPath, keyPath string, now time.Time) (ca *CA, created bool, err error) {
+// neither exists, for scope. If only one of them exists it refuses, rather
+// than replacing a CA that devices have pinned. A loaded CA whose
+// certificate has another scope is re-issued for this one, with the same
+// key, and written back (see Rescope).
+func LoadOrCreateCA(certPath, keyPath string, scope Scope, now time.Time) (ca *CA, created bool, err error) {
 	haveCert, err := exists(certPath)
 	if err != nil {
 		return nil, false, err
@@ -52,11 +54,14 @@ func LoadOrCreateCA(certPath, keyPath string, now time.Time) (ca *CA, created bo
 	switch {
 	case haveCert && haveKey:
 		ca, err := LoadCA(certPath, keyPath)
-		return ca, false, err
+		if err != nil {
+			return nil, false, err
+		}
+		return ca, false, ca.RescopeFile(certPath, scope, now)
 	case haveCert != haveKey:
 		return nil, false, fmt.Errorf("certs: only one of %s and %s exists; restore the other from a backup (a new CA would lock out every device)", certPath, keyPath)
 	}
-	ca, keyPEM, err := NewCA(now)
+	ca, keyPEM, err := NewScopedCA(now, scope)
 	if err != nil {
 		return nil, false, err
 	}
@@ -96,8 +101,22 @@ func LoadCA(certPath, keyPath string) (*CA, error) {
 	return &CA{Cert: cert, PEM: certPEM, key: key}, nil
 }
 
-// NewCA creates a CA in memory and returns it with its key in PEM form.
-func NewCA(now time.Time) (*CA, []byte, error) {
+// RescopeFile re-issues the CA's certificate for scope if its scope
+// differs (see Rescope), and writes it to certPath.
+func (ca *CA) RescopeFile(certPath string, scope Scope, now time.Time) error {
+	changed, err := ca.Rescope(scope, now)
+	if err != nil || !changed {
+		return err
+	}
+	return WriteFileAtomic(certPath, ca.PEM, 0o644)
+}
+
+// NewCA creates a CA for a hub on a home network (HomeScope) in memory and
+// returns it with its key in PEM form.
+func NewCA(now time.Time) (*CA, []byte, error) { return NewScopedCA(now, HomeScope()) }
+
+// NewScopedCA creates a CA that may vouch for scope alone.
+func NewScopedCA(now time.Time, scope Scope) (*CA, []byte, error) {
 	key, err := NewKey()
 	if err != nil {
 		return nil, nil, err
@@ -123,6 +142,7 @@ func NewCA(now time.Time) (*CA, []byte, error) {
 		MaxPathLenZero:        true,
 		SubjectKeyId:          ski[:20],
 	}
+	constrain(tmpl, scope)
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("certs: create CA: %w", err)

@@ -23,7 +23,7 @@ func TestLoadOrCreateCA(t *testing.T) {
 	if err := os.Mkdir(filepath.Dir(keyPath), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	ca, created, err := LoadOrCreateCA(certPath, keyPath, now)
+	ca, created, err := LoadOrCreateCA(certPath, keyPath, HomeScope(), now)
 	if err != nil || !created {
 		t.Fatalf("first LoadOrCreateCA = %v, %v", created, err)
 	}
@@ -37,7 +37,7 @@ func TestLoadOrCreateCA(t *testing.T) {
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("key mode = %v, %v; want 0600", st.Mode(), err)
 	}
-	again, created, err := LoadOrCreateCA(certPath, keyPath, now)
+	again, created, err := LoadOrCreateCA(certPath, keyPath, HomeScope(), now)
 	if err != nil || created || again.Fingerprint() != ca.Fingerprint() {
 		t.Fatalf("reload: created=%v err=%v same=%v", created, err, again.Fingerprint() == ca.Fingerprint())
 	}
@@ -46,7 +46,7 @@ func TestLoadOrCreateCA(t *testing.T) {
 	if err := os.Rename(keyPath, keyPath+".bak"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := LoadOrCreateCA(certPath, keyPath, now); err == nil || !strings.Contains(err.Error(), "only one") {
+	if _, _, err := LoadOrCreateCA(certPath, keyPath, HomeScope(), now); err == nil || !strings.Contains(err.Error(), "only one") {
 		t.Fatalf("half a CA: err = %v", err)
 	}
 	// A key from another CA beside the certificate.
@@ -57,13 +57,13 @@ func TestLoadOrCreateCA(t *testing.T) {
 	if err := WriteFileAtomic(keyPath, otherKey, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := LoadOrCreateCA(certPath, keyPath, now); err == nil || !strings.Contains(err.Error(), "do not match") {
+	if _, _, err := LoadOrCreateCA(certPath, keyPath, HomeScope(), now); err == nil || !strings.Contains(err.Error(), "do not match") {
 		t.Fatalf("mismatched key: err = %v", err)
 	}
 }
 
 func TestIssue(t *testing.T) {
-	ca, _, err := NewCA(now)
+	ca, _, err := NewScopedCA(now, HomeScope("pi"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -123,7 +123,7 @@ func (h *Hub) console() *control.Mux {
 	// People.
 	control.Handle(m, control.SetupLink, func(ctx context.Context, _ none) (control.SetupLinkResult, error) {
 		link, err := svc.SetupLink(ctx, by)
-		return control.SetupLinkResult{Link: link}, err
+		return control.SetupLinkResult{Link: link, Code: svc.CACode()}, err
 	})
 	control.Handle(m, control.ResetPassword, func(ctx context.Context, a control.ResetArgs) (none, error) {
 		return none{}, svc.ResetPassword(ctx, by, a.Login, a.Password)
@@ -184,7 +184,7 @@ func (h *Hub) console() *control.Mux {
 	})
 	control.Handle(m, control.Status, func(ctx context.Context, _ none) (control.StatusResult, error) {
 		st, err := svc.Status(ctx)
-		return control.StatusResult{Version: st.Version, MQTTAddr: st.Broker, Hub: st.Hub, CAFingerprint: st.CAFingerprint,
+		return control.StatusResult{Version: st.Version, MQTTAddr: st.Broker, Hub: st.Hub, CAFingerprint: st.CAFingerprint, CACode: st.CACode,
 			Devices: st.Devices, Online: st.Online, Schema: st.Schema}, err
 	})
 	control.Handle(m, control.Wipe, func(ctx context.Context, a control.WipeArgs) (none, error) {

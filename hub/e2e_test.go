@@ -22,7 +22,6 @@ import (
 // loopback and nothing else.
 func (th *testHub) browser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
-	bin := needTool(t, "chromium")
 	pemBytes, err := os.ReadFile(filepath.Join(th.cfg.DataDir, "server.pem"))
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +31,16 @@ func (th *testHub) browser(t *testing.T, extra ...chromedp.ExecAllocatorOption) 
 		t.Fatal(err)
 	}
 	spki := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
+	return chromium(t, append([]chromedp.ExecAllocatorOption{
+		chromedp.Flag("ignore-certificate-errors-spki-list", base64.StdEncoding.EncodeToString(spki[:]))}, extra...)...)
+}
+
+// chromium starts Debian's headless Chromium at a phone's size, with
+// every background service off: it talks to the hub on loopback and
+// nothing else.
+func chromium(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
+	bin := needTool(t, "chromium")
 	opts := append(chromedp.DefaultExecAllocatorOptions[:0:0],
 		chromedp.ExecPath(bin),
 		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
@@ -41,7 +50,6 @@ func (th *testHub) browser(t *testing.T, extra ...chromedp.ExecAllocatorOption) 
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-default-apps", true),
-		chromedp.Flag("ignore-certificate-errors-spki-list", base64.StdEncoding.EncodeToString(spki[:])),
 		chromedp.WindowSize(390, 844), // a phone-sized screen
 	)
 	opts = append(opts, extra...)

@@ -2,6 +2,8 @@ package hub_test
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"database/sql"
 	"errors"
 	"io"
 	"net"
@@ -14,6 +16,7 @@ import (
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/hub"
 	"github.com/toyhub/toyhub/hub/control"
+	"github.com/toyhub/toyhub/hub/datadir"
 )
 
 // TestStartGuards: the hub refuses to start rather than damage or lock
@@ -45,7 +48,7 @@ func TestStartGuards(t *testing.T) {
 		}, "household CA is missing"},
 		{"CA replaced", func() func() {
 			u1, u2 := move(caPath), move(caKey)
-			if _, _, err := certs.LoadOrCreateCA(caPath, caKey, time.Now()); err != nil {
+			if _, _, err := certs.LoadOrCreateCA(caPath, caKey, certs.HomeScope(), time.Now()); err != nil {
 				t.Fatal(err)
 			}
 			return func() { os.Remove(caPath); os.Remove(caKey); u1(); u2() }
@@ -130,5 +133,62 @@ func TestHandshakeDeadline(t *testing.T) {
 				t.Logf("closed with %v", err)
 			}
 		})
+	}
+}
+
+// TestCAUpgrade: a hub from before name constraints (its database
+// recorded the CA certificate's fingerprint, and the certificate has no
+// constraints) starts, re-issues the certificate with them and the same
+// key, records the key, and its devices keep working, those that hold the
+// old certificate included; a second start changes nothing.
+func TestCAUpgrade(t *testing.T) {
+	th := startHub(t)
+	teddy := th.device("Teddy", "toy")
+	d := datadir.Dir{Path: th.cfg.DataDir}
+	th.stop()
+	ca, err := certs.LoadCA(d.CACert(), d.CAKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pin := certs.Pin(ca.Cert)
+	if _, err := ca.Rescope(certs.Scope{}, time.Now()); err != nil { // as it was made before
+		t.Fatal(err)
+	}
+	old := ca.Cert
+	if err := certs.WriteFileAtomic(d.CACert(), ca.PEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(th.cfg.DataDir, "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Exec("DELETE FROM meta WHERE key = 'ca_pin'; INSERT OR REPLACE INTO meta (key, value) VALUES ('ca_fingerprint', ?)", []byte(certs.Fingerprint(old)))
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	th.start()
+	now, err := certs.LoadCA(d.CACert(), d.CAKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if certs.Pin(now.Cert) != pin || !now.Cert.PermittedDNSDomainsCritical || !now.Scope().Permits("localhost") || now.Scope().Permits("bank.example") {
+		t.Fatalf("after the upgrade: pin kept %v, scope %+v", certs.Pin(now.Cert) == pin, now.Scope())
+	}
+	th.dial(teddy).Close()
+	server, err := os.ReadFile(d.ServerCert())
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := certs.ParseCert(server)
+	pool := x509.NewCertPool()
+	pool.AddCert(old)
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: "localhost"}); err != nil {
+		t.Fatalf("a device holding the old certificate cannot verify the hub: %v", err)
+	}
+	before, _ := os.ReadFile(d.CACert())
+	th.restart()
+	if after, _ := os.ReadFile(d.CACert()); string(after) != string(before) {
+		t.Fatal("a second start re-issued the CA again")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"slices"
 	"sync"
@@ -192,36 +193,88 @@ func (h *Hub) build() (err error) {
 	return nil
 }
 
-// loadCA loads the household CA, creating it on first start. Once the
-// database has recorded a CA, a missing or different one is refused:
-// every device has pinned it.
+// loadCA loads the household CA, creating it on first start, and gives
+// its certificate the scope of this hub's names (caScope), re-issuing it
+// with the same key when they changed. Once the database has recorded a
+// CA's key, a missing or different one is refused: every device has
+// pinned it.
 func (h *Hub) loadCA() (*certs.CA, error) {
 	d := h.cfg.Dir()
-	recorded, err := h.store.Meta(h.ctx, "ca_fingerprint")
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("hub: %w", err)
+	pin, err := h.caPin()
+	if err != nil {
+		return nil, err
 	}
-	if recorded != nil {
-		ca, err := certs.LoadCA(d.CACert(), d.CAKey())
+	if pin == "" {
+		ca, created, err := certs.LoadOrCreateCA(d.CACert(), d.CAKey(), h.caScope(), h.cfg.Now())
 		if err != nil {
-			return nil, fmt.Errorf("hub: the household CA is missing or damaged (%w); restore %s and %s from a backup: a new CA would lock out every device", err, d.CACert(), d.CAKey())
+			return nil, fmt.Errorf("hub: %w", err)
 		}
-		if ca.Fingerprint() != string(recorded) {
-			return nil, fmt.Errorf("hub: %s is not the CA this hub's devices trust (%s); restore the right one from a backup", d.CACert(), recorded)
+		if err := h.store.SetMeta(h.ctx, "ca_pin", []byte(certs.Pin(ca.Cert))); err != nil {
+			return nil, fmt.Errorf("hub: %w", err)
+		}
+		if created {
+			h.log.Info("Household CA created", "code", ca.Code())
 		}
 		return ca, nil
 	}
-	ca, created, err := certs.LoadOrCreateCA(d.CACert(), d.CAKey(), h.cfg.Now())
+	ca, err := certs.LoadCA(d.CACert(), d.CAKey())
 	if err != nil {
-		return nil, fmt.Errorf("hub: %w", err)
+		return nil, fmt.Errorf("hub: the household CA is missing or damaged (%w); restore %s and %s from a backup: a new CA would lock out every device", err, d.CACert(), d.CAKey())
 	}
-	if err := h.store.SetMeta(h.ctx, "ca_fingerprint", []byte(ca.Fingerprint())); err != nil {
-		return nil, fmt.Errorf("hub: %w", err)
+	if certs.Pin(ca.Cert) != pin {
+		return nil, fmt.Errorf("hub: %s is not the CA this hub's devices trust; restore the right one from a backup", d.CACert())
 	}
-	if created {
-		h.log.Info("Household CA created", "fingerprint", ca.Fingerprint())
+	if err := ca.RescopeFile(d.CACert(), h.caScope(), h.cfg.Now()); err != nil {
+		return nil, fmt.Errorf("hub: %w", err)
 	}
 	return ca, nil
+}
+
+// caPin is the key of the CA the database recorded, or "" before the
+// first start. A database from before name constraints recorded the
+// certificate's fingerprint instead, which a re-issue changes: that is
+// checked against the certificate on disk once, and the key recorded.
+func (h *Hub) caPin() (string, error) {
+	pin, err := h.store.Meta(h.ctx, "ca_pin")
+	if err == nil {
+		return string(pin), nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return "", fmt.Errorf("hub: %w", err)
+	}
+	old, err := h.store.Meta(h.ctx, "ca_fingerprint")
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("hub: %w", err)
+	}
+	d := h.cfg.Dir()
+	ca, err := certs.LoadCA(d.CACert(), d.CAKey())
+	if err != nil {
+		return "", fmt.Errorf("hub: the household CA is missing or damaged (%w); restore %s and %s from a backup: a new CA would lock out every device", err, d.CACert(), d.CAKey())
+	}
+	if ca.Fingerprint() != string(old) {
+		return "", fmt.Errorf("hub: %s is not the CA this hub's devices trust (%s); restore the right one from a backup", d.CACert(), old)
+	}
+	pinned := certs.Pin(ca.Cert)
+	if err := h.store.SetMeta(h.ctx, "ca_pin", []byte(pinned)); err != nil {
+		return "", fmt.Errorf("hub: %w", err)
+	}
+	return pinned, nil
+}
+
+// caScope is what the household CA may vouch for: this machine's name,
+// the names and addresses a parent configured for devices and for remote
+// access, mDNS names, localhost and the home network's address ranges.
+func (h *Hub) caScope() certs.Scope {
+	names := []string{lan.Hostname()}
+	for _, hp := range append(slices.Clone(h.cfg.AdvertiseHosts), h.cfg.PublicAddress) {
+		if host, _, err := net.SplitHostPort(hp); err == nil {
+			names = append(names, host)
+		}
+	}
+	return certs.HomeScope(names...)
 }
 
 // Start serves every socket and begins the hub's upkeep.
@@ -245,7 +298,7 @@ func (h *Hub) Start() error {
 		go adv.Run()
 		h.onClose(adv.Close)
 	}
-	h.log.Info("Hub started", "version", h.cfg.Version, "mqtt", h.MQTTAddr(), "enroll", h.EnrollAddr(), "data", h.cfg.DataDir, "ca", h.ca.Fingerprint())
+	h.log.Info("Hub started", "version", h.cfg.Version, "mqtt", h.MQTTAddr(), "enroll", h.EnrollAddr(), "data", h.cfg.DataDir, "ca", h.ca.Code())
 	if h.web != nil {
 		h.web.start()
 	}

@@ -36,7 +36,7 @@ const sessionLife = 12 * time.Hour
 func newWebDoor(h *Hub) (*webDoor, error) {
 	// A TLS session lasts no longer than a web session at most.
 	tlsCfg := certs.LimitTickets(certs.WebTLS(h.cert.Get), sessionLife, h.cfg.Now)
-	srv, err := web.New(web.Config{TLS: tlsCfg, CAPEM: h.ca.PEM, CAFingerprint: h.ca.Fingerprint(),
+	srv, err := web.New(web.Config{TLS: tlsCfg, CAPEM: h.ca.PEM, CACode: h.ca.Code(), CANames: h.ca.Scope().DNS,
 		AbsoluteTimeout: sessionLife, Logger: h.log, Now: h.cfg.Now}, h.store, webHousehold{h})
 	if err != nil {
 		return nil, err
@@ -81,7 +81,8 @@ func (d *webDoor) start() {
 		}
 		// The one place a secret is logged, on purpose: the owner needs it
 		// from the console, it works once, and no other account exists yet.
-		h.log.Info("Setup link: open it to create the owner account", "link", link)
+		h.log.Info("Setup link: open it to create the owner account", "link", link, "ca_code", h.ca.Code(),
+			"first_warning", "the browser warns once that it does not know this hub; the page How to trust this hub must show ca_code")
 	}
 }
 

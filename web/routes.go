@@ -56,6 +56,8 @@ type route struct {
 var routeTable = []route{
 	{Route{"GET /trust", Public, SmallBody}, (*Server).trustPage},
 	{Route{"GET /ca.pem", Public, SmallBody}, (*Server).caPEM},
+	{Route{"GET /ca.crt", Public, SmallBody}, (*Server).caCRT},
+	{Route{"GET /ca.mobileconfig", Public, SmallBody}, (*Server).caProfile},
 	{Route{"GET /setup", SetupOnly, SmallBody}, (*Server).setupPage},
 	{Route{"POST /setup", SetupOnly, SmallBody}, (*Server).setup},
 	{Route{"GET /login", Anonymous, SmallBody}, (*Server).loginPage},

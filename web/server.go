@@ -28,10 +28,14 @@ var staticFS embed.FS
 type Config struct {
 	// TLS serves the hub's server certificate; the app is HTTPS only.
 	TLS *tls.Config
-	// CAPEM and CAFingerprint are shown on the page that explains how to
-	// trust the hub.
-	CAPEM         []byte
-	CAFingerprint string
+	// CAPEM and CACode (certs.Code) are on the page that explains how to
+	// trust the hub: the CA to install, and the code to compare with the
+	// hub's console.
+	CAPEM  []byte
+	CACode string
+	// CANames are the names the CA may vouch for, shown to say what
+	// trusting it means.
+	CANames []string
 	// MaxRecording bounds a recording sent from the browser (default
 	// 2 MiB, the hub's own bound for a message).
 	MaxRecording int64
@@ -110,6 +114,7 @@ func New(cfg Config, st Store, hh Household) (*Server, error) {
 	funcs := template.FuncMap{
 		"static": func(name string) string { return s.static + name },
 		"mb":     func(n int64) string { return fmt.Sprintf("%d MB", n>>20) },
+		"caCode": func() string { return s.cfg.CACode },
 	}
 	for _, p := range pages {
 		name := strings.TrimSuffix(strings.TrimPrefix(p, "templates/"), ".html")

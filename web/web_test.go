@@ -79,7 +79,7 @@ func newApp(t *testing.T) *app {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv, err := New(Config{CAPEM: []byte("-----BEGIN CERTIFICATE-----\n"), CAFingerprint: "sha256:abcd", Logger: slog.New(slog.DiscardHandler), Now: clk.now},
+	srv, err := New(Config{CAPEM: []byte("-----BEGIN CERTIFICATE-----\n"), CACode: "1234 5678 9012 3456", Logger: slog.New(slog.DiscardHandler), Now: clk.now},
 		st, testHousehold{st: st})
 	if err != nil {
 		t.Fatal(err)

@@ -153,6 +153,7 @@ type StatusResult struct {
 	MQTTAddr      string   `json:"mqtt_addr"`
 	Hub           []string `json:"hub"`
 	CAFingerprint string   `json:"ca_fingerprint"`
+	CACode        string   `json:"ca_code"`
 	Devices       int      `json:"devices"`
 	Online        int      `json:"online"`
 	Schema        int      `json:"schema"`
@@ -161,6 +162,7 @@ type StatusResult struct {
 // SetupLinkResult is a new one-time setup link.
 type SetupLinkResult struct {
 	Link string `json:"link"`
+	Code string `json:"ca_code"` // the household CA's short code, to check on /trust
 }
 
 // LoginArgs name one account.

@@ -245,10 +245,16 @@ type Status struct {
 	Broker        string   // the address the broker is bound to
 	Hub           []string // the broker's addresses, as devices are told
 	CAFingerprint string
+	CACode        string // the CA's short code (certs.Code)
 	Devices       int
 	Online        int
 	Schema        int
 }
+
+// CACode is the household CA's short code (certs.Code), which a person
+// compares between the console and the page that explains how to trust
+// the hub.
+func (s *Service) CACode() string { return s.d.Issuer.CA().Code() }
 
 // Status describes the running hub.
 func (s *Service) Status(ctx context.Context) (Status, error) {
@@ -263,5 +269,5 @@ func (s *Service) Status(ctx context.Context) (Status, error) {
 		}
 	}
 	return Status{Version: s.cfg.Version, Broker: s.d.Addresses.Broker(), Hub: s.d.Addresses.MQTT(),
-		CAFingerprint: s.d.Issuer.CA().Fingerprint(), Devices: len(ds), Online: online, Schema: store.SchemaVersion()}, nil
+		CAFingerprint: s.d.Issuer.CA().Fingerprint(), CACode: s.d.Issuer.CA().Code(), Devices: len(ds), Online: online, Schema: store.SchemaVersion()}, nil
 }

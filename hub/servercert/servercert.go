@@ -55,6 +55,27 @@ func (sc *Cert) Get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return sc.cur.Load(), nil
 }
 
+// names are the names and addresses to cover, those the CA may vouch for:
+// a name outside its scope (a global IPv6 address, a host name given
+// since the hub started) would make every client refuse the whole
+// certificate.
+func (sc *Cert) names() (dns []string, ips []netip.Addr) {
+	all, addrs := sc.o.Names()
+	scope := sc.o.CA.Scope()
+	permits := func(n string) bool { return len(scope.DNS) == 0 && len(scope.IPs) == 0 || scope.Permits(n) }
+	for _, n := range all {
+		if permits(n) {
+			dns = append(dns, n)
+		}
+	}
+	for _, a := range addrs {
+		if permits(a.String()) {
+			ips = append(ips, a)
+		}
+	}
+	return dns, ips
+}
+
 // reason says why the current certificate must be replaced, or "".
 func (sc *Cert) reason() string {
 	c := sc.cur.Load()
@@ -69,7 +90,7 @@ func (sc *Cert) reason() string {
 	if leaf.NotAfter.Sub(now) < life/3 {
 		return "expiring"
 	}
-	dns, ips := sc.o.Names()
+	dns, ips := sc.names()
 	if !slices.Equal(sorted(leaf.DNSNames), sorted(dns)) {
 		return "host names changed"
 	}
@@ -101,7 +122,7 @@ func (sc *Cert) Renew() error {
 	if why == "" {
 		return nil
 	}
-	dns, addrs := sc.o.Names()
+	dns, addrs := sc.names()
 	ips := make([]net.IP, len(addrs))
 	for i, a := range addrs {
 		ips[i] = net.IP(a.AsSlice())

@@ -1,6 +1,7 @@
 package servercert
 
 import (
+	"crypto/x509"
 	"log/slog"
 	"net/netip"
 	"path/filepath"
@@ -14,7 +15,7 @@ func TestServerCertRenewal(t *testing.T) {
 	now := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
 	dir := t.TempDir()
 	clock := func() time.Time { return now }
-	ca, _, err := certs.NewCA(now)
+	ca, _, err := certs.NewScopedCA(now, certs.HomeScope("pi", "toyhub"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,6 +37,10 @@ func TestServerCertRenewal(t *testing.T) {
 		{"less than a third left", func() { now = now.Add(2 * 24 * time.Hour) }, true},
 		{"new LAN address", func() { ips = []netip.Addr{netip.MustParseAddr("192.168.1.99"), netip.MustParseAddr("127.0.0.1")} }, true},
 		{"new host name", func() { names = []string{"toyhub", "toyhub.local", "localhost"} }, true},
+		{"a global address and a name outside the CA's scope", func() {
+			ips = append(ips, netip.MustParseAddr("2001:db8::5"))
+			names = append(names, "kitchen")
+		}, false},
 		{"steady again", func() {}, false},
 	}
 	last := ""
@@ -50,12 +55,26 @@ func TestServerCertRenewal(t *testing.T) {
 			}
 			last = serial()
 			leaf := sc.cur.Load().Leaf
+			for _, bad := range []string{"kitchen", "2001:db8::5"} {
+				if leaf.VerifyHostname(bad) == nil {
+					t.Errorf("the certificate covers %s, outside the CA's scope", bad)
+				}
+			}
+			if _, err := leaf.Verify(x509.VerifyOptions{Roots: ca.Pool(), CurrentTime: now}); err != nil {
+				t.Errorf("the certificate does not verify: %v", err)
+			}
 			for _, n := range names {
+				if !ca.Scope().Permits(n) {
+					continue
+				}
 				if leaf.VerifyHostname(n) != nil {
 					t.Errorf("certificate does not cover %s", n)
 				}
 			}
 			for _, ip := range ips {
+				if !ca.Scope().Permits(ip.String()) {
+					continue
+				}
 				if leaf.VerifyHostname(ip.String()) != nil {
 					t.Errorf("certificate does not cover %s", ip)
 				}

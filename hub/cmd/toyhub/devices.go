@@ -183,8 +183,8 @@ func status(io *cmdline.IO, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(io.Stdout, "toyhub %s, schema %d\nbroker:  %s (devices try %s)\nCA:      %s\ndevices: %d enrolled, %d online\n",
-		st.Version, st.Schema, st.MQTTAddr, strings.Join(st.Hub, ", "), st.CAFingerprint, st.Devices, st.Online)
+	fmt.Fprintf(io.Stdout, "toyhub %s, schema %d\nbroker:  %s (devices try %s)\nCA code: %s (the page \"How to trust this hub\" shows the same)\nCA:      %s\ndevices: %d enrolled, %d online\n",
+		st.Version, st.Schema, st.MQTTAddr, strings.Join(st.Hub, ", "), st.CACode, st.CAFingerprint, st.Devices, st.Online)
 	return nil
 }
 

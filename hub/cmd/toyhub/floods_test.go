@@ -120,8 +120,7 @@ func TestWebFloods(t *testing.T) {
 // the hub for a setup link to learn its address, so it runs before setup.
 func webTarget(t *testing.T, data string) webflood.Target {
 	t.Helper()
-	link := strings.TrimSpace(must(t, runBin(t, "toyhub", "setup-link", "--data", data)).stdout)
-	u, err := url.Parse(link[strings.Index(link, "https://"):])
+	u, err := url.Parse(setupLinkOf(t, must(t, runBin(t, "toyhub", "setup-link", "--data", data)).stdout))
 	if err != nil {
 		t.Fatal(err)
 	}

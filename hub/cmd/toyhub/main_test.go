@@ -411,6 +411,15 @@ func TestCLI(t *testing.T) {
 		if !regexp.MustCompile(`https://\S+/setup\?token=[a-z2-7]{32}`).MatchString(r.stdout) {
 			t.Fatalf("setup-link printed %q", r.stdout)
 		}
+		// It says what the browser's first warning is, and the code to
+		// compare, which 'toyhub status' shows too.
+		code := regexp.MustCompile(`\d{4} \d{4} \d{4} \d{4}`).FindString(r.stdout)
+		if code == "" || !strings.Contains(r.stdout, "not private") {
+			t.Fatalf("setup-link does not explain the first warning with a code:\n%s", r.stdout)
+		}
+		if st := must(t, runBin(t, "toyhub", "status", "--data", data)); !strings.Contains(st.stdout, "CA code: "+code) {
+			t.Fatalf("status does not show the setup link's code %s:\n%s", code, st.stdout)
+		}
 		reset := exec.Command(filepath.Join(binDir, "toyhub"), "user", "reset-password", "--login", "nobody", "--data", data)
 		reset.Stdin = strings.NewReader("violet tractor umbrella geology\n")
 		if out, err := reset.CombinedOutput(); err == nil || !strings.Contains(string(out), "no account") {
@@ -618,8 +627,7 @@ func stdinCmd(t *testing.T, input string, name string, args ...string) result {
 // setupOwnerCLI creates the owner "Mum" through the hub's setup link.
 func setupOwnerCLI(t *testing.T, data string) {
 	t.Helper()
-	link := strings.TrimSpace(must(t, runBin(t, "toyhub", "setup-link", "--data", data)).stdout)
-	u, err := url.Parse(link[strings.Index(link, "https://"):])
+	u, err := url.Parse(setupLinkOf(t, must(t, runBin(t, "toyhub", "setup-link", "--data", data)).stdout))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -700,4 +708,14 @@ func TestWipeCLI(t *testing.T) {
 	if r := must(t, runBin(t, "toyhub", "setup-link", "--data", data)); !strings.Contains(r.stdout, "/setup?token=") {
 		t.Fatalf("no new setup link: %q", r.stdout)
 	}
+}
+
+// setupLinkOf finds the setup link in 'toyhub setup-link' output.
+func setupLinkOf(t *testing.T, out string) string {
+	t.Helper()
+	link := regexp.MustCompile(`https://\S+/setup\?token=[a-z0-9]+`).FindString(out)
+	if link == "" {
+		t.Fatalf("no setup link in %q", out)
+	}
+	return link
 }

@@ -20,7 +20,7 @@ func setupLink(io *cmdline.IO, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(io.Stdout, "Open this link to create the owner account (it works once; earlier links no longer do):\n%s\n", res.Link)
+	fmt.Fprintf(io.Stdout, "Open this link to create the owner account (it works once; earlier links no longer do):\n  %s\n\n%s", res.Link, firstWarning(res.Code))
 	return nil
 }
 
@@ -64,4 +64,14 @@ func removeCode(io *cmdline.IO, args []string) error {
 	}
 	fmt.Fprintln(io.Stdout, "Code app removed; every session of this account has ended. The next login asks for the password only, and then for a new code app if this hub requires one.")
 	return nil
+}
+
+// firstWarning tells the person about to open the hub's first link what
+// their browser will say, and how to check it is their hub.
+func firstWarning(code string) string {
+	return "Your browser will first warn that the connection is not private, because it does not know\n" +
+		"this hub yet. That is expected this once: choose Advanced, then Proceed. The page\n" +
+		"\"How to trust this hub\" must show this code:\n\n    " + code + "\n\n" +
+		"If it does, follow its steps for each phone and computer, and the warning will not come again.\n" +
+		"If it shows another code, stop: something else is answering in the hub's place.\n"
 }
