@@ -56,7 +56,7 @@ func (h *Hub) console() *control.Mux {
 			}
 			st, err := svc.SetSettings(ctx, by, id, c)
 			limit, _ := strconv.Atoi(st.DailyLimit)
-			return control.SettingsView{Name: a.Name, Retention: st.Retention, Quiet: st.Quiet, DailyLimit: limit}, err
+			return control.SettingsView{Name: a.Name, Retention: st.Retention, Quiet: st.Quiet, DailyLimit: limit, Kept: st.Kept}, err
 		})
 	})
 	control.Handle(m, control.PairOpen, func(ctx context.Context, a control.PairArgs) (control.PairResult, error) {

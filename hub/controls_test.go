@@ -180,9 +180,16 @@ func TestWebDeleteAndRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, page := mum.get("/toys/" + teddy.Info.DeviceID)
-	del := regexp.MustCompile(`action="(/toys/[a-z0-9]+/messages/[0-9a-f]+/delete)"`).FindAllStringSubmatch(page, -1)
-	if len(del) != 2 || !strings.Contains(page, "Messages are kept three months") {
+	del := regexp.MustCompile(`href="(/toys/[a-z0-9]+/messages/[0-9a-f]+/delete)"`).FindAllStringSubmatch(page, -1)
+	if len(del) != 2 || !strings.Contains(page, "Messages are kept for 90 days") {
 		t.Fatalf("delete buttons: %d\n%s", len(del), page)
+	}
+	// The button asks first, saying what will be lost; only its form acts.
+	if code, ask := mum.get(del[0][1]); code != 200 || !strings.Contains(ask, "for good") || !strings.Contains(ask, `<form method="post">`) {
+		t.Fatalf("delete asks: %d\n%s", code, ask)
+	}
+	if ms := th.messages(t, "Teddy"); len(ms) != 2 {
+		t.Fatalf("asking deleted something: %d messages left", len(ms))
 	}
 	if code, _ := mum.post(del[0][1], url.Values{}); code != http.StatusSeeOther {
 		t.Fatalf("delete: %d", code)
@@ -190,7 +197,10 @@ func TestWebDeleteAndRemove(t *testing.T) {
 	if ms := th.messages(t, "Teddy"); len(ms) != 1 {
 		t.Fatalf("%d messages left", len(ms))
 	}
-	// Remove the uncle with his messages.
+	// Remove the uncle with his messages, once asked.
+	if code, ask := mum.get("/family/people/" + uncle.Info.DeviceID + "/remove"); code != 200 || !strings.Contains(ask, "Remove Uncle Bartholomew?") {
+		t.Fatalf("remove asks: %d\n%s", code, ask)
+	}
 	code, _ := mum.post("/family/people/"+uncle.Info.DeviceID+"/remove", url.Values{"messages": {"delete"}})
 	if code != http.StatusSeeOther {
 		t.Fatalf("remove: %d", code)

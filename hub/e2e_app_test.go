@@ -314,11 +314,14 @@ func TestBrowserPairsToy(t *testing.T) {
 	step(t, ctx, chromedp.SetValue(chromedp.CSS(`input[name=name]`), "Teddy"),
 		chromedp.Click(chromedp.CSS(`form[action="/toys/pair"] button`)),
 		chromedp.WaitVisible(chromedp.CSS(`#pair-waiting`)))
-	if notice := read(t, ctx, chromedp.Text(chromedp.CSS(`.notice`))); !strings.Contains(notice, "waiting for the toy") {
+	if notice := read(t, ctx, chromedp.Text(chromedp.CSS(`#pair-waiting`))); !strings.Contains(notice, "waiting for Teddy") {
 		t.Fatalf("after Pair: %q", notice)
 	}
 	screenshot(t, ctx, "pairing")
-	step(t, ctx, chromedp.Navigate(th.webURL("/")))
+	// A reload asks nothing again: the page is a plain GET.
+	if u := read(t, ctx, chromedp.Evaluate[string](`location.pathname + location.search`)); u != "/toys?pairing=Teddy" {
+		t.Fatalf("after Pair the page is %s", u)
+	}
 	liveOpen(t, ctx)
 	keyPEM, err := os.ReadFile(filepath.Join(toyDir, certs.BundleKey))
 	if err != nil {
@@ -333,5 +336,11 @@ func TestBrowserPairsToy(t *testing.T) {
 	if _, err := devices.Pair(pctx, th.h.EnrollAddr(), code, key); err != nil {
 		t.Fatalf("the toy did not pair: %v", err)
 	}
-	step(t, ctx, chromedp.WaitVisible(chromedp.CSS(`a[data-toy="Teddy"]`)))
+	// The open page says so by itself, and the dashboard lists the toy.
+	step(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#pair-done`)))
+	if done := read(t, ctx, chromedp.Text(chromedp.CSS(`#pair-done`))); !strings.Contains(done, "Teddy is paired") {
+		t.Fatalf("once paired: %q", done)
+	}
+	screenshot(t, ctx, "paired")
+	step(t, ctx, chromedp.Navigate(th.webURL("/")), chromedp.WaitVisible(chromedp.CSS(`a[data-toy="Teddy"]`)))
 }

@@ -116,7 +116,7 @@ func TestWebMessagePath(t *testing.T) {
 	}
 	page := "/toys/" + teddy.Info.DeviceID
 	code, body := mum.get(page)
-	if code != 200 || !strings.Contains(body, id.String()) || !strings.Contains(body, "you: waiting") {
+	if code != 200 || !strings.Contains(body, id.String()) || !strings.Contains(body, `<span class="unread">new</span>`) {
 		t.Fatalf("conversation: %d\n%s", code, body)
 	}
 	audio := audioURL.FindStringSubmatch(body)[1]
@@ -144,7 +144,7 @@ func TestWebMessagePath(t *testing.T) {
 		t.Fatalf("played: %d", code)
 	}
 	status("played")
-	if _, body := mum.get(page); !strings.Contains(body, "you: played") {
+	if _, body := mum.get(page); strings.Contains(body, `class="unread"`) {
 		t.Fatalf("conversation after playing:\n%s", body)
 	}
 
@@ -488,7 +488,7 @@ func TestWebToysAndInvites(t *testing.T) {
 		{"rename to a taken name", "/toys/" + id + "/rename", url.Values{"name": {"bunny"}}, 400, "already has that name"},
 		{"rename to nothing", "/toys/" + id + "/rename", url.Values{"name": {"  "}}, 400, "cannot be used"},
 		{"rename a missing toy", "/toys/nosuchtoy/rename", url.Values{"name": {"X"}}, 404, ""},
-		{"mistyped code", "/toys/pair", url.Values{"code": {"ABCDE-12345"}, "name": {"Kitty"}}, 400, "Check each character"},
+		{"mistyped code", "/toys/pair", url.Values{"code": {"ABCDE-12345"}, "name": {"Kitty"}}, 400, "Check each letter and number"},
 		{"code without a name", "/toys/pair", url.Values{"code": {wire.NewPairingCode().String()}, "name": {""}}, 400, "cannot be paired"},
 		{"invite without toys", "/family/invites", url.Values{"name": {"Grandpa"}}, 400, "Choose at least one toy"},
 		{"invite with a name in use", "/family/invites", url.Values{"name": {"Mum"}, "toy": {id}}, 400, "already has that name"},
@@ -508,7 +508,7 @@ func TestWebToysAndInvites(t *testing.T) {
 	_, body := mum.post("/family/invites", url.Values{"name": {"Grandpa"}, "toy": {id}})
 	u, _ := url.Parse(html.UnescapeString(joinLink.FindStringSubmatch(body)[1]))
 	_, fam := mum.get("/family")
-	inv := regexp.MustCompile(`action="/family/invites/([a-z0-9]+)/revoke"`).FindStringSubmatch(fam)[1]
+	inv := regexp.MustCompile(`href="/family/invites/([a-z0-9]+)/revoke"`).FindStringSubmatch(fam)[1]
 	if code, _ := mum.post("/family/invites/"+inv+"/revoke", nil); code != http.StatusSeeOther {
 		t.Fatalf("withdraw: %d", code)
 	}

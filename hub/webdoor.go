@@ -145,6 +145,10 @@ func (w webHousehold) Pair(ctx context.Context, a web.Actor, code, name string) 
 	return w.h.service.Pair(ctx, by(a), code, name)
 }
 
+func (w webHousehold) PairingState(name string) (string, time.Time) {
+	return w.h.service.PairingState(name)
+}
+
 func (w webHousehold) Rename(ctx context.Context, a web.Actor, device, name string) error {
 	return w.h.service.Rename(ctx, by(a), device, name)
 }
@@ -237,7 +241,7 @@ func (w webHousehold) Security(ctx context.Context) (web.SecurityState, error) {
 	if err != nil || !ok {
 		return st, err
 	}
-	rep.Name(c.Names(ctx))
+	rep.Plain(c.Names(ctx))
 	v := &web.SecurityReport{At: rep.At, Trigger: rep.Trigger, High: rep.Count(audit.High), Medium: rep.Count(audit.Medium),
 		Low: rep.Count(audit.Low)}
 	conv := func(f audit.Finding) web.SecurityFinding {

@@ -266,7 +266,7 @@ func (s *Store) RemoveDevice(ctx context.Context, id string, keepMessages bool) 
 			if err != nil {
 				return err
 			}
-			anon := "removed " + id[:min(len(id), 8)]
+			anon := removedPrefix + id[:min(len(id), 8)]
 			if _, err := tx.Exec(`UPDATE devices SET name = ?, name_hash = ?, look_hash = NULL, revoked_at = coalesce(revoked_at, ?) WHERE id = ?`,
 				seal(aead, []byte(anon), ad("devices", id, "name")), s.keys.nameHash("device", anon+" "+id), now, id); err != nil {
 				return err

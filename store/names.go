@@ -187,3 +187,12 @@ func (s *Store) foldNames(ctx context.Context) error {
 	}
 	return nil
 }
+
+// removedPrefix starts the name a removed device keeps its messages under.
+const removedPrefix = "removed "
+
+// IsRemovedName reports whether name is a removed device's placeholder,
+// which pages show as such rather than as its letters.
+func IsRemovedName(name string) bool {
+	return strings.HasPrefix(name, removedPrefix) && len(name) == len(removedPrefix)+8
+}

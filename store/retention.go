@@ -129,3 +129,58 @@ func (s *Store) NextDeletions(ctx context.Context, toy string, limit int) ([]Del
 	}
 	return out, nil
 }
+
+// Retention in words, for parents: how long a toy's messages are kept,
+// and when retention will delete one. Both the web app and the console
+// say it this way, from here, so that they cannot disagree.
+
+// KeptText says how long a toy's messages are kept: "for 30 days",
+// "forever" or "until played".
+func KeptText(days int) string {
+	switch {
+	case days == RetainForever:
+		return "forever"
+	case days == RetainOncePlayed:
+		return "until played"
+	case days == 1:
+		return "for 1 day"
+	}
+	return fmt.Sprintf("for %d days", days)
+}
+
+// DeletionText says when retention will delete a message of a toy that
+// keeps messages for days: "never" (kept forever), "once it has been
+// played", "soon: it has been played" (at the next clean-up), or the
+// date, as layout writes it.
+func DeletionText(days int, m MessageInfo, toy string, layout string) string {
+	switch days {
+	case RetainForever:
+		return "never"
+	case RetainOncePlayed:
+		if playedFor(m, toy) {
+			return "soon: it has been played"
+		}
+		return "once it has been played"
+	}
+	return "on " + m.SentAt.Add(time.Duration(days)*24*time.Hour).Local().Format(layout)
+}
+
+// playedFor reports whether retention "until played" lets a toy's
+// message go: the toy played it, or every recipient played what the toy
+// sent (as expiredQuery).
+func playedFor(m MessageInfo, toy string) bool {
+	if m.Sender == toy {
+		for _, d := range m.Deliveries {
+			if d.PlayedAt.IsZero() {
+				return false
+			}
+		}
+		return true
+	}
+	for _, d := range m.Deliveries {
+		if d.Recipient == toy && !d.PlayedAt.IsZero() {
+			return true
+		}
+	}
+	return false
+}

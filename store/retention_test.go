@@ -218,3 +218,44 @@ func TestQuietHours(t *testing.T) {
 		t.Error("no quiet hours, yet quiet")
 	}
 }
+
+// TestRetentionWords: what parents are told about how long messages are
+// kept and when one goes, for every setting, a message a toy sent and one
+// it received, played or not.
+func TestRetentionWords(t *testing.T) {
+	sent := time.Date(2026, 3, 1, 9, 30, 0, 0, time.Local)
+	msg := func(sender string, played bool) MessageInfo {
+		d := Delivery{Recipient: "gran"}
+		if sender == "gran" {
+			d.Recipient = "teddy"
+		}
+		if played {
+			d.PlayedAt = sent.Add(time.Hour)
+		}
+		return MessageInfo{ID: "m", Sender: sender, SentAt: sent, Deliveries: []Delivery{d}}
+	}
+	tests := []struct {
+		days   int
+		kept   string
+		sender string
+		played bool
+		when   string
+	}{
+		{7, "for 7 days", "teddy", false, "on 2026-03-08 09:30"},
+		{30, "for 30 days", "gran", true, "on 2026-03-31 09:30"},
+		{1, "for 1 day", "gran", false, "on 2026-03-02 09:30"},
+		{RetainForever, "forever", "teddy", true, "never"},
+		{RetainOncePlayed, "until played", "teddy", false, "once it has been played"},
+		{RetainOncePlayed, "until played", "teddy", true, "soon: it has been played"},
+		{RetainOncePlayed, "until played", "gran", false, "once it has been played"},
+		{RetainOncePlayed, "until played", "gran", true, "soon: it has been played"},
+	}
+	for _, tt := range tests {
+		if got := KeptText(tt.days); got != tt.kept {
+			t.Errorf("KeptText(%d) = %q, want %q", tt.days, got, tt.kept)
+		}
+		if got := DeletionText(tt.days, msg(tt.sender, tt.played), "teddy", "2006-01-02 15:04"); got != tt.when {
+			t.Errorf("DeletionText(%d, from %s, played %v) = %q, want %q", tt.days, tt.sender, tt.played, got, tt.when)
+		}
+	}
+}

@@ -83,3 +83,17 @@ func (s *Store) SetDeviceSettings(ctx context.Context, id string, st Settings) e
 	}
 	return nil
 }
+
+// QuietEnds is when the quiet hours under way at t (local time) end, or
+// zero when t is not within them.
+func (s Settings) QuietEnds(t time.Time) time.Time {
+	if !s.InQuiet(t) {
+		return time.Time{}
+	}
+	t = t.Local()
+	end := time.Date(t.Year(), t.Month(), t.Day(), s.QuietEnd/60, s.QuietEnd%60, 0, 0, time.Local)
+	if !end.After(t) {
+		end = end.AddDate(0, 0, 1)
+	}
+	return end
+}

@@ -2,18 +2,15 @@ package web
 
 import (
 	"net/http"
-	"strings"
 	"time"
 )
 
-// AuditRow is an audit event with the account and device named.
+// AuditRow is an entry of the log, as a sentence with names.
 type AuditRow struct {
 	At     time.Time
-	Event  string // the kind, as the log stores it
-	Text   string // what it means, in plain words
-	Who    string
-	Remote string
-	Detail string
+	Event  string // the kind, as the log stores it (for the page's markup)
+	Text   string // what happened, in a sentence
+	Remote string // where it came from
 }
 
 type auditData struct {
@@ -22,37 +19,35 @@ type auditData struct {
 }
 
 func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
-	evs, err := s.st.AuditLog(r.Context(), 300)
+	ctx := r.Context()
+	evs, err := s.st.AuditLog(ctx, 300)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	names := map[string]string{}
-	if ds, err := s.st.Devices(r.Context()); err == nil {
+	names := namer{}
+	if ds, err := s.st.Devices(ctx); err == nil {
 		for _, d := range ds {
 			names[d.ID] = d.Name
 		}
 	}
-	if us, err := s.st.Users(r.Context()); err == nil {
+	if us, err := s.st.Users(ctx); err == nil {
 		for _, u := range us {
 			names[u.ID] = u.Login
 		}
 	}
-	d := auditData{Page: s.page(r, "audit")}
-	named := func(id string) string {
-		if n, ok := names[id]; ok {
-			return n
+	if invs, err := s.hh.Invites(ctx); err == nil {
+		for _, i := range invs {
+			names[i.ID] = i.Name
 		}
-		return id
 	}
+	d := auditData{Page: s.page(r, "audit")}
 	for _, e := range evs {
-		var who []string
-		for _, id := range []string{e.User, e.Device} {
-			if id != "" {
-				who = append(who, named(id))
-			}
+		remote := e.Remote
+		if remote == "console" {
+			remote = "the hub"
 		}
-		d.Events = append(d.Events, AuditRow{At: e.At, Event: string(e.Kind), Text: e.Kind.Text(), Who: strings.Join(who, ", "), Remote: e.Remote, Detail: e.Detail})
+		d.Events = append(d.Events, AuditRow{At: e.At, Event: string(e.Kind), Text: names.entry(e).say(), Remote: remote})
 	}
 	s.render(w, http.StatusOK, "audit", d)
 }

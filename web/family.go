@@ -143,7 +143,7 @@ func (s *Server) revokeInvite(w http.ResponseWriter, r *http.Request) {
 		s.refused(w, r, err, func(msg string) { s.renderFamily(w, r, http.StatusBadRequest, familyData{Error: msg}) })
 		return
 	}
-	http.Redirect(w, r, "/family", http.StatusSeeOther)
+	done(w, r, "/family", "withdrawn", "")
 }
 
 // person finds a family member's device (not a parent's) for the family
@@ -176,7 +176,7 @@ func (s *Server) setToys(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/family", http.StatusSeeOther)
+	done(w, r, "/family", "toys", p.ID)
 }
 
 // removePerson removes a family member for good: their account and
@@ -191,7 +191,7 @@ func (s *Server) removePerson(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/family", http.StatusSeeOther)
+	done(w, r, "/family", "removed", "")
 }
 
 // pendingPair reads a person and a toy from a form and checks that a link
@@ -221,7 +221,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/family", http.StatusSeeOther)
+	done(w, r, "/family", "approved", p.PersonID)
 }
 
 func (s *Server) refuseContact(w http.ResponseWriter, r *http.Request) {
@@ -233,7 +233,7 @@ func (s *Server) refuseContact(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/family", http.StatusSeeOther)
+	done(w, r, "/family", "refused", p.PersonID)
 }
 
 func (s *Server) mutePerson(w http.ResponseWriter, r *http.Request) {
@@ -251,7 +251,7 @@ func (s *Server) mutePerson(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/family", http.StatusSeeOther)
+	done(w, r, "/family", map[bool]string{true: "muted", false: "unmuted"}[muted], p.ID)
 }
 
 func (s *Server) personLimit(w http.ResponseWriter, r *http.Request) {
@@ -265,5 +265,5 @@ func (s *Server) personLimit(w http.ResponseWriter, r *http.Request) {
 		s.refused(w, r, err, func(msg string) { s.renderFamily(w, r, http.StatusBadRequest, familyData{Error: msg}) })
 		return
 	}
-	http.Redirect(w, r, "/family", http.StatusSeeOther)
+	done(w, r, "/family", "limit", p.ID)
 }

@@ -36,6 +36,10 @@ type Household interface {
 
 	// Toys, people, contacts and invites.
 	Pair(ctx context.Context, by Actor, code, name string) (time.Time, error)
+	// PairingState says what became of the pairing of the toy to be
+	// called name: "waiting" until the time given, "paired", "expired",
+	// or "" when none was started.
+	PairingState(name string) (state string, until time.Time)
 	Rename(ctx context.Context, by Actor, device, name string) error
 	Revoke(ctx context.Context, by Actor, device string) error
 	// Remove removes a device for good (and its account, if it is one),

@@ -3,7 +3,9 @@ package web
 import (
 	"bytes"
 	"errors"
+	"html/template"
 	"net/http"
+	"time"
 
 	"github.com/toyhub/toyhub/store"
 )
@@ -47,12 +49,14 @@ type Page struct {
 	// HasCode says the account has a code app: re-authentication asks
 	// for a code as well as the password.
 	HasCode bool
+	// Note confirms what the person just did (see Note).
+	Note Note
 }
 
 func (s *Server) page(r *http.Request, nav string) Page {
 	cur, _ := current(r)
 	return Page{Login: cur.user.Login, Parent: isParent(cur.user), Owner: cur.user.Role == store.RoleOwner, Nav: nav,
-		HasCode: cur.user.TOTPSecret != ""}
+		HasCode: cur.user.TOTPSecret != "", Note: noteOf(r)}
 }
 
 // refused shows a refusal's text with show, or fails the request if err
@@ -69,4 +73,16 @@ func (s *Server) refused(w http.ResponseWriter, r *http.Request, err error, show
 func actor(r *http.Request) Actor {
 	cur, _ := current(r)
 	return Actor{User: cur.user.ID, Remote: remoteIP(r)}
+}
+
+// timeTag is a time as a page shows it: in the hub's local time, written
+// the hub's way, and marked so that the page's script rewrites it the way
+// the person's browser writes times (12 or 24 hours, day and month in
+// their order).
+func timeTag(t time.Time, kind, layout string) template.HTML {
+	if t.IsZero() {
+		return ""
+	}
+	t = t.Local()
+	return template.HTML(`<time datetime="` + t.Format(time.RFC3339) + `" data-when="` + kind + `">` + template.HTMLEscapeString(t.Format(layout)) + `</time>`)
 }

@@ -115,6 +115,18 @@ func New(cfg Config, st Store, hh Household) (*Server, error) {
 		"static": func(name string) string { return s.static + name },
 		"mb":     func(n int64) string { return fmt.Sprintf("%d MB", n>>20) },
 		"caCode": func() string { return s.cfg.CACode },
+		"when":   func(t time.Time) template.HTML { return timeTag(t, "datetime", "2 Jan 15:04") },
+		"clock":  func(t time.Time) template.HTML { return timeTag(t, "time", "15:04") },
+		"sub":    func(a, b int) int { return a - b },
+		"severity": func(s string) string {
+			return map[string]string{"high": "serious", "medium": "to look at", "low": "small"}[s]
+		},
+		"trigger": func(t string) string {
+			if w, ok := triggerWords[t]; ok {
+				return w
+			}
+			return "on its own"
+		},
 	}
 	for _, p := range pages {
 		name := strings.TrimSuffix(strings.TrimPrefix(p, "templates/"), ".html")
@@ -127,7 +139,7 @@ func New(cfg Config, st Store, hh Household) (*Server, error) {
 		}
 		s.tmpl[name] = t
 	}
-	for _, need := range []string{"setup", "login", "code", "join", "home", "toy", "toys", "family", "account", "totp", "security", "audit", "export", "wipe", "trust", "message"} {
+	for _, need := range []string{"setup", "login", "code", "join", "home", "toy", "toys", "family", "account", "totp", "security", "audit", "export", "wipe", "trust", "message", "confirm"} {
 		if s.tmpl[need] == nil {
 			return nil, fmt.Errorf("web: template %s is missing", need)
 		}

@@ -32,6 +32,7 @@ type Store interface {
 
 	// Devices, contacts and messages.
 	Device(ctx context.Context, id string) (store.Device, error)
+	DeviceByName(ctx context.Context, name string) (store.Device, error)
 	Devices(ctx context.Context) ([]store.Device, error)
 	Contacts(ctx context.Context, id string) ([]string, error)
 	LinksOf(ctx context.Context, id string) ([]store.LinkState, error)
@@ -43,6 +44,10 @@ type Store interface {
 	WriteAudio(ctx context.Context, a store.Audio, w io.Writer) error
 	InviteBySecret(ctx context.Context, secret string) (store.Invite, error)
 	AuditLog(ctx context.Context, limit int) ([]store.Event, error)
+	// Meta and SetMeta keep the web app's own small facts, such as
+	// whether an account has fetched the household CA.
+	Meta(ctx context.Context, key string) ([]byte, error)
+	SetMeta(ctx context.Context, key string, value []byte) error
 }
 
 var _ Store = (*store.Store)(nil)

@@ -61,6 +61,7 @@ type totpData struct {
 	Required bool
 	Secret   string
 	QR       template.URL // data: URL of a PNG made here
+	AddLink  template.URL // the otpauth: link, for the phone that shows the page
 	Error    string
 }
 
@@ -75,6 +76,7 @@ func (s *Server) totpPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		d.Secret = key.Secret()
+		d.AddLink = template.URL(totpURL(cur.user.Login, d.Secret))
 		if d.QR, err = qrDataURL(totpURL(cur.user.Login, d.Secret)); err != nil {
 			s.fail(w, r, err)
 			return
@@ -104,12 +106,14 @@ func (s *Server) totpEnable(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		d := totpData{Page: s.page(r, "account"), Secret: secret, Error: "That code is not right. Check the time on your phone, and type the newest code."}
 		d.QR, _ = qrDataURL(totpURL(cur.user.Login, secret))
+		d.AddLink = template.URL(totpURL(cur.user.Login, secret))
 		s.render(w, http.StatusBadRequest, "totp", d)
 		return
 	}
 	if msg, status, ok := s.reauth(r, store.EvReauthRefused); !ok {
 		d := totpData{Page: s.page(r, "account"), Secret: secret, Error: msg}
 		d.QR, _ = qrDataURL(totpURL(cur.user.Login, secret))
+		d.AddLink = template.URL(totpURL(cur.user.Login, secret))
 		s.render(w, status, "totp", d)
 		return
 	}

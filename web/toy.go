@@ -45,7 +45,16 @@ type MessageRow struct {
 	Audio   string // URL, authorized again when fetched
 	Played  string // URL to confirm playing, when the viewer is a recipient
 	Delete  string // URL to delete it for good (parents)
-	States  []string
+	New     bool   // for the viewer, and not played yet
+	States  []State
+}
+
+// State is what became of a message for one recipient, in a sentence,
+// with a time where there is one.
+type State struct {
+	Text  string
+	Until time.Time // zero: none
+	After string    // the end of the sentence, after the time
 }
 
 type toyData struct {
@@ -62,7 +71,8 @@ type toyData struct {
 type DeletionRow struct {
 	From   string
 	SentAt time.Time
-	At     time.Time // zero: once played
+	At     time.Time // when, for a number of days; zero: see When
+	When   string    // otherwise, in words
 }
 
 func (s *Server) toyPage(w http.ResponseWriter, r *http.Request) {
@@ -86,49 +96,70 @@ func (s *Server) toyPage(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
-		d.Retention = retentionText(st.RetentionDays)
+		d.Retention = store.KeptText(st.RetentionDays)
 		ds, err := s.st.NextDeletions(r.Context(), toy.ID, 3)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
+		byID := map[string]store.MessageInfo{}
+		for _, m := range ms {
+			byID[m.ID] = m
+		}
 		for _, x := range ds {
-			d.Deletions = append(d.Deletions, DeletionRow{From: x.SenderName, SentAt: x.SentAt, At: x.At})
+			row := DeletionRow{From: displayName(x.SenderName), SentAt: x.SentAt, At: x.At}
+			if x.At.IsZero() {
+				row.When = store.DeletionText(st.RetentionDays, byID[x.MessageID], toy.ID, "")
+			}
+			d.Deletions = append(d.Deletions, row)
 		}
 	}
+	held := s.quietUntil(r, toy)
 	for _, m := range ms {
 		base := "/toys/" + toy.ID + "/messages/" + m.ID
-		row := MessageRow{ID: m.ID, From: m.SenderName, Mine: m.Sender == cur.user.DeviceID, FromToy: m.Sender == toy.ID,
+		row := MessageRow{ID: m.ID, From: displayName(m.SenderName), Mine: m.Sender == cur.user.DeviceID, FromToy: m.Sender == toy.ID,
 			SentAt: m.SentAt, Seconds: int((m.Duration + time.Second/2) / time.Second), Audio: base + "/audio", Delete: base + "/delete"}
 		for _, dl := range m.Deliveries {
-			state := "waiting"
-			switch {
-			case !dl.PlayedAt.IsZero():
-				state = "played"
-			case !dl.DeliveredAt.IsZero():
-				state = "delivered"
-			}
-			name := dl.RecipientName
 			if dl.Recipient == cur.user.DeviceID {
-				name = "you"
 				if dl.PlayedAt.IsZero() {
-					row.Played = base + "/played"
+					row.Played, row.New = base+"/played", true
 				}
+				continue // the viewer knows what they heard
 			}
-			row.States = append(row.States, name+": "+state)
+			row.States = append(row.States, deliveryState(dl, toy, d.Toy.Online, held))
 		}
 		d.Messages = append(d.Messages, row)
 	}
 	s.render(w, http.StatusOK, "toy", d)
 }
 
-func retentionText(days int) string {
-	for _, c := range retentionChoices {
-		if c.Days == days {
-			return c.Label
-		}
+// deliveryState says what became of a message for one recipient: heard,
+// received, held by the toy's quiet hours (until when), or waiting for
+// the recipient to come on.
+func deliveryState(dl store.Delivery, toy store.Device, toyOnline bool, quietUntil time.Time) State {
+	name := displayName(dl.RecipientName)
+	switch {
+	case !dl.PlayedAt.IsZero():
+		return State{Text: name + " has heard it."}
+	case !dl.DeliveredAt.IsZero():
+		return State{Text: name + " has it, not heard yet."}
+	case dl.Recipient == toy.ID && !quietUntil.IsZero():
+		return State{Text: name + " is in its quiet hours: it gets this at", Until: quietUntil, After: "."}
+	case dl.Recipient == toy.ID && toyOnline:
+		return State{Text: "On its way to " + name + "."}
+	case dl.Recipient == toy.ID:
+		return State{Text: name + " gets it when it is next on."}
 	}
-	return fmt.Sprintf("%d days", days)
+	return State{Text: name + " has not heard it yet."}
+}
+
+// quietUntil is when the toy's quiet hours end, if they are on now.
+func (s *Server) quietUntil(r *http.Request, toy store.Device) time.Time {
+	st, err := s.st.DeviceSettings(r.Context(), toy.ID)
+	if err != nil {
+		return time.Time{}
+	}
+	return st.QuietEnds(s.cfg.Now())
 }
 
 // audio streams a message from the encrypted store, authorized twice: the
@@ -190,31 +221,31 @@ func (s *Server) sendRecording(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if toy.Revoked() {
-		http.Error(w, "this toy was removed", http.StatusGone)
+		http.Error(w, "This toy was removed.", http.StatusGone)
 		return
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "audio/wav" {
-		http.Error(w, "send the recording as audio/wav", http.StatusUnsupportedMediaType)
+		http.Error(w, "The recording was not in a form the hub reads.", http.StatusUnsupportedMediaType)
 		return
 	}
 	wav, err := io.ReadAll(r.Body) // bounded by the guard (RecordingBody)
 	if err != nil || int64(len(wav)) > s.cfg.MaxRecording {
-		http.Error(w, "the recording is too long", http.StatusRequestEntityTooLarge)
+		http.Error(w, "The recording is too long.", http.StatusRequestEntityTooLarge)
 		return
 	}
 	id, err := s.hh.Send(r.Context(), actor(r), toy.ID, wav)
 	switch {
 	case errors.Is(err, ErrBadAudio):
-		http.Error(w, "the hub could not use this recording: "+err.Error(), http.StatusBadRequest)
+		http.Error(w, sentence("the hub could not use this recording: "+err.Error()), http.StatusBadRequest)
 		return
 	case errors.Is(err, store.ErrFull):
 		http.Error(w, fullMessage, http.StatusInsufficientStorage)
 		return
 	case errors.Is(err, store.ErrDailyLimit):
-		http.Error(w, "you have sent your messages for today: a parent set a daily limit", http.StatusTooManyRequests)
+		http.Error(w, "You have sent your messages for today: a parent set a daily limit.", http.StatusTooManyRequests)
 		return
 	case errors.Is(err, store.ErrRateLimit):
-		http.Error(w, "too many messages in a short time: wait a minute, then try again", http.StatusTooManyRequests)
+		http.Error(w, "Too many messages in a short time. Wait a minute, then try again.", http.StatusTooManyRequests)
 		return
 	}
 	if err != nil {
@@ -246,5 +277,5 @@ func (s *Server) deleteMessage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/toys/"+toy.ID, http.StatusSeeOther)
+	done(w, r, "/toys/"+toy.ID, "deleted", "")
 }

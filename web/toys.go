@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -21,11 +22,29 @@ type toysData struct {
 	Notice  string
 	Code    string
 	Name    string
-	Waiting time.Time
+	Pairing *PairingRow
+}
+
+// PairingRow is what became of the pairing a parent started from this
+// page: the toy waits (until when), paired, or did not come in time.
+type PairingRow struct {
+	Name  string
+	ID    string // the toy, once paired
+	State string // "waiting", "paired" or "expired"
+	Until time.Time
 }
 
 func (s *Server) toysPage(w http.ResponseWriter, r *http.Request) {
-	s.renderToys(w, r, http.StatusOK, toysData{})
+	d := toysData{}
+	if name := r.URL.Query().Get("pairing"); name != "" {
+		if state, until := s.hh.PairingState(name); state != "" {
+			d.Pairing = &PairingRow{Name: name, State: state, Until: until}
+			if dev, err := s.st.DeviceByName(r.Context(), name); err == nil && state == "paired" {
+				d.Pairing.ID, d.Pairing.Name = dev.ID, dev.Name
+			}
+		}
+	}
+	s.renderToys(w, r, http.StatusOK, d)
 }
 
 func (s *Server) renderToys(w http.ResponseWriter, r *http.Request, status int, d toysData) {
@@ -36,7 +55,7 @@ func (s *Server) renderToys(w http.ResponseWriter, r *http.Request, status int, 
 		return
 	}
 	for _, x := range ds {
-		if x.Kind == store.KindToy {
+		if x.Kind == store.KindToy && !x.Revoked() {
 			row := s.row(x)
 			if st, err := s.st.DeviceSettings(r.Context(), x.ID); err == nil {
 				row.Settings = toySettings(st)
@@ -50,15 +69,15 @@ func (s *Server) renderToys(w http.ResponseWriter, r *http.Request, status int, 
 
 func (s *Server) pair(w http.ResponseWriter, r *http.Request) {
 	code, name := strings.TrimSpace(r.PostFormValue("code")), strings.TrimSpace(r.PostFormValue("name"))
-	until, err := s.hh.Pair(r.Context(), actor(r), code, name)
-	if err != nil {
+	if _, err := s.hh.Pair(r.Context(), actor(r), code, name); err != nil {
 		s.refused(w, r, err, func(msg string) {
 			s.renderToys(w, r, http.StatusBadRequest, toysData{Code: code, Name: name, Error: "The toy cannot be paired. " + msg})
 		})
 		return
 	}
-	s.renderToys(w, r, http.StatusOK, toysData{Waiting: until,
-		Notice: "The hub is waiting for the toy. Switch it on near the hub (or press its pairing button) before " + until.Local().Format("15:04") + "."})
+	// The page then follows the pairing by itself, and a reload posts
+	// nothing again.
+	http.Redirect(w, r, "/toys?pairing="+url.QueryEscape(name)+"#pairing", http.StatusSeeOther)
 }
 
 func (s *Server) parentToy(w http.ResponseWriter, r *http.Request) (store.Device, bool) {
@@ -80,7 +99,7 @@ func (s *Server) renameToy(w http.ResponseWriter, r *http.Request) {
 		s.refused(w, r, err, func(msg string) { s.renderToys(w, r, http.StatusBadRequest, toysData{Error: msg}) })
 		return
 	}
-	http.Redirect(w, r, "/toys", http.StatusSeeOther)
+	done(w, r, "/toys", "renamed", d.ID)
 }
 
 func (s *Server) revokeToy(w http.ResponseWriter, r *http.Request) {
@@ -92,7 +111,7 @@ func (s *Server) revokeToy(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/toys", http.StatusSeeOther)
+	done(w, r, "/toys", "removed", "")
 }
 
 // retentionChoices are what the toys page offers: the value the form
@@ -140,7 +159,7 @@ func (s *Server) toySettings(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	http.Redirect(w, r, "/toys", http.StatusSeeOther)
+	done(w, r, "/toys", "saved", d.ID)
 }
 
 func (s *Server) removeToy(w http.ResponseWriter, r *http.Request) {
@@ -152,5 +171,5 @@ func (s *Server) removeToy(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/toys", http.StatusSeeOther)
+	done(w, r, "/toys", "removed", "")
 }

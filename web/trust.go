@@ -48,19 +48,36 @@ func (s *Server) caDER() []byte {
 	return b.Bytes
 }
 
+// fetched remembers that a logged-in person fetched the CA, which ticks
+// "trust this hub" on their first steps.
+func (s *Server) fetched(r *http.Request) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return
+	}
+	if _, u, err := s.st.SessionUser(r.Context(), c.Value, s.cfg.IdleTimeout, s.cfg.AbsoluteTimeout); err == nil {
+		if err := s.st.SetMeta(r.Context(), trustedKey(u.ID), []byte{1}); err != nil {
+			s.log.Warn("CA fetch not recorded", "error", err)
+		}
+	}
+}
+
 // caPEM serves the CA as PEM, for macOS, Linux and Firefox.
 func (s *Server) caPEM(w http.ResponseWriter, r *http.Request) {
+	s.fetched(r)
 	download(w, "application/x-pem-file", "toyhub-ca.pem", s.cfg.CAPEM)
 }
 
 // caCRT serves the CA as DER, the form Android and Windows install.
 func (s *Server) caCRT(w http.ResponseWriter, r *http.Request) {
+	s.fetched(r)
 	download(w, "application/x-x509-ca-cert", "toyhub-ca.crt", s.caDER())
 }
 
 // caProfile serves the CA as an Apple configuration profile, which an
 // iPhone or iPad installs from Settings.
 func (s *Server) caProfile(w http.ResponseWriter, r *http.Request) {
+	s.fetched(r)
 	der := s.caDER()
 	sum := sha256.Sum256(der)
 	uuid := func(salt byte) string {

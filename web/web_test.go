@@ -64,10 +64,11 @@ func (h testHousehold) Setup(ctx context.Context, by Actor, o Owner) (store.User
 		Email: o.Email, PasswordHash: hash, PolicyVersion: password.PolicyVersion})
 }
 
-func (testHousehold) Online(string) bool                { return false }
-func (testHousehold) TOTPRequired(context.Context) bool { return false }
-func (testHousehold) LoginFailed()                      {}
-func (testHousehold) Watch() (<-chan []string, func())  { return make(chan []string), func() {} }
+func (testHousehold) Online(string) bool                           { return false }
+func (testHousehold) TOTPRequired(context.Context) bool            { return false }
+func (testHousehold) LoginFailed()                                 {}
+func (testHousehold) Invites(context.Context) ([]InviteRow, error) { return nil, nil }
+func (testHousehold) Watch() (<-chan []string, func())             { return make(chan []string), func() {} }
 
 // newApp serves the web app over real TLS with a real store.
 func newApp(t *testing.T) *app {

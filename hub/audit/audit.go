@@ -213,12 +213,25 @@ func checks() []check {
 // Name puts names beside the device and account IDs the findings mention,
 // for showing the report to its household (reports are stored with IDs
 // only).
-func (r *Report) Name(names map[string]string) {
+func (r *Report) Name(names map[string]string) { r.name(names, true) }
+
+// Plain puts the names of the devices and accounts in place of their IDs,
+// without the IDs, for a page a parent reads.
+func (r *Report) Plain(names map[string]string) { r.name(names, false) }
+
+func (r *Report) name(names map[string]string, ids bool) {
 	for i := range r.Findings {
 		f := &r.Findings[i]
 		for id, name := range names {
-			if name != "" && strings.Contains(f.Seen, id) {
+			if name == "" {
+				continue
+			}
+			if ids {
 				f.Seen = strings.ReplaceAll(f.Seen, id, fmt.Sprintf("%q (%s)", name, id))
+			} else {
+				f.Seen = strings.ReplaceAll(f.Seen, id, name)
+				f.Title = strings.ReplaceAll(f.Title, id, name)
+				f.Fix = strings.ReplaceAll(f.Fix, id, name)
 			}
 		}
 	}

@@ -178,9 +178,9 @@ func TestEveryCheckFails(t *testing.T) {
 	}{
 		{"exposure.listeners", "listens on a port it does not expect", High},
 		{"exposure.mqtt-auth", "accepts clients without a certificate", High},
-		{"exposure.plaintext", "serves more than a redirect", High},
-		{"exposure.plaintext", "Metrics are served to the network", High},
-		{"exposure.tls", "accepts outdated TLS", High},
+		{"exposure.plaintext", "does more than send browsers", High},
+		{"exposure.plaintext", "health figures can be read from the network", High},
+		{"exposure.tls", "accepts outdated encryption", High},
 		{"exposure.web-routes", "answers without a login", High},
 		{"exposure.debug", "debugging endpoint is reachable", High},
 		{"rest.permissions", "can be read by other users", High},

@@ -92,7 +92,7 @@ func checkMQTTAuth(ctx context.Context, r *run) {
 		addr := dialAddr(l.Addr)
 		checked := "MQTT over TLS on " + addr + ", as an attacker on the LAN would connect"
 		bad := func(how, seen string) {
-			r.add(Finding{Check: id, Severity: High, Title: "The MQTT broker accepts " + how, Checked: checked, Seen: seen,
+			r.add(Finding{Check: id, Severity: High, Title: "The toys' port accepts " + how, Checked: checked, Seen: seen,
 				Fix:  "Stop the hub and report this as a bug: every MQTT client must present a valid certificate from the household CA.",
 				Host: addr, Port: portOf(addr)})
 		}
@@ -116,7 +116,7 @@ func checkMQTTAuth(ctx context.Context, r *run) {
 		}
 		p, err := r.facts.NewProbe(ctx)
 		if err != nil {
-			r.add(Finding{Check: id, Severity: Low, Title: "The revoked-certificate check could not run", Checked: checked, Seen: err.Error(), Fix: "Run the check again."})
+			r.add(Finding{Check: id, Severity: Low, Title: "The check of removed devices could not run", Checked: checked, Seen: err.Error(), Fix: "Run the check again."})
 			continue
 		}
 		withProbe := r.serverTLS(present(p.Cert))
@@ -135,11 +135,11 @@ func checkMQTTAuth(ctx context.Context, r *run) {
 		case revoked:
 			bad("revoked certificates", strings.Join(seen, "; "))
 		case !valid || revokeErr != nil:
-			r.add(Finding{Check: id, Severity: Medium, Title: "The revoked-certificate check was inconclusive", Checked: checked,
+			r.add(Finding{Check: id, Severity: Medium, Title: "The check of removed devices was inconclusive", Checked: checked,
 				Seen: strings.Join(seen, "; "), Fix: "A valid certificate should have been accepted first. Check the hub's log, then run the check again.",
 				Host: addr, Port: portOf(addr)})
 		default:
-			r.pass(id, "MQTT refuses anyone without a valid, unrevoked certificate", checked, strings.Join(seen, "; "))
+			r.pass(id, "The toys' port refuses anyone without a valid certificate from this hub", checked, strings.Join(seen, "; "))
 		}
 	}
 }
@@ -189,7 +189,7 @@ func checkPlaintext(ctx context.Context, r *run) {
 	for _, t := range targets {
 		c, err := (&net.Dialer{Timeout: r.opt.Timeout}).DialContext(ctx, "tcp", t)
 		if err != nil {
-			r.pass(id, "No plaintext MQTT on "+t, "a TCP connection to "+t+" (plaintext MQTT)", "nothing listens")
+			r.pass(id, "Nothing answers without encryption on "+t, "a TCP connection to "+t+" (plaintext MQTT)", "nothing listens")
 			continue
 		}
 		ok, err := mqttConnect(c, "toyhub-audit", r.opt.Timeout)
@@ -213,12 +213,12 @@ func checkPlaintext(ctx context.Context, r *run) {
 		if l.Kind == KindMetrics {
 			ap, err := netip.ParseAddrPort(l.Addr)
 			if err != nil || !ap.Addr().IsLoopback() {
-				r.add(Finding{Check: id, Severity: High, Title: "Metrics are served to the network", Checked: "the address of /healthz and /metrics",
+				r.add(Finding{Check: id, Severity: High, Title: "The hub's health figures can be read from the network", Checked: "the address of /healthz and /metrics",
 					Seen: "bound to " + l.Addr, Fix: "Set metrics_addr to a loopback address such as 127.0.0.1:9464, or to \"\" to turn metrics off.",
 					Host: hostOf(l.Addr), Port: portOf(l.Addr)})
 				continue
 			}
-			r.pass(id, "Metrics are served on loopback only", "the address of /healthz and /metrics", l.Addr)
+			r.pass(id, "The hub's health figures can be read on the hub only", "the address of /healthz and /metrics", l.Addr)
 			continue
 		}
 		resp, body, err := plainHTTP(ctx, addr, "/", r.opt.Timeout)
@@ -227,15 +227,15 @@ func checkPlaintext(ctx context.Context, r *run) {
 			strings.HasPrefix(resp.Header.Get("Location"), "https://") && len(resp.Cookies()) == 0 && !bytes.Contains(bytes.ToLower(body), []byte("<form"))
 		switch {
 		case l.Kind == KindRedirect && redirectOK:
-			r.pass(id, "The HTTP port only redirects to HTTPS", checked, "301 to "+resp.Header.Get("Location"))
+			r.pass(id, "The unencrypted web address only sends browsers to the encrypted one", checked, "301 to "+resp.Header.Get("Location"))
 		case l.Kind == KindRedirect:
-			r.add(Finding{Check: id, Severity: High, Title: "The HTTP port serves more than a redirect", Checked: checked, Seen: describe(resp, err),
+			r.add(Finding{Check: id, Severity: High, Title: "The unencrypted web address does more than send browsers to the encrypted one", Checked: checked, Seen: describe(resp, err),
 				Fix: "Turn the plain HTTP port off (remove --http-redirect-addr) and report this as a bug.", Host: hostOf(addr), Port: portOf(addr)})
 		case err != nil || resp.StatusCode == http.StatusBadRequest:
 			// A TLS server: no HTTP answer, or Go's "HTTP request to an HTTPS server" refusal.
-			r.pass(id, "The "+l.Kind+" port speaks only TLS", checked, describe(resp, err))
+			r.pass(id, sentenceCase(kindWords(l.Kind))+" speaks only encrypted", checked, describe(resp, err))
 		default:
-			r.add(Finding{Check: id, Severity: High, Title: "A hub port answers plaintext HTTP", Checked: checked, Seen: describe(resp, err),
+			r.add(Finding{Check: id, Severity: High, Title: "A hub port answers without encryption", Checked: checked, Seen: describe(resp, err),
 				Fix: "Stop the hub and report this as a bug: no toyhub port may serve anything in plaintext.", Host: hostOf(addr), Port: portOf(addr)})
 		}
 	}
@@ -287,12 +287,12 @@ func checkTLSVersions(ctx context.Context, r *run) {
 			}
 		}
 		if len(accepted) > 0 {
-			r.add(Finding{Check: id, Severity: High, Title: "A hub port accepts outdated TLS", Checked: checked,
+			r.add(Finding{Check: id, Severity: High, Title: "A hub port accepts outdated encryption", Checked: checked,
 				Seen: "accepted: " + strings.Join(accepted, ", "),
 				Fix:  "Report this as a bug: toyhub must accept only TLS 1.2 with AEAD suites, and TLS 1.3.", Host: hostOf(addr), Port: portOf(addr)})
 			continue
 		}
-		r.pass(id, "The "+l.Kind+" port refuses outdated TLS", checked, "TLS 1.0, TLS 1.1 and non-AEAD suites refused")
+		r.pass(id, sentenceCase(kindWords(l.Kind))+" refuses outdated encryption", checked, "TLS 1.0, TLS 1.1 and non-AEAD suites refused")
 	}
 }
 

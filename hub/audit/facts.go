@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"strings"
 	"time"
 )
 
@@ -160,4 +161,29 @@ func (o *Options) defaults() {
 	if o.AttackThreshold == 0 {
 		o.AttackThreshold = 20
 	}
+}
+
+// kindWords names a listener's kind for a parent.
+func kindWords(kind string) string {
+	switch kind {
+	case KindMQTT:
+		return "the toys' port"
+	case KindEnroll:
+		return "the pairing port"
+	case KindWeb:
+		return "the web app"
+	case KindRedirect:
+		return "the unencrypted web address"
+	case KindMetrics:
+		return "the health figures' port"
+	}
+	return "the " + kind + " port"
+}
+
+// sentenceCase starts s with a capital letter.
+func sentenceCase(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }

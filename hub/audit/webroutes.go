@@ -66,7 +66,7 @@ func checkWebRoutes(ctx context.Context, r *run) {
 		}
 		resp, err := c.Do(req)
 		if err != nil {
-			r.add(Finding{Check: id, Severity: Low, Title: "A web route could not be checked", Checked: rt.Method + " " + path, Seen: shortErr(err), Fix: "Run the check again."})
+			r.add(Finding{Check: id, Severity: Low, Title: "A web page could not be checked", Checked: rt.Method + " " + path, Seen: shortErr(err), Fix: "Run the check again."})
 			continue
 		}
 		resp.Body.Close()
@@ -125,6 +125,6 @@ func checkDebug(ctx context.Context, r *run) {
 				Fix: "Stop the hub and report this as a bug: debugging endpoints leak memory contents and must never be served.", Host: hostOf(dialAddr(l.Addr)), Port: portOf(l.Addr)})
 			continue
 		}
-		r.pass(id, "No debugging endpoint on the "+l.Kind+" port", checked, strings.Join(debugPaths, ", ")+": none answered")
+		r.pass(id, "No debugging page on "+kindWords(l.Kind), checked, strings.Join(debugPaths, ", ")+": none answered")
 	}
 }

@@ -84,6 +84,7 @@ type SettingsView struct {
 	Retention  string `json:"retention"`
 	Quiet      string `json:"quiet"`
 	DailyLimit int    `json:"daily_limit"`
+	Kept       string `json:"kept"` // how long messages are kept, in words
 }
 
 // PendingView is a contact that waits for a parent's approval.
@@ -101,6 +102,7 @@ type MessageView struct {
 	Seconds  int       `json:"seconds"`
 	Played   bool      `json:"played"`    // by every recipient
 	DeleteAt time.Time `json:"delete_at"` // zero: kept forever, or until played
+	Deletion string    `json:"deletion"`  // when retention deletes it, in words
 }
 
 // PairArgs open a pairing window for the toy with this label code.

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/toyhub/toyhub/store"
 	"github.com/toyhub/toyhub/wire"
 )
 
@@ -94,4 +95,35 @@ func (ws *Windows) take(proof, exporter, csrDER []byte) (code wire.PairingCode, 
 	}
 	match.used = true
 	return match.code, match.name, "", true
+}
+
+// Pairing states, as State reports them.
+const (
+	PairWaiting = "waiting" // the window is open
+	PairDone    = "paired"  // the toy paired
+	PairExpired = "expired" // the window closed with no toy
+	PairUnknown = ""        // no window for that name
+)
+
+// State says what became of the newest window for a toy called name:
+// whether it waits (and until when), paired, or expired.
+func (ws *Windows) State(name string) (state string, until time.Time) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	now := ws.now()
+	want := store.NormalizeName(name)
+	for i := len(ws.windows) - 1; i >= 0; i-- {
+		w := ws.windows[i]
+		if store.NormalizeName(w.name) != want {
+			continue
+		}
+		switch {
+		case w.used:
+			return PairDone, w.expires
+		case now.Before(w.expires):
+			return PairWaiting, w.expires
+		}
+		return PairExpired, w.expires
+	}
+	return PairUnknown, time.Time{}
 }

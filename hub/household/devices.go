@@ -147,7 +147,7 @@ func (s *Service) Pair(ctx context.Context, by Actor, code, name string) (time.T
 	}
 	c, err := wire.ParsePairingCode(strings.TrimSpace(code))
 	if err != nil {
-		return time.Time{}, refuseErr(err, "that is not a valid code. Check each character against the toy's label: %s", strings.TrimPrefix(err.Error(), "wire: "))
+		return time.Time{}, refuseErr(err, "that is not the code on a toy's label. Check each letter and number against the label, or take a photo of its QR code")
 	}
 	if err := store.CheckName(name); err != nil {
 		return time.Time{}, refuseErr(err, "toy name: %v", err)
@@ -168,6 +168,11 @@ func (s *Service) Pair(ctx context.Context, by Actor, code, name string) (time.T
 	s.d.Checks.ConfigChanged()
 	return until, nil
 }
+
+// PairingState says what became of the pairing of the toy to be called
+// name: "waiting" until the time given, "paired", "expired", or "" when
+// no pairing was started for that name.
+func (s *Service) PairingState(name string) (string, time.Time) { return s.d.Pairing.State(name) }
 
 // Rename renames a device.
 func (s *Service) Rename(ctx context.Context, by Actor, id, name string) error {

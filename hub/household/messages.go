@@ -47,6 +47,7 @@ type Message struct {
 	Seconds  int
 	Played   bool      // by every recipient
 	DeleteAt time.Time // zero: kept forever, or until played
+	Deletion string    // when retention deletes it, in words (store.DeletionText)
 }
 
 // Messages lists a toy's messages, sent and received, newest first.
@@ -69,6 +70,7 @@ func (s *Service) Messages(ctx context.Context, toy string) ([]Message, error) {
 		if st.RetentionDays > 0 {
 			v.DeleteAt = m.SentAt.Add(time.Duration(st.RetentionDays) * 24 * time.Hour)
 		}
+		v.Deletion = store.DeletionText(st.RetentionDays, m, toy, time.DateTime)
 		out = append(out, v)
 	}
 	return out, nil

@@ -106,6 +106,9 @@ type Messages interface {
 type Pairing interface {
 	Open(code wire.PairingCode, name string) (time.Time, error)
 	Life() time.Duration
+	// State says what became of the newest window for a toy called
+	// name: "waiting" (until when), "paired", "expired" or "".
+	State(name string) (state string, until time.Time)
 }
 
 // Checks is the security self-check.

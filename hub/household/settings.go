@@ -18,6 +18,7 @@ type Settings struct {
 	Retention  string
 	Quiet      string
 	DailyLimit string
+	Kept       string // how long messages are kept, in words (store.KeptText)
 }
 
 // Change changes some of a device's settings, as a parent typed them; a
@@ -115,7 +116,8 @@ func (c Change) apply(st *store.Settings) error {
 }
 
 func settingsOf(st store.Settings) Settings {
-	return Settings{Retention: FormatRetention(st.RetentionDays), Quiet: FormatQuiet(st), DailyLimit: strconv.Itoa(st.DailyLimit)}
+	return Settings{Retention: FormatRetention(st.RetentionDays), Quiet: FormatQuiet(st), DailyLimit: strconv.Itoa(st.DailyLimit),
+		Kept: store.KeptText(st.RetentionDays)}
 }
 
 // DeviceSettings are a device's settings.

@@ -43,12 +43,46 @@
           if (fresh) { el.replaceWith(document.importNode(fresh, true)); }
         });
         wirePlayed(document);
+        localTimes(document);
         document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
       });
   }
   window.toyhubRefresh = refresh;
 
+  // Times are written the way this browser writes them (12 or 24 hours,
+  // day and month in its order), in its own time zone.
+  function localTimes(root) {
+    root.querySelectorAll('time[data-when]').forEach(function (t) {
+      var d = new Date(t.getAttribute('datetime'));
+      if (isNaN(d.getTime())) { return; }
+      var opts = t.dataset.when === 'time' ? { hour: 'numeric', minute: '2-digit' }
+        : { day: 'numeric', month: 'short', hour: 'numeric', minute: '2-digit' };
+      t.textContent = new Intl.DateTimeFormat(undefined, opts).format(d);
+    });
+  }
+
+  // Copy and Share buttons for a link in a field.
+  function wireSharing(root) {
+    root.querySelectorAll('[data-copy]').forEach(function (b) {
+      b.addEventListener('click', function () {
+        var field = document.getElementById(b.dataset.copy);
+        var copied = function () { b.textContent = 'Copied'; };
+        var fallback = function () { field.select(); document.execCommand('copy'); copied(); };
+        if (navigator.clipboard) { navigator.clipboard.writeText(field.value).then(copied, fallback); } else { fallback(); }
+      });
+    });
+    root.querySelectorAll('[data-share]').forEach(function (b) {
+      if (!navigator.share) { return; }
+      b.hidden = false;
+      b.addEventListener('click', function () {
+        navigator.share({ title: b.dataset.shareTitle, url: document.getElementById(b.dataset.share).value }).catch(function () {});
+      });
+    });
+  }
+
   wirePlayed(document);
+  localTimes(document);
+  wireSharing(document);
   if (document.getElementById('live')) {
     var es = new EventSource('/events');
     es.addEventListener('change', refresh);

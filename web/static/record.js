@@ -51,11 +51,21 @@
         state('recording');
       })
       .catch(function (err) {
-        say('The microphone could not be used: ' + err.message);
+        say(micProblem(err));
         cleanup();
         state('idle');
       });
   });
+
+  // micProblem says why the microphone could not be used, in words.
+  function micProblem(err) {
+    switch (err && err.name) {
+      case 'NotFoundError': return 'This device has no microphone, or the browser cannot find it.';
+      case 'NotAllowedError': return 'The browser may not use the microphone. Allow it in the browser\'s settings for this page, then try again.';
+      case 'NotReadableError': return 'Another app is using the microphone. Close it, then try again.';
+    }
+    return 'The microphone could not be used. Try again, or use another browser.';
+  }
 
   function cleanup() {
     if (stream) { stream.getTracks().forEach(function (t) { t.stop(); }); }
@@ -98,7 +108,7 @@
     fetch(box.dataset.send, { method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'audio/wav' }, body: wav })
       .then(function (r) {
         return r.text().then(function (t) {
-          if (!r.ok) { throw new Error(t || r.statusText); }
+          if (!r.ok) { var e = new Error(t.trim()); e.fromHub = true; throw e; }
           wav = null; preview.hidden = true; clock.textContent = '';
           box.dataset.sent = t.trim();
           say('Sent.');
@@ -107,7 +117,7 @@
         });
       })
       .catch(function (err) {
-        say('Not sent: ' + err.message + ' Try again.');
+        say(err.fromHub ? 'Not sent. ' + err.message : 'Not sent: the hub could not be reached. Try again.');
         state('ready');
       });
   });

@@ -135,16 +135,8 @@ func deviceSet(io *cmdline.IO, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(io.Stdout, "%s: messages kept %s, quiet hours %s, daily limit %s.\n", v.Name,
-		map[string]string{"forever": "forever", "played": "until played"}[v.Retention]+ifDays(v.Retention), v.Quiet, limitText(v.DailyLimit))
+	fmt.Fprintf(io.Stdout, "%s: messages kept %s, quiet hours %s, daily limit %s.\n", v.Name, v.Kept, v.Quiet, limitText(v.DailyLimit))
 	return nil
-}
-
-func ifDays(r string) string {
-	if strings.HasSuffix(r, "d") {
-		return strings.TrimSuffix(r, "d") + " days"
-	}
-	return ""
 }
 
 func limitText(n int) string {

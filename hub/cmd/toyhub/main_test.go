@@ -350,7 +350,7 @@ func TestCLI(t *testing.T) {
 		if _, err := certs.LoadBundle(toy); err != nil {
 			t.Fatal(err)
 		}
-		if r := runBin(t, "toyhub", "pair", "--data", data, "--code", "not-a-code", "--name", "X"); r.code != 1 || !strings.Contains(r.stderr, "not a valid code") {
+		if r := runBin(t, "toyhub", "pair", "--data", data, "--code", "not-a-code", "--name", "X"); r.code != 1 || !strings.Contains(r.stderr, "not the code on a toy's label") {
 			t.Fatalf("bad code: %d %q", r.code, r.stderr)
 		}
 

@@ -30,11 +30,7 @@ func messages(io *cmdline.IO, args []string) error {
 	tw := tabwriter.NewWriter(io.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tFROM\tTO\tSENT\tSECONDS\tPLAYED\tDELETED")
 	for _, m := range ms {
-		del := "never"
-		if !m.DeleteAt.IsZero() {
-			del = m.DeleteAt.Local().Format(time.DateTime)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%v\t%s\n", m.ID, m.From, strings.Join(m.To, ","), m.SentAt.Local().Format(time.DateTime), m.Seconds, m.Played, del)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%v\t%s\n", m.ID, m.From, strings.Join(m.To, ","), m.SentAt.Local().Format(time.DateTime), m.Seconds, m.Played, m.Deletion)
 	}
 	return tw.Flush()
 }
