@@ -13,6 +13,7 @@ import (
 
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/hub/archive"
+	"github.com/toyhub/toyhub/hub/audit"
 	"github.com/toyhub/toyhub/hub/broker"
 	"github.com/toyhub/toyhub/hub/control"
 	"github.com/toyhub/toyhub/hub/discovery"
@@ -141,13 +142,14 @@ func (h *Hub) build() (err error) {
 	addrs := addresses{cfg: cfg, mqtt: addrOf(s.mqtt), enroll: addrOf(s.enroll), webLn: addrOf(s.web)}
 	h.metrics = health.NewCounters()
 	h.refusals = selfcheck.NewRefusals(cfg.Now)
+	probes := audit.NewProbes() // the self-check's own connections, which listeners do not report
 	h.issuer = enroll.NewIssuer(h.ca, h.store, cfg.DeviceCertValidity, cfg.Now, h.log)
 	if h.broker, err = broker.New(broker.Config{HandshakeTimeout: cfg.HandshakeTimeout, MaxHandshakes: cfg.MaxHandshakes,
 		MaxPerSource: cfg.MaxPerSource, MaxConnections: cfg.MaxConnections, BytesPerSecond: cfg.MaxConnBytesPerSecond,
 		PacketsPerSecond: cfg.MaxConnPacketsPerSecond, MaxKeepalive: cfg.MaxKeepalive, MaxMessageBytes: cfg.MaxMessageBytes,
 		MaxDuration: cfg.MaxDuration, MaxChunk: cfg.MaxChunk, StaleUploadAge: cfg.StaleUploadAge, QuietEvery: cfg.QuietEvery, Now: cfg.Now,
 	}, s.mqtt, broker.Deps{Store: h.store, Cert: h.cert.Get, CAs: h.ca.Pool(), Renewer: h.issuer, Metrics: h.metrics,
-		Refusals: h.refusals, Live: &h.live, Log: h.log}); err != nil {
+		Refusals: h.refusals, Probes: probes, Live: &h.live, Log: h.log}); err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
 	h.onClose(h.broker.Close)
@@ -155,7 +157,7 @@ func (h *Hub) build() (err error) {
 	h.checks = selfcheck.New(selfcheck.Config{Every: cfg.AuditEvery, StartDelay: cfg.AuditStartDelay, AfterChange: cfg.AuditAfterChange,
 		Network: cfg.AuditNetwork, Targets: cfg.AuditTargets, Now: cfg.Now,
 	}, selfcheck.Deps{Store: h.store, Issuer: h.issuer, CAs: h.ca.Pool(), Connections: h.broker, Listeners: h.listeners(),
-		WebRoutes: h.webRoutes(), Files: h.files(), Refusals: h.refusals, Live: &h.live, Log: h.log})
+		WebRoutes: h.webRoutes(), Files: h.files(), Refusals: h.refusals, Probes: probes, Live: &h.live, Log: h.log})
 	h.onClose(h.checks.Close)
 	dir := cfg.Dir()
 	h.service = household.New(household.Config{InviteExpiry: cfg.InviteExpiry, MaxInviteExpiry: cfg.MaxInviteExpiry,

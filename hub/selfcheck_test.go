@@ -2,11 +2,13 @@ package hub_test
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -182,5 +184,68 @@ func TestSelfCheckSchedule(t *testing.T) {
 	_, body = mum.get("/security")
 	if !slices.ContainsFunc(strings.Split(body, "\n"), func(l string) bool { return strings.Contains(l, "when a parent asked</td>") }) {
 		t.Fatal("the manual run is not in the history")
+	}
+}
+
+// TestSelfCheckIsQuiet: the self-check's own probes, many of them meant to
+// be refused, neither warn in the log nor count as refused handshakes; a
+// stranger's refused handshake still does both.
+func TestSelfCheckIsQuiet(t *testing.T) {
+	th := startHub(t)
+	var res control.AuditResult
+	if err := call(th.cfg.DataDir, control.CheckRun, control.AuditArgs{}, &res); err != nil {
+		t.Fatal(err)
+	}
+	failures := func() string {
+		_, body := httpGet(t, "http://"+th.h.MetricsAddr()+"/metrics")
+		return regexp.MustCompile(`toyhub_tls_handshake_failures_total \d+`).FindString(body)
+	}
+	if got := failures(); got != "toyhub_tls_handshake_failures_total 0" || strings.Contains(th.logs.String(), "TLS handshake refused") {
+		t.Fatalf("after the self-check: %s, log:\n%s", got, th.logs.String())
+	}
+	// A stranger without a certificate.
+	if c, err := tls.Dial("tcp", th.cfg.MQTTAddr, &tls.Config{InsecureSkipVerify: true}); err == nil {
+		c.Read(make([]byte, 1))
+		c.Close()
+	}
+	th.waitLog(t, "TLS handshake refused")
+	if got := failures(); got != "toyhub_tls_handshake_failures_total 1" {
+		t.Fatalf("after a stranger: %s", got)
+	}
+}
+
+// TestChangeChecksCoalesced: a burst of changes (five toys added, 300 ms
+// apart) gives one self-check, after the last of them; and a check whose
+// result is the same as the one before does not go to the Log again.
+func TestChangeChecksCoalesced(t *testing.T) {
+	th := startHub(t, func(c *hub.Config) { c.AuditAfterChange = time.Second })
+	runs := func() int { return strings.Count(th.logs.String(), `msg="Security check done" trigger=change`) }
+	for i := range 5 {
+		th.device(fmt.Sprintf("Toy %d", i), "toy")
+		time.Sleep(300 * time.Millisecond)
+	}
+	if n := runs(); n != 0 {
+		t.Fatalf("%d checks ran during the burst", n)
+	}
+	for i := 0; runs() == 0; i++ {
+		if i == 100 {
+			t.Fatal("no check ran after the burst")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
+	if n := runs(); n != 1 {
+		t.Fatalf("%d checks after one burst, want 1", n)
+	}
+	// Another change, the same result: a run, but no second Log entry.
+	th.device("Toy 5", "toy")
+	for i := 0; runs() < 2; i++ {
+		if i == 100 {
+			t.Fatal("no check ran after the change")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := strings.Count(th.audit(t), "check.done"); n != 1 {
+		t.Fatalf("%d check.done entries for two checks with the same result", n)
 	}
 }

@@ -41,11 +41,10 @@ func mqttConnect(conn net.Conn, clientID string, timeout time.Duration) (bool, e
 
 // mqttTLS connects over TLS with cfg and tries an MQTT CONNECT; any
 // failure, in the handshake or after, means refused.
-func mqttTLS(ctx context.Context, addr string, cfg *tls.Config, clientID string, timeout time.Duration) (bool, string) {
-	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: timeout}, Config: cfg}
+func mqttTLS(ctx context.Context, p *Probes, addr string, cfg *tls.Config, clientID string, timeout time.Duration) (bool, string) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c, err := d.DialContext(ctx, "tcp", addr)
+	c, err := tlsProbe(ctx, p, addr, cfg, timeout)
 	if err != nil {
 		return false, "refused during the TLS handshake (" + shortErr(err) + ")"
 	}
@@ -97,7 +96,7 @@ func checkMQTTAuth(ctx context.Context, r *run) {
 				Host: addr, Port: portOf(addr)})
 		}
 		var seen []string
-		if ok, s := mqttTLS(ctx, addr, r.serverTLS(nil), "audit-anonymous", r.opt.Timeout); ok {
+		if ok, s := mqttTLS(ctx, r.opt.Probes, addr, r.serverTLS(nil), "audit-anonymous", r.opt.Timeout); ok {
 			bad("clients without a certificate", "no certificate: "+s)
 			continue
 		} else {
@@ -108,7 +107,7 @@ func checkMQTTAuth(ctx context.Context, r *run) {
 			r.add(Finding{Check: id, Severity: Low, Title: "A check could not run", Checked: checked, Seen: err.Error(), Fix: "Run the check again."})
 			continue
 		}
-		if ok, s := mqttTLS(ctx, addr, r.serverTLS(present(foreign)), "audit-foreign", r.opt.Timeout); ok {
+		if ok, s := mqttTLS(ctx, r.opt.Probes, addr, r.serverTLS(present(foreign)), "audit-foreign", r.opt.Timeout); ok {
 			bad("certificates from another CA", "a certificate from another CA: "+s)
 			continue
 		} else {
@@ -120,12 +119,12 @@ func checkMQTTAuth(ctx context.Context, r *run) {
 			continue
 		}
 		withProbe := r.serverTLS(present(p.Cert))
-		valid, s := mqttTLS(ctx, addr, withProbe, p.ID, r.opt.Timeout)
+		valid, s := mqttTLS(ctx, r.opt.Probes, addr, withProbe, p.ID, r.opt.Timeout)
 		seen = append(seen, "a valid certificate: "+s)
 		revokeErr := p.Revoke(ctx)
 		revoked, s2 := false, "not tried"
 		if revokeErr == nil {
-			revoked, s2 = mqttTLS(ctx, addr, withProbe, p.ID, r.opt.Timeout)
+			revoked, s2 = mqttTLS(ctx, r.opt.Probes, addr, withProbe, p.ID, r.opt.Timeout)
 		}
 		seen = append(seen, "the same certificate, revoked: "+s2)
 		if err := p.Remove(context.WithoutCancel(ctx)); err != nil {
@@ -221,7 +220,7 @@ func checkPlaintext(ctx context.Context, r *run) {
 			r.pass(id, "The hub's health figures can be read on the hub only", "the address of /healthz and /metrics", l.Addr)
 			continue
 		}
-		resp, body, err := plainHTTP(ctx, addr, "/", r.opt.Timeout)
+		resp, body, err := plainHTTP(ctx, r.opt.Probes, addr, "/", r.opt.Timeout)
 		checked := "a plaintext HTTP request to the hub's " + l.Kind + " port " + addr
 		redirectOK := err == nil && (resp.StatusCode == http.StatusMovedPermanently || resp.StatusCode == http.StatusPermanentRedirect) &&
 			strings.HasPrefix(resp.Header.Get("Location"), "https://") && len(resp.Cookies()) == 0 && !bytes.Contains(bytes.ToLower(body), []byte("<form"))
@@ -256,14 +255,35 @@ var legacy = []uint16{
 }
 
 // handshake reports whether a TLS handshake with cfg completes.
-func handshake(ctx context.Context, addr string, cfg *tls.Config, timeout time.Duration) error {
+func handshake(ctx context.Context, p *Probes, addr string, cfg *tls.Config, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c, err := (&tls.Dialer{NetDialer: &net.Dialer{Timeout: timeout}, Config: cfg}).DialContext(ctx, "tcp", addr)
+	c, err := tlsProbe(ctx, p, addr, cfg, timeout)
 	if err != nil {
 		return err
 	}
 	return c.Close()
+}
+
+// tlsProbe connects to addr as one of the probes and completes a TLS
+// handshake with cfg.
+func tlsProbe(ctx context.Context, p *Probes, addr string, cfg *tls.Config, timeout time.Duration) (*tls.Conn, error) {
+	raw, err := p.dial(ctx, addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	cfg = cfg.Clone()
+	if cfg.ServerName == "" {
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			cfg.ServerName = host
+		}
+	}
+	c := tls.Client(raw, cfg)
+	if err := c.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 func checkTLSVersions(ctx context.Context, r *run) {
@@ -282,7 +302,7 @@ func checkTLSVersions(ctx context.Context, r *run) {
 		} {
 			cfg := r.serverTLS(v.cfg)
 			cfg.InsecureSkipVerify = true // only the protocol is being tested here
-			if handshake(ctx, addr, cfg, r.opt.Timeout) == nil {
+			if handshake(ctx, r.opt.Probes, addr, cfg, r.opt.Timeout) == nil {
 				accepted = append(accepted, v.name)
 			}
 		}

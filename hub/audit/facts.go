@@ -122,6 +122,9 @@ type Options struct {
 	Now     func() time.Time
 	// Timeout bounds each probe of a socket.
 	Timeout time.Duration
+	// Probes keeps the probes' addresses, for the hub's listeners to
+	// recognise its own (nil: not kept).
+	Probes *Probes
 	// WebRoots are directories a web server on this machine may serve;
 	// the keys must not be inside one.
 	WebRoots []string

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -13,8 +12,8 @@ import (
 
 // plainHTTP sends a plaintext HTTP request and returns the response, if
 // the other end answered in HTTP at all.
-func plainHTTP(ctx context.Context, addr, path string, timeout time.Duration) (*http.Response, []byte, error) {
-	c, err := (&net.Dialer{Timeout: timeout}).DialContext(ctx, "tcp", addr)
+func plainHTTP(ctx context.Context, p *Probes, addr, path string, timeout time.Duration) (*http.Response, []byte, error) {
+	c, err := p.dial(ctx, addr, timeout)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -97,9 +97,15 @@ type Deps struct {
 	Renewer  Renewer
 	Metrics  Metrics
 	Refusals Refusals
-	Live     Live
-	Log      *slog.Logger
+	// Probes recognises the hub's own self-check: its refused
+	// connections are neither logged nor counted.
+	Probes Probes
+	Live   Live
+	Log    *slog.Logger
 }
+
+// Probes recognises the self-check's own connections by their address.
+type Probes interface{ Own(remote string) bool }
 
 // Broker is the running MQTT side of the hub.
 type Broker struct {
@@ -212,11 +218,17 @@ func (b *Broker) verifyConnection(cs tls.ConnectionState) error {
 
 // refused counts a refused handshake or connection.
 func (b *Broker) refused(remote string) {
+	if b.d.Probes != nil && b.d.Probes.Own(remote) {
+		return // the self-check's own probe, meant to be refused
+	}
 	b.d.Refusals.Refused(remote)
 	b.d.Metrics.HandshakeRefused()
 }
 
 func (b *Broker) handshakeRefused(remote string, err error) {
+	if b.d.Probes != nil && b.d.Probes.Own(remote) {
+		return
+	}
 	b.refused(remote)
 	if !b.refusalLog.Allow(time.Now()) {
 		return

@@ -61,8 +61,11 @@ type Deps struct {
 	WebRoutes   []audit.Route
 	Files       audit.Files
 	Refusals    *Refusals
-	Live        Live
-	Log         *slog.Logger
+	// Probes are the check's own connections, which the listeners
+	// neither log nor count as refused.
+	Probes *audit.Probes
+	Live   Live
+	Log    *slog.Logger
 }
 
 // ErrRunning means a check is running already.
@@ -82,7 +85,13 @@ type Checker struct {
 	wg      sync.WaitGroup
 	timerMu sync.Mutex
 	timer   *time.Timer // the next scheduled run, if any
+	// A run after changes waits for them to stop: each change moves it
+	// AfterChange later, up to maxChangeWait after the first.
+	changeFirst time.Time
 }
+
+// maxChangeWait bounds how long a burst of changes may put off its check.
+const maxChangeWait = 10 * time.Minute
 
 // New makes a checker; Start begins its schedule.
 func New(cfg Config, d Deps) *Checker {
@@ -120,7 +129,7 @@ func (c *Checker) Run(ctx context.Context, trigger string, network bool, targets
 	defer c.mu.Unlock()
 	c.running.Store(true)
 	c.d.Refusals.probing.Store(true)
-	opt := audit.Options{Trigger: trigger, Now: c.cfg.Now, Network: network || c.cfg.Network,
+	opt := audit.Options{Trigger: trigger, Now: c.cfg.Now, Network: network || c.cfg.Network, Probes: c.d.Probes,
 		Scan: audit.ScanOptions{Targets: targets, HubPorts: c.ports(), Self: append(lan.Addrs(), netip.MustParseAddr("127.0.0.1"))}}
 	if len(opt.Scan.Targets) == 0 {
 		opt.Scan.Targets = c.cfg.Targets
@@ -139,12 +148,20 @@ func (c *Checker) Run(ctx context.Context, trigger string, network bool, targets
 		return rep, err
 	}
 	high, medium, low := rep.Count(audit.High), rep.Count(audit.Medium), rep.Count(audit.Low)
+	// The Log hears of a check a parent asked for, and of one whose
+	// result differs from the one before; the rest are in the history.
+	say := trigger == "manual"
+	if prev, err := c.d.Store.Checks(ctx, 1, false); err != nil || len(prev) == 0 || prev[0].High != high || prev[0].Medium != medium || prev[0].Low != low {
+		say = true
+	}
 	if err := c.d.Store.SaveCheck(ctx, store.CheckRun{At: rep.At, Trigger: trigger, High: high, Medium: medium, Low: low, Report: b}); err != nil {
 		return rep, err
 	}
 	c.log.Info("Security check done", "trigger", trigger, "high", high, "medium", medium, "low", low,
 		"network", opt.Network, "took", rep.Took.Round(time.Millisecond).String())
-	c.d.Store.Audit(store.Event{Kind: store.EvCheckDone, Detail: fmt.Sprintf("%s: %d high, %d medium, %d low", trigger, high, medium, low)})
+	if say {
+		c.d.Store.Audit(store.Event{Kind: store.EvCheckDone, Detail: fmt.Sprintf("%s: %d high, %d medium, %d low", trigger, high, medium, low)})
+	}
 	c.d.Live.Publish()
 	return rep, nil
 }
@@ -201,12 +218,21 @@ func (c *Checker) Names(ctx context.Context) map[string]string {
 	return names
 }
 
-// ConfigChanged runs the check a little after a change of configuration
-// (several changes in a row give one run).
+// ConfigChanged runs the check a little after a change of configuration:
+// a burst of changes (a parent pairing toys and inviting the family) gives
+// one run, AfterChange after the last of them.
 func (c *Checker) ConfigChanged() {
-	if c.cfg.AfterChange > 0 {
-		c.scheduleIn(c.cfg.AfterChange, "change")
+	if c.cfg.AfterChange <= 0 {
+		return
 	}
+	c.timerMu.Lock()
+	if c.timer != nil && !c.changeFirst.IsZero() && time.Since(c.changeFirst) < maxChangeWait && c.timer.Stop() {
+		c.timer.Reset(c.cfg.AfterChange)
+		c.timerMu.Unlock()
+		return
+	}
+	c.timerMu.Unlock()
+	c.scheduleIn(c.cfg.AfterChange, "change")
 }
 
 // scheduleIn runs the check after d, unless one is scheduled.
@@ -217,10 +243,13 @@ func (c *Checker) scheduleIn(d time.Duration, trigger string) {
 		return
 	}
 	c.wg.Add(1)
+	if trigger == "change" {
+		c.changeFirst = time.Now()
+	}
 	c.timer = time.AfterFunc(d, func() {
 		defer c.wg.Done()
 		c.timerMu.Lock()
-		c.timer = nil
+		c.timer, c.changeFirst = nil, time.Time{}
 		c.timerMu.Unlock()
 		if c.ctx.Err() != nil {
 			return
