@@ -20,9 +20,11 @@ type Probes struct {
 // NewProbes makes an empty set.
 func NewProbes() *Probes { return &Probes{m: map[string]time.Time{}} }
 
-// probeMemory is how long after its dial a probe's address stays known:
-// the listener may refuse it a little after the probe gave up.
-const probeMemory = time.Minute
+// probeMemory is how long after its close a probe's address stays known:
+// the listener may refuse it a little after the probe gave up. The
+// address is forgotten soon after, since the system gives it to other
+// connections again.
+const probeMemory = 2 * time.Second
 
 // dial opens a TCP connection to addr and, before anything is sent on it,
 // records its local address, which the listener sees as its remote one.
@@ -39,8 +41,27 @@ func (p *Probes) dial(ctx context.Context, addr string, timeout time.Duration) (
 			delete(p.m, a)
 		}
 	}
-	p.m[c.LocalAddr().String()] = now.Add(probeMemory)
-	return c, nil
+	local := c.LocalAddr().String()
+	p.m[local] = now.Add(24 * time.Hour) // while it is open
+	return &probeConn{Conn: c, done: func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.m[local] = time.Now().Add(probeMemory)
+	}}, nil
+}
+
+// probeConn is a probe's connection; closing it starts the short while
+// its address is still known.
+type probeConn struct {
+	net.Conn
+	once sync.Once
+	done func()
+}
+
+func (c *probeConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.done)
+	return err
 }
 
 // Own reports whether a connection from remote is one of the probes'.
