@@ -42,9 +42,10 @@ func AddDeviceBundle(dataDir, name, kind, out string) (AddDeviceResult, error) {
 }
 
 // InviteFiles asks the hub serving dataDir for an invite and writes it to
-// out (JSON, with the toyhub:// link) and out+".png" (the link as a QR
-// code). Both hold the secret, so both are 0600; the hub keeps only its
-// hash, so these files are the only copies.
+// out (JSON, with the toyhub:// link, for a device) and out+".png" (a QR
+// code of the web link, which a phone's camera opens; of the toyhub://
+// link when the web app is off). Both hold the secret, so both are 0600;
+// the hub keeps only its hash, so these files are the only copies.
 func InviteFiles(dataDir string, a InviteArgs, out string) (InviteResult, error) {
 	for _, p := range []string{out, out + ".png"} {
 		if _, err := os.Stat(p); err == nil {
@@ -55,12 +56,13 @@ func InviteFiles(dataDir string, a InviteArgs, out string) (InviteResult, error)
 	if err != nil {
 		return res, err
 	}
+	// The QR code holds the web link when there is one: a phone's camera
+	// opens it. The toyhub:// link stays in the file, for a device.
 	link := res.Link
-	if res.Role == "parent" {
-		if res.WebLink == "" {
-			return res, errors.New("a parent's invite is opened in the web app, which is off")
-		}
+	if res.WebLink != "" {
 		link = res.WebLink
+	} else if res.Role == "parent" {
+		return res, errors.New("a parent's invite is opened in the web app, which is off")
 	}
 	png, err := qrcode.Encode(link, qrcode.Medium, 512)
 	if err != nil {

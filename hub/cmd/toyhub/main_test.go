@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image/png"
 	"net"
 	"net/http"
 	"net/url"
@@ -23,6 +24,8 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/makiuchi-d/gozxing"
+	"github.com/makiuchi-d/gozxing/qrcode"
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/hub/audit"
 	"github.com/toyhub/toyhub/hub/control"
@@ -357,8 +360,13 @@ func TestCLI(t *testing.T) {
 		inv := b("grandpa.invite")
 		r = must(t, runBin(t, "toyhub", "invite", "create", "--data", data, "--name", "Grandpa", "--toys", "teddy", "--expires", "2h", "--out", inv))
 		link := regexp.MustCompile(`(?m)^toyhub://join\?\S+$`).FindString(r.stdout)
-		if link == "" || !regexp.MustCompile(`(?m)^https://\S+/join\?s=\S+$`).MatchString(r.stdout) {
+		webLink := regexp.MustCompile(`(?m)^https://\S+/join\?s=\S+$`).FindString(r.stdout)
+		if link == "" || webLink == "" {
 			t.Fatalf("invite create printed %q, want a device link and a web link", r.stdout)
+		}
+		// The picture holds the web link, which a phone's camera opens.
+		if got := qrText(t, inv+".png"); got != webLink {
+			t.Fatalf("the invite's QR code holds %q, want the web link %q", got, webLink)
 		}
 		must(t, runBin(t, "toy", "join", inv, "--out", b("grandpa")))
 		if r := runBin(t, "toy", "join", link, "--out", b("grandpa2")); r.code != 1 || !strings.Contains(r.stderr, "bad_invite") {
@@ -718,4 +726,27 @@ func setupLinkOf(t *testing.T, out string) string {
 		t.Fatalf("no setup link in %q", out)
 	}
 	return link
+}
+
+// qrText reads the QR code in a PNG file.
+func qrText(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := qrcode.NewQRCodeReader().Decode(bmp, nil)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return res.GetText()
 }
