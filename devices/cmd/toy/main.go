@@ -318,7 +318,7 @@ func pairCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		found, err := devices.Discover(ctx, *wait, nifs)
 		if err != nil {
-			return fmt.Errorf("mDNS: %w", err)
+			return fmt.Errorf("the hub could not be looked for on this network (mDNS: %v); give its address with --hub HOST:8884", err)
 		}
 		addrs = nil
 		for _, f := range found {
@@ -327,7 +327,7 @@ func pairCmd(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		if len(addrs) == 0 {
-			return errors.New("no hub found by mDNS; give its address with --hub HOST:PORT")
+			return errors.New("no hub answered on this network (mDNS); give its address with --hub HOST:8884")
 		}
 	}
 	var lastErr error
