@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/toyhub/toyhub/hub"
@@ -208,4 +210,44 @@ func TestEveryPageOnAPhone(t *testing.T) {
 		checkPage(t, nobody, fmt.Sprintf("before logging in, %s", p), axe)
 	}
 	_ = strings.TrimSpace
+}
+
+// TestTimesInTheBrowsersWay: the pages write times as the browser's own
+// language does: 12 hours with AM and PM for American English, 24 hours
+// for German; the hub's own writing is only the fallback.
+func TestTimesInTheBrowsersWay(t *testing.T) {
+	th := startHub(t, func(c *hub.Config) { c.WebAddr = "127.0.0.1:0" })
+	th.setupOwner(t)
+	teddy := th.device("Teddy", "toy")
+	toy := th.dial(teddy)
+	sendCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := toy.Send(sendCtx, wire.NewMessageID(), recording(1, 3), nil); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		lang string
+		want *regexp.Regexp
+	}{
+		{"en-US", regexp.MustCompile(`\d{1,2}:\d{2}\s?[AP]M`)},
+		{"de-DE", regexp.MustCompile(`^\d{1,2}\. [^ ]+,? \d{2}:\d{2}$`)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.lang, func(t *testing.T) {
+			ctx := th.browser(t)
+			locale := chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				_, err := cdp.Call(ctx, tg, emulation.SetLocaleOverride, emulation.SetLocaleOverrideParams{Locale: strings.ReplaceAll(tt.lang, "-", "_")})
+				return err
+			})
+			step(t, ctx, locale, chromedp.Navigate(th.webURL("/login")),
+				chromedp.SetValue(chromedp.CSS(`input[name=login]`), "Mum"),
+				chromedp.SetValue(chromedp.CSS(`input[name=password]`), ownerPassword),
+				chromedp.Click(chromedp.CSS(`button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(`form[action="/logout"]`)))
+			step(t, ctx, chromedp.Navigate(th.webURL("/toys/"+teddy.Info.DeviceID)), chromedp.WaitVisible(chromedp.CSS(`.msg time[data-when]`)))
+			got := read(t, ctx, chromedp.Evaluate[string](`document.querySelector('.msg time[data-when]').textContent`))
+			if !tt.want.MatchString(got) {
+				t.Fatalf("a message's time reads %q in %s", got, tt.lang)
+			}
+		})
+	}
 }
