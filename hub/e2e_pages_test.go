@@ -69,6 +69,7 @@ var jargon = []struct {
 	{regexp.MustCompile(`\b\d+h\d+m\d+s\b|\b\d+m\d+s\b`), "a Go duration"},
 	{regexp.MustCompile(`\b1 (toys|messages|people|things|devices|contacts|minutes|days)\b`), "a plural for one"},
 	{regexp.MustCompile(`%!|<nil>|context deadline exceeded|Requested device not found`), "a program's own text"},
+	{regexp.MustCompile(`[a-z] [.,:]`), "a word left out"},
 	{regexp.MustCompile(`\bwaiting for the toy\b.*\bis paired\b|you: waiting`), "a state in code words"},
 }
 
@@ -116,11 +117,11 @@ func loadAxe(t *testing.T) string {
 	return string(b)
 }
 
-// TestEveryPageOnAPhone: every page, as the owner, as a grandparent and
+// TestBrowserEveryPageOnAPhone: every page, as the owner, as a grandparent and
 // before logging in, on a 360×740 screen: nothing scrolls sideways, every
 // control is big enough for a finger, no input makes the phone zoom, no
 // word is the program's own, and axe-core finds nothing serious.
-func TestEveryPageOnAPhone(t *testing.T) {
+func TestBrowserEveryPageOnAPhone(t *testing.T) {
 	axe := loadAxe(t)
 	th := startHub(t, func(c *hub.Config) { c.WebAddr = "127.0.0.1:0" })
 	ctx := th.browserOwner(t)
@@ -191,9 +192,13 @@ func TestEveryPageOnAPhone(t *testing.T) {
 	owner := []string{"/", "/toys", "/toys?pairing=Kitty", teddyPage, "/family", "/security", "/audit", "/account", "/account/totp", "/export", "/wipe", "/trust",
 		teddyPage + "/remove", teddyPage + "/messages/" + msg[1] + "/delete", "/family/people/" + person[1] + "/remove",
 		"/family/invites/" + invite[1] + "/revoke", "/toys/nosuchtoy"}
+	shots := map[string]string{"/": "first-steps", teddyPage + "/messages/" + msg[1] + "/delete": "confirm-delete", "/audit": "log", "/toys": "toys-phone"}
 	for _, p := range owner {
 		step(t, ctx, chromedp.Navigate(th.webURL(p)), chromedp.WaitReady(chromedp.CSS(`main`)))
 		checkPage(t, ctx, "the owner's "+p, axe)
+		if name, ok := shots[p]; ok {
+			screenshot(t, ctx, name)
+		}
 	}
 	for _, p := range []string{"/", teddyPage, "/account", "/account/totp", "/trust", "/family"} {
 		step(t, gctx, chromedp.Navigate(th.webURL(p)), chromedp.WaitReady(chromedp.CSS(`main`)))
@@ -212,10 +217,10 @@ func TestEveryPageOnAPhone(t *testing.T) {
 	_ = strings.TrimSpace
 }
 
-// TestTimesInTheBrowsersWay: the pages write times as the browser's own
+// TestBrowserTimesInTheBrowsersWay: the pages write times as the browser's own
 // language does: 12 hours with AM and PM for American English, 24 hours
 // for German; the hub's own writing is only the fallback.
-func TestTimesInTheBrowsersWay(t *testing.T) {
+func TestBrowserTimesInTheBrowsersWay(t *testing.T) {
 	th := startHub(t, func(c *hub.Config) { c.WebAddr = "127.0.0.1:0" })
 	th.setupOwner(t)
 	teddy := th.device("Teddy", "toy")

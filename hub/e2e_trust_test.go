@@ -50,13 +50,13 @@ func navigateErr(ctx context.Context, url string) error {
 	return chromedp.Do(ctx, chromedp.Navigate(url))
 }
 
-// TestTrustWithoutWall: once the household CA is installed, the hub's
+// TestBrowserTrustWithoutWall: once the household CA is installed, the hub's
 // pages load with no warning at all; without it, the browser refuses the
 // hub; and a certificate the CA signs for any other name (a bank) is
 // refused even where the CA is trusted, because its certificate limits it
 // to the hub's names and home addresses. A CA without those limits, the
 // way it was before, would let the bank's through: the test would see it.
-func TestTrustWithoutWall(t *testing.T) {
+func TestBrowserTrustWithoutWall(t *testing.T) {
 	th := startHub(t, func(c *hub.Config) { c.WebAddr = "127.0.0.1:0" })
 	d := datadir.Dir{Path: th.cfg.DataDir}
 	ca, err := certs.LoadCA(d.CACert(), d.CAKey())
@@ -85,6 +85,9 @@ func TestTrustWithoutWall(t *testing.T) {
 			err := navigateErr(ctx, hubURL)
 			if (err == nil) != tt.hubLoads {
 				t.Fatalf("the hub's page: %v, want loaded %v", err, tt.hubLoads)
+			}
+			if tt.name == "the household CA installed" {
+				screenshot(t, ctx, "trust") // with no warning on the way
 			}
 			if err == nil {
 				if code := read(t, ctx, chromedp.Text(chromedp.CSS(`#ca-code`))); code != ca.Code() {

@@ -17,11 +17,12 @@ import (
 
 // entry is one audit event with its names resolved.
 type entry struct {
-	e      store.Event
-	who    string // the person who acted: a name, "A parent at the hub" for the console, "" for the hub itself
-	device string // the device it is about, named
-	other  string // a second device or an invite named in the detail
-	detail string // the detail with every known ID named
+	e       store.Event
+	who     string // the person who acted: a name, "A parent at the hub" for the console, "" for the hub itself
+	device  string // the device it is about, named
+	other   string // a second device named in the detail
+	invitee string // whom an invite is for (its detail is the invite's ID)
+	detail  string // the detail with every known ID named
 }
 
 // namer names IDs: devices, accounts and invites.
@@ -53,6 +54,12 @@ func (n namer) entry(e store.Event) entry {
 	}
 	if idPattern.MatchString(e.Detail) {
 		en.other = n.name(idPattern.FindString(e.Detail))
+	}
+	if strings.HasPrefix(string(e.Kind), "invite.") {
+		en.invitee = "someone"
+		if name, ok := n[e.Detail]; ok {
+			en.invitee = name
+		}
 	}
 	return en
 }
@@ -148,10 +155,10 @@ var sentences = map[store.EventKind]func(en entry) string{
 	store.EvLinkMuted:   func(en entry) string { return fmt.Sprintf("%s muted %s with %s.", en.actor(), en.device, en.other) },
 	store.EvLinkUnmuted: func(en entry) string { return fmt.Sprintf("%s unmuted %s with %s.", en.actor(), en.device, en.other) },
 	store.EvInviteCreated: func(en entry) string {
-		return fmt.Sprintf("%s invited %s.", en.actor(), en.other)
+		return fmt.Sprintf("%s invited %s.", en.actor(), en.invitee)
 	},
 	store.EvInviteRevoked: func(en entry) string {
-		return fmt.Sprintf("%s withdrew the invite for %s.", en.actor(), en.other)
+		return fmt.Sprintf("%s withdrew the invite for %s.", en.actor(), en.invitee)
 	},
 	store.EvSetup:        func(en entry) string { return en.actor() + " set up the hub, as its owner." },
 	store.EvSetupRefused: func(en entry) string { return "A setup link was refused: " + why(en.e.Detail) + "." },

@@ -19,7 +19,7 @@ func TestLogSentences(t *testing.T) {
 		sarah  = "aaaaaaaaaaaaaaaaaaaaaaaaaa"
 		gran   = "bbbbbbbbbbbbbbbbbbbbbbbbbb"
 		bunny  = "cccccccccccccccccccccccccc"
-		invite = "dddddddddddddddddddddddddd"
+		invite = "k3mz8q2a"
 		gone   = "eeeeeeeeeeeeeeeeeeeeeeeeee"
 	)
 	names := namer{sarah: "Sarah", gran: "Grandma", bunny: "Bunny", invite: "Grandpa Joe"}
@@ -30,6 +30,7 @@ func TestLogSentences(t *testing.T) {
 		{store.Event{Kind: store.EvLinkApproved, User: sarah, Device: gran, Detail: bunny}, "Sarah approved Grandma for Bunny."},
 		{store.Event{Kind: store.EvLinkMuted, User: sarah, Device: gran, Detail: bunny}, "Sarah muted Grandma with Bunny."},
 		{store.Event{Kind: store.EvInviteCreated, User: sarah, Detail: invite}, "Sarah invited Grandpa Joe."},
+		{store.Event{Kind: store.EvInviteRevoked, User: sarah, Detail: "zzzzzzzz"}, "Sarah withdrew the invite for someone."},
 		{store.Event{Kind: store.EvDeviceAdded, Remote: "console", Device: bunny, Detail: "toy, certificate 1f2e"}, "A parent at the hub added the toy Bunny."},
 		{store.Event{Kind: store.EvDeviceRemoved, User: sarah, Device: gone, Detail: "messages kept"}, "Sarah removed someone removed, keeping its messages."},
 		{store.Event{Kind: store.EvPairOpened, User: sarah, Detail: "window 10m0s"}, "Sarah started pairing a toy, for 10 minutes."},
