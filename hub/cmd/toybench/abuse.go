@@ -121,54 +121,58 @@ func abuse(o options, work string) ([]AbuseResult, error) {
 		{"slowloris on the web port", func(stop <-chan struct{}) string { return slowloris(web, stop) }},
 		{"malformed MQTT after the handshake", func(stop <-chan struct{}) string { return malformed(srv.addr, mallory, stop) }},
 	}
-	names := make([]string, len(attacks))
-	for i, a := range attacks {
-		names[i] = a.name
-	}
-	out, err := besideNone("abuse", o.duration, names, func(name string, i int) (AbuseResult, error) {
-		if i < 0 {
-			return measure(name, nil)
-		}
-		return measure(name, attacks[i].run)
-	})
-	if err != nil {
-		return nil, err
-	}
-	first, last := out[0], out[len(out)-1]
-	for i := range out {
-		out[i].VsQuietP50, out[i].VsQuietP99 = vsNone(out[i].P50ms, first.P50ms, last.P50ms), vsNone(out[i].P99ms, first.P99ms, last.P99ms)
-	}
-	return out, nil
+	return besideNone("abuse", o.duration, len(attacks), func(i int) string { return attacks[i].name },
+		func(name string, i int) (AbuseResult, error) {
+			if i < 0 {
+				return measure(name, nil)
+			}
+			return measure(name, attacks[i].run)
+		})
 }
 
-// besideNone measures with no attack, then under each of names in turn
-// (i is its index; -1 for none), then with none again: the reference is
-// the mean of the two runs with none, so that warming up and drift count
-// against no one.
-func besideNone[T any](what string, d time.Duration, names []string, measure func(name string, i int) (T, error)) ([]T, error) {
+func (r *AbuseResult) latencies() (p50, p99 float64) { return r.P50ms, r.P99ms }
+func (r *AbuseResult) setVsNone(p50, p99 float64)    { r.VsQuietP50, r.VsQuietP99 = p50, p99 }
+
+// ratioed is a measured result whose latencies are read against none.
+type ratioed interface {
+	latencies() (p50, p99 float64)
+	setVsNone(p50, p99 float64)
+}
+
+// besideNone measures with no attack, then under each of n attacks in
+// turn (i is its index, name(i) its name; -1 for none), then with none
+// again, and sets each result's latencies against the mean of the two
+// runs with none, so that warming up and drift count against no one.
+func besideNone[T any, P interface {
+	*T
+	ratioed
+}](what string, d time.Duration, n int, name func(int) string, measure func(name string, i int) (T, error)) ([]T, error) {
 	var out []T
-	step := func(name string, i int) error {
-		fmt.Fprintf(os.Stderr, "%s: %s, %v...\n", what, name, d)
-		r, err := measure(name, i)
+	step := func(label string, i int) error {
+		fmt.Fprintf(os.Stderr, "%s: %s, %v...\n", what, label, d)
+		r, err := measure(label, i)
 		out = append(out, r)
 		return err
 	}
 	if err := step("none, before", -1); err != nil {
 		return nil, err
 	}
-	for i, n := range names {
-		if err := step(n, i); err != nil {
+	for i := range n {
+		if err := step(name(i), i); err != nil {
 			return nil, err
 		}
 	}
 	if err := step("none, after", -1); err != nil {
 		return nil, err
 	}
+	b50, b99 := P(&out[0]).latencies()
+	a50, a99 := P(&out[len(out)-1]).latencies()
+	for i := range out {
+		p50, p99 := P(&out[i]).latencies()
+		P(&out[i]).setVsNone(p50/((b50+a50)/2), p99/((b99+a99)/2))
+	}
 	return out, nil
 }
-
-// vsNone is x against the mean of the runs with none before and after.
-func vsNone(x, before, after float64) float64 { return x / ((before + after) / 2) }
 
 var quietLog = slog.New(slog.DiscardHandler)
 

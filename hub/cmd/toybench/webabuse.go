@@ -112,25 +112,17 @@ func webAbuse(o options, work string) ([]WebAbuseResult, error) {
 		}
 		return r, nil
 	}
-	names := make([]string, len(floods))
-	for i, f := range floods {
-		names[i] = f.name
-	}
-	out, err := besideNone("web abuse", o.duration, names, func(name string, i int) (WebAbuseResult, error) {
-		if i < 0 {
-			return measure(name, nil)
-		}
-		return measure(name, floods[i].run)
-	})
-	if err != nil {
-		return nil, err
-	}
-	first, last := out[0], out[len(out)-1]
-	for i := range out {
-		out[i].VsQuietP50, out[i].VsQuietP99 = vsNone(out[i].P50ms, first.P50ms, last.P50ms), vsNone(out[i].P99ms, first.P99ms, last.P99ms)
-	}
-	return out, nil
+	return besideNone("web abuse", o.duration, len(floods), func(i int) string { return floods[i].name },
+		func(name string, i int) (WebAbuseResult, error) {
+			if i < 0 {
+				return measure(name, nil)
+			}
+			return measure(name, floods[i].run)
+		})
 }
+
+func (r *WebAbuseResult) latencies() (p50, p99 float64) { return r.P50ms, r.P99ms }
+func (r *WebAbuseResult) setVsNone(p50, p99 float64)    { r.VsQuietP50, r.VsQuietP99 = p50, p99 }
 
 // benchTarget is the bench hub's web app, trusted by its CA.
 func benchTarget(srv *hubServer) (webflood.Target, error) {
