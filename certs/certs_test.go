@@ -10,9 +10,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"software.sslmate.com/src/go-pkcs12"
 )
 
 var now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
@@ -210,5 +213,44 @@ func TestBundle(t *testing.T) {
 				t.Errorf("bundle holds %d files, want 4 (leftover temporaries?)", len(entries))
 			}
 		})
+	}
+}
+
+// TestIssueBrowser: a browser's certificate names its account, is marked
+// as a browser's, verifies as a client and never as a server, and its
+// PKCS#12 file opens with the passphrase and with nothing else.
+func TestIssueBrowser(t *testing.T) {
+	ca, _, err := NewCA(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc, err := ca.IssueBrowser("account-1", 30*24*time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acct, ok := IsBrowser(bc.Cert); !ok || acct != "account-1" {
+		t.Fatalf("IsBrowser = %q, %v", acct, ok)
+	}
+	if _, err := bc.Cert.Verify(x509.VerifyOptions{Roots: ca.Pool(), CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bc.Cert.Verify(x509.VerifyOptions{Roots: ca.Pool(), CurrentTime: now}); err == nil {
+		t.Fatal("a browser certificate verifies as a server's")
+	}
+	if !regexp.MustCompile(`^[a-z2-7]{4}(-[a-z2-7]{4}){4}$`).MatchString(bc.Passphrase) {
+		t.Fatalf("passphrase %q", bc.Passphrase)
+	}
+	key, cert, chain, err := pkcs12.DecodeChain(bc.P12, bc.Passphrase)
+	if err != nil || cert.SerialNumber.Cmp(bc.Cert.SerialNumber) != 0 || len(chain) != 1 || !chain[0].Equal(ca.Cert) || key == nil {
+		t.Fatalf("the PKCS#12 file: %v", err)
+	}
+	if _, _, err := pkcs12.Decode(bc.P12, "not the passphrase"); err == nil {
+		t.Fatal("the PKCS#12 file opened with a wrong passphrase")
+	}
+	if _, err := ca.IssueBrowser("", time.Hour, now); err == nil {
+		t.Fatal("a certificate for no account")
+	}
+	if _, err := ca.IssueBrowser("a", MaxClientValidity+time.Hour, now); err == nil {
+		t.Fatal("a certificate for longer than a device's")
 	}
 }

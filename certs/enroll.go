@@ -38,6 +38,10 @@ func EnrollServerTLS(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error
 	}
 }
 
+// EnrollProto is the ALPN name of enrollment, by which the remote port
+// tells an invited device from a browser; on the LAN it is ignored.
+const EnrollProto = "toyhub-enroll"
+
 // PairingTLS is a toy's policy while pairing: TLS 1.3, and no verification
 // of the server during the handshake, because the toy does not know the
 // CA yet. The hub's proof over the channel authenticates the CA afterwards
@@ -46,6 +50,7 @@ func PairingTLS() *tls.Config {
 	return &tls.Config{
 		MinVersion:         tls.VersionTLS13,
 		InsecureSkipVerify: true, // verified after the handshake; see above
+		NextProtos:         []string{EnrollProto},
 	}
 }
 
@@ -69,6 +74,7 @@ func PinnedTLS(pin string) *tls.Config {
 	return &tls.Config{
 		MinVersion:         tls.VersionTLS13,
 		InsecureSkipVerify: true, // replaced by the pin check below
+		NextProtos:         []string{EnrollProto},
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			if len(cs.PeerCertificates) < 2 {
 				return errors.New("certs: the server did not send its CA")

@@ -67,6 +67,17 @@ const (
 	EvWipeRefused     EventKind = "wipe.refused"
 )
 
+// Remote access.
+const (
+	EvBrowserCertIssued  EventKind = "browser_cert.issued"
+	EvBrowserCertRevoked EventKind = "browser_cert.revoked"
+	EvRemoteEnabled      EventKind = "remote.enabled"
+	EvRemoteDisabled     EventKind = "remote.disabled"
+	EvRemoteMapped       EventKind = "remote.mapped"
+	EvRemoteMapFailed    EventKind = "remote.map_failed"
+	EvRemoteRefused      EventKind = "remote.refused"
+)
+
 // eventKinds are the kinds with their text. Legacy kinds are the
 // spellings of hubs before schema 9, kept so that their entries still read
 // well; nothing writes them any more.
@@ -122,6 +133,14 @@ var eventKinds = []kindInfo{
 	{EvBackupFailed, "The daily backup failed", false},
 	{EvExport, "Everything was exported", false},
 	{EvWipeRefused, "Deleting everything was refused: the owner's password or code was wrong", false},
+
+	{EvBrowserCertIssued, "A browser got a certificate for remote access", false},
+	{EvBrowserCertRevoked, "A browser's certificate was withdrawn", false},
+	{EvRemoteEnabled, "Remote access was turned on", false},
+	{EvRemoteDisabled, "Remote access was turned off", false},
+	{EvRemoteMapped, "The home router forwards the remote port to the hub", false},
+	{EvRemoteMapFailed, "The home router did not forward the remote port", false},
+	{EvRemoteRefused, "A connection from outside was refused", false},
 
 	{"link", "A parent let two devices message each other", true},
 	{"unlink", "A parent stopped two devices messaging each other", true},

@@ -303,3 +303,15 @@ func (s *Store) InviteBySecret(ctx context.Context, secret string) (Invite, erro
 	}
 	return Invite{}, ErrBadInvite
 }
+
+// HasOpenInvite reports whether any invite can still be redeemed: the
+// remote door refuses a browser without a certificate outright when none
+// can.
+func (s *Store) HasOpenInvite(ctx context.Context) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM invites WHERE redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > ?", s.now()).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("store: open invites: %w", err)
+	}
+	return n > 0, nil
+}

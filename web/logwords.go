@@ -268,6 +268,58 @@ var sentences = map[store.EventKind]func(en entry) string{
 	store.EvWipeRefused: func(en entry) string {
 		return "Deleting everything was refused: the owner's password or code was wrong."
 	},
+	store.EvBrowserCertIssued: func(en entry) string {
+		return en.actor() + " got a certificate for a browser, to reach the hub from far away."
+	},
+	store.EvBrowserCertRevoked: func(en entry) string {
+		return fmt.Sprintf("%s withdrew a browser certificate of %s's: that browser can no longer reach the hub from far away.", en.actor(), en.device)
+	},
+	store.EvRemoteEnabled: func(en entry) string {
+		s := en.actor() + " turned remote access on"
+		if strings.Contains(en.e.Detail, "by hand") {
+			s += ", with the router's port forwarded by hand"
+		}
+		return s + "."
+	},
+	store.EvRemoteDisabled: func(en entry) string { return en.actor() + " turned remote access off." },
+	store.EvRemoteMapped: func(en entry) string {
+		if strings.HasPrefix(en.e.Detail, "external address changed") {
+			return "The home line's Internet address changed; the router forwards the remote port to the hub again."
+		}
+		return "The home router forwards the remote port to the hub."
+	},
+	store.EvRemoteMapFailed: func(en entry) string {
+		switch en.e.Detail {
+		case "cgnat":
+			return "The home router could not open the remote port: the line is behind the provider's own address sharing."
+		case "refused":
+			return "The home router refused to forward the remote port to the hub."
+		}
+		return "No router on the home network forwards ports: the remote port must be forwarded by hand."
+	},
+	store.EvRemoteRefused: func(en entry) string {
+		if strings.HasSuffix(en.e.Detail, "not recorded one by one") {
+			var n int
+			fmt.Sscanf(en.e.Detail, "%d more", &n)
+			return fmt.Sprintf("%s from outside the home %s refused.", plural(n, "more connection", "more connections"), map[bool]string{true: "was", false: "were"}[n == 1])
+		}
+		return "A connection from outside the home was refused: " + remoteWhy(en.e.Detail) + "."
+	},
+}
+
+// remoteWhy says why the remote door refused, in words.
+func remoteWhy(detail string) string {
+	switch {
+	case strings.Contains(detail, "without a certificate"), strings.Contains(detail, "TLS handshake"), strings.Contains(detail, "no protocol"):
+		return "it had no certificate from this hub"
+	case strings.Contains(detail, "browser certificate"):
+		return "its certificate was withdrawn or had run out"
+	case strings.Contains(detail, "too many"):
+		return "too many tries from one place"
+	case strings.Contains(detail, "too long"):
+		return "it was too slow"
+	}
+	return "it was not allowed"
 }
 
 // triggerWords say why a check ran.
