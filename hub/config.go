@@ -13,6 +13,7 @@ import (
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/hub/audit"
 	"github.com/toyhub/toyhub/hub/datadir"
+	"github.com/toyhub/toyhub/hub/remote"
 	"github.com/toyhub/toyhub/store"
 	"github.com/toyhub/toyhub/wire"
 )
@@ -38,10 +39,12 @@ type Config struct {
 	Discovery           bool
 	DiscoveryInterfaces []string
 	DiscoveryRefresh    time.Duration
-	// PublicAddress (host:port of the enrollment endpoint as seen from the
-	// Internet) is added to invites only if a parent sets it: remote
-	// access for grandparents is off by default.
-	PublicAddress string
+	// Remote is remote access for grandparents far away, as the
+	// configuration file sets it; a parent's later choice (in the web app
+	// or with 'toyhub remote') wins. Off by default. RemoteListen is the
+	// address the remote port binds to (default: every interface).
+	Remote       remote.Settings
+	RemoteListen string
 
 	PairingWindow   time.Duration // how long 'toyhub pair' waits for the toy
 	InviteExpiry    time.Duration // default lifetime of an invite
@@ -141,6 +144,7 @@ func Defaults() Config {
 		MQTTAddr:         ":8883",
 		WebAddr:          ":8443",
 		EnrollAddr:       ":8884",
+		Remote:           remote.Settings{Port: remote.DefaultPort, Map: true},
 		Discovery:        true,
 		DiscoveryRefresh: 30 * time.Second,
 		PairingWindow:    10 * time.Minute,
@@ -188,7 +192,7 @@ func (c Config) Check() error {
 	if c.DataDir == "" {
 		bad("data directory is empty")
 	}
-	for name, addr := range map[string]string{"mqtt address": c.MQTTAddr, "web address": c.WebAddr, "http redirect address": c.HTTPRedirectAddr, "enrollment address": c.EnrollAddr, "public address": c.PublicAddress} {
+	for name, addr := range map[string]string{"mqtt address": c.MQTTAddr, "web address": c.WebAddr, "http redirect address": c.HTTPRedirectAddr, "enrollment address": c.EnrollAddr} {
 		if addr == "" && (name == "mqtt address" || name == "enrollment address") {
 			bad("%s is empty", name)
 			continue
@@ -276,6 +280,9 @@ func (c Config) Check() error {
 	if c.EnrollFailuresPerSource <= 0 || c.EnrollPerSource <= 0 || c.EnrollFailureWindow <= 0 {
 		bad("enrollment rate limits must be positive")
 	}
+	if err := c.Remote.Check(); err != nil {
+		bad("remote access: %v", err)
+	}
 	if c.Discovery && c.DiscoveryRefresh < time.Second {
 		bad("discovery refresh %v: want at least 1s", c.DiscoveryRefresh)
 	}
@@ -304,8 +311,20 @@ func (c Config) Warnings() []string {
 			}
 		}
 	}
-	if c.PublicAddress != "" {
-		out = append(out, "public_address is set (remote access): the service may reach only the LAN until you install /usr/share/doc/toyhub/examples/remote-access.conf as /etc/systemd/system/toyhub.service.d/remote-access.conf, and your router must forward the port")
+	if c.Remote.Enabled {
+		out = append(out, fmt.Sprintf("remote access is on (port %d): under systemd, the hub answers from beyond the LAN only through toyhub-remote.socket; "+
+			"run 'sudo systemctl enable --now toyhub-remote.socket' and 'sudo systemctl restart toyhub' once "+
+			"(the hub itself still starts no connection beyond the LAN)", c.Remote.Port))
+		if c.Remote.Port != remote.DefaultPort {
+			out = append(out, fmt.Sprintf("remote.port is %d: set the same in toyhub-remote.socket ('sudo systemctl edit toyhub-remote.socket': "+
+				"ListenStream= empty, then ListenStream=%d)", c.Remote.Port, c.Remote.Port))
+		}
+		if !c.Remote.Map {
+			out = append(out, fmt.Sprintf("remote.map is false: forward TCP port %d on your router to this hub by hand", c.Remote.Port))
+		}
+		if w := c.Remote.Warning(); w != "" {
+			out = append(out, "remote.host: "+w)
+		}
 	}
 	slices.Sort(out)
 	return out

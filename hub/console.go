@@ -8,6 +8,7 @@ import (
 
 	"github.com/toyhub/toyhub/hub/control"
 	"github.com/toyhub/toyhub/hub/household"
+	"github.com/toyhub/toyhub/hub/remote"
 	"github.com/toyhub/toyhub/store"
 	"github.com/toyhub/toyhub/wire"
 )
@@ -106,7 +107,7 @@ func (h *Hub) console() *control.Mux {
 			r.Toys = append(r.Toys, d.ID)
 		}
 		inv, err := svc.CreateInvite(ctx, by, r)
-		return control.InviteResult{ID: inv.ID, Role: inv.Role, WebLink: inv.WebLink, Link: inv.Link, File: inv.File, Expires: inv.Expires}, err
+		return control.InviteResult{ID: inv.ID, Role: inv.Role, WebLink: inv.WebLink, RemoteLink: inv.RemoteLink, Link: inv.Link, File: inv.File, Expires: inv.Expires}, err
 	})
 	control.Handle(m, control.InviteList, func(ctx context.Context, _ none) ([]control.InviteView, error) {
 		invs, err := svc.Invites(ctx)
@@ -130,6 +131,19 @@ func (h *Hub) console() *control.Mux {
 	})
 	control.Handle(m, control.RemoveCode, func(ctx context.Context, a control.LoginArgs) (none, error) {
 		return none{}, svc.RemoveCodeApp(ctx, by, a.Login)
+	})
+
+	// Remote access.
+	control.Handle(m, control.RemoteEnable, func(ctx context.Context, a control.RemoteArgs) (control.RemoteView, error) {
+		st, err := svc.EnableRemote(ctx, by, a.Host, a.Port, !a.NoMap)
+		return consoleRemote(st), err
+	})
+	control.Handle(m, control.RemoteDisable, func(ctx context.Context, _ none) (none, error) {
+		return none{}, svc.DisableRemote(ctx, by)
+	})
+	control.Handle(m, control.RemoteStatus, func(ctx context.Context, _ none) (control.RemoteView, error) {
+		st, err := svc.RemoteStatus(ctx, by)
+		return consoleRemote(st), err
 	})
 
 	// Messages.
@@ -229,3 +243,5 @@ func withDevice[R any](ctx context.Context, svc *household.Service, name string,
 	}
 	return f(id)
 }
+
+func consoleRemote(st remote.Status) control.RemoteView { return control.RemoteView(remoteView(st)) }

@@ -40,7 +40,7 @@ func TestDependencies(t *testing.T) {
 		{"internal/cmdline", nil, []string{"github.com/"}},
 		{"internal/attempts", nil, []string{"github.com/"}},
 		{"web/password", nil, []string{"modernc.org", "net/http"}},
-		{"web", []string{"internal/attempts", "store", "web/password", "wire"}, []string{"github.com/mochi-mqtt", "github.com/eclipse"}},
+		{"web", []string{"certs", "internal/attempts", "store", "web/password", "wire"}, []string{"github.com/mochi-mqtt", "github.com/eclipse"}},
 
 		// The parts of the hub.
 		{"hub/audit", []string{"certs"}, []string{"github.com/mochi-mqtt", "github.com/eclipse", "modernc.org"}},
@@ -57,7 +57,8 @@ func TestDependencies(t *testing.T) {
 		{"hub/broker", []string{"certs", "hub/connlimit", "store", "wire"}, nil},
 		{"hub/enroll", []string{"certs", "hub/connlimit", "internal/attempts", "store", "wire"}, []string{"github.com/mochi-mqtt"}},
 		{"hub/selfcheck", []string{"certs", "hub/audit", "hub/enroll", "hub/lan", "store", "web/password", "wire"}, []string{"github.com/mochi-mqtt"}},
-		{"hub/household", []string{"certs", "hub/archive", "hub/audit", "hub/datadir", "store", "web/password", "wire"}, []string{"github.com/mochi-mqtt"}},
+		{"hub/household", []string{"certs", "hub/archive", "hub/audit", "hub/datadir", "hub/remote", "store", "web/password", "wire"}, []string{"github.com/mochi-mqtt"}},
+		{"hub/remote", []string{"certs", "hub/connlimit", "store"}, []string{"github.com/mochi-mqtt", "github.com/eclipse"}},
 		{"hub/internal/rawmqtt", nil, nil},
 		{"hub/internal/webflood", nil, []string{"github.com/"}},
 		{"hub/cmd/toybench", []string{"certs", "devices", "hub/control", "hub/internal/rawmqtt", "hub/internal/webflood", "wire"}, nil},

@@ -256,7 +256,8 @@ func TestBrowserInviteGrandparent(t *testing.T) {
 		t.Fatalf("weak password refusal: %q", why)
 	}
 	screenshot(t, gctx, "join-refused")
-	step(t, gctx, fill("marmalade orbit pelican thimble"), chromedp.WaitVisible(chromedp.CSS(`#pending-notice`)))
+	step(t, gctx, fill("marmalade orbit pelican thimble"), chromedp.WaitVisible(chromedp.CSS(`#passphrase`)),
+		chromedp.Click(chromedp.CSS(`a[href="/"].button`)), chromedp.WaitVisible(chromedp.CSS(`#pending-notice`)))
 	if n := read(t, gctx, chromedp.Evaluate[int](`document.querySelectorAll('a[data-toy]').length`)); n != 0 {
 		t.Fatalf("Gran sees %d toys before a parent approved her", n)
 	}

@@ -152,7 +152,9 @@ func TestBrowserEveryPageOnAPhone(t *testing.T) {
 	checkPage(t, gctx, "the invite, before joining", axe)
 	step(t, gctx, chromedp.SetValue(chromedp.CSS(`input[name=password]`), "marmalade orbit pelican thimble"),
 		chromedp.SetValue(chromedp.CSS(`input[name=password2]`), "marmalade orbit pelican thimble"),
-		chromedp.Click(chromedp.CSS(`form[action="/join"] button`)), chromedp.WaitVisible(chromedp.CSS(`#pending-notice`)))
+		chromedp.Click(chromedp.CSS(`form[action="/join"] button`)), chromedp.WaitVisible(chromedp.CSS(`#passphrase`)))
+	checkPage(t, gctx, "grandma's certificate, after joining", axe)
+	step(t, gctx, chromedp.Click(chromedp.CSS(`a[href="/"].button`)), chromedp.WaitVisible(chromedp.CSS(`#pending-notice`)))
 	checkPage(t, gctx, "grandma, waiting for approval", axe)
 	_, fam := mum.get("/family")
 	person := regexp.MustCompile(`name="person" value="([a-z2-7]+)"`).FindStringSubmatch(fam)
@@ -191,7 +193,7 @@ func TestBrowserEveryPageOnAPhone(t *testing.T) {
 	teddyPage := "/toys/" + teddy.Info.DeviceID
 	owner := []string{"/", "/toys", "/toys?pairing=Kitty", teddyPage, "/family", "/security", "/audit", "/account", "/account/totp", "/export", "/wipe", "/trust",
 		teddyPage + "/remove", teddyPage + "/messages/" + msg[1] + "/delete", "/family/people/" + person[1] + "/remove",
-		"/family/invites/" + invite[1] + "/revoke", "/toys/nosuchtoy"}
+		"/family/invites/" + invite[1] + "/revoke", "/toys/nosuchtoy", "/remote", "/remote/certificates/" + certSerial(t, mum) + "/revoke"}
 	shots := map[string]string{"/": "first-steps", teddyPage + "/messages/" + msg[1] + "/delete": "confirm-delete", "/audit": "log", "/toys": "toys-phone"}
 	for _, p := range owner {
 		step(t, ctx, chromedp.Navigate(th.webURL(p)), chromedp.WaitReady(chromedp.CSS(`main`)))

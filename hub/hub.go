@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/toyhub/toyhub/hub/household"
 	"github.com/toyhub/toyhub/hub/lan"
 	"github.com/toyhub/toyhub/hub/live"
+	"github.com/toyhub/toyhub/hub/remote"
 	"github.com/toyhub/toyhub/hub/selfcheck"
 	"github.com/toyhub/toyhub/hub/servercert"
 	"github.com/toyhub/toyhub/store"
@@ -51,6 +53,9 @@ type Hub struct {
 	service  *household.Service
 	enroll   *enroll.Server
 	web      *webDoor // nil when the web app is off
+	remote   *remote.Manager
+	remoteIn remoteParts
+	probes   *audit.Probes // the self-check's own connections
 	health   *health.Server
 	stop     stopper
 
@@ -131,7 +136,7 @@ func (h *Hub) open() (err error) {
 		return err
 	}
 	h.cert, err = servercert.New(servercert.Options{CertFile: dir.ServerCert(), KeyFile: dir.ServerKey(),
-		Validity: cfg.ServerCertValidity, CA: h.ca, Names: lan.ServerNames, Log: h.log, Now: cfg.Now})
+		Validity: cfg.ServerCertValidity, CA: h.ca, Names: h.serverNames, Log: h.log, Now: cfg.Now})
 	return err
 }
 
@@ -139,10 +144,11 @@ func (h *Hub) open() (err error) {
 // reverse order (onClose).
 func (h *Hub) build() (err error) {
 	cfg, s := h.cfg, &h.sockets
-	addrs := addresses{cfg: cfg, mqtt: addrOf(s.mqtt), enroll: addrOf(s.enroll), webLn: addrOf(s.web)}
+	addrs := addresses{cfg: cfg, mqtt: addrOf(s.mqtt), enroll: addrOf(s.enroll), webLn: addrOf(s.web), public: h.remotePublic}
 	h.metrics = health.NewCounters()
 	h.refusals = selfcheck.NewRefusals(cfg.Now)
 	probes := audit.NewProbes() // the self-check's own connections, which listeners do not report
+	h.probes = probes
 	h.issuer = enroll.NewIssuer(h.ca, h.store, cfg.DeviceCertValidity, cfg.Now, h.log)
 	if h.broker, err = broker.New(broker.Config{HandshakeTimeout: cfg.HandshakeTimeout, MaxHandshakes: cfg.MaxHandshakes,
 		MaxPerSource: cfg.MaxPerSource, MaxConnections: cfg.MaxConnections, BytesPerSecond: cfg.MaxConnBytesPerSecond,
@@ -153,17 +159,21 @@ func (h *Hub) build() (err error) {
 		return fmt.Errorf("hub: %w", err)
 	}
 	h.onClose(h.broker.Close)
+	h.buildRemote()
+	if err := h.broker.Remote(h.remoteIn.mqtt); err != nil {
+		return fmt.Errorf("hub: %w", err)
+	}
 	h.windows = enroll.NewWindows(cfg.PairingWindow, cfg.Now)
 	h.checks = selfcheck.New(selfcheck.Config{Every: cfg.AuditEvery, StartDelay: cfg.AuditStartDelay, AfterChange: cfg.AuditAfterChange,
 		Network: cfg.AuditNetwork, Targets: cfg.AuditTargets, Now: cfg.Now,
-	}, selfcheck.Deps{Store: h.store, Issuer: h.issuer, CAs: h.ca.Pool(), Connections: h.broker, Listeners: h.listeners(),
+	}, selfcheck.Deps{Store: h.store, Issuer: h.issuer, CAs: h.ca.Pool(), Connections: h.broker, Listeners: h.listeners,
 		WebRoutes: h.webRoutes(), Files: h.files(), Refusals: h.refusals, Probes: probes, Live: &h.live, Log: h.log})
 	h.onClose(h.checks.Close)
 	dir := cfg.Dir()
 	h.service = household.New(household.Config{InviteExpiry: cfg.InviteExpiry, MaxInviteExpiry: cfg.MaxInviteExpiry,
 		RetentionEvery: cfg.RetentionEvery, Version: cfg.Version, Now: cfg.Now,
 	}, household.Deps{Store: h.store, DataDir: dir.Path, MasterKey: dir.MasterKey(), Issuer: h.issuer, Connections: h.broker,
-		Messages: h.broker, Pairing: h.windows, Checks: h.checks, Live: &h.live, Addresses: addrs, Stopper: &h.stop, Log: h.log})
+		Messages: h.broker, Pairing: h.windows, Checks: h.checks, Live: &h.live, Addresses: addrs, Stopper: &h.stop, Remote: h.remote, Log: h.log})
 	h.enroll = enroll.NewServer(enroll.Config{FailuresPerSource: cfg.EnrollFailuresPerSource,
 		FailureWindow: cfg.EnrollFailureWindow, PerSource: cfg.EnrollPerSource, MQTT: addrs.MQTT, Now: cfg.Now,
 	}, s.enroll, enroll.Deps{Store: h.store, Issuer: h.issuer, Windows: h.windows, Household: h.service, Cert: h.cert.Get, Log: h.log})
@@ -192,6 +202,7 @@ func (h *Hub) build() (err error) {
 			h.onClose(func() { srv.Close() })
 		}
 	}
+	h.onClose(h.remote.Close) // first to close: the router forgets the mapping
 	return nil
 }
 
@@ -271,10 +282,13 @@ func (h *Hub) caPin() (string, error) {
 // access, mDNS names, localhost and the home network's address ranges.
 func (h *Hub) caScope() certs.Scope {
 	names := []string{lan.Hostname()}
-	for _, hp := range append(slices.Clone(h.cfg.AdvertiseHosts), h.cfg.PublicAddress) {
+	for _, hp := range h.cfg.AdvertiseHosts {
 		if host, _, err := net.SplitHostPort(hp); err == nil {
 			names = append(names, host)
 		}
+	}
+	if rs, err := remote.LoadSettings(h.ctx, h.store, h.cfg.Remote); err == nil && rs.Host != "" {
+		names = append(names, rs.Host)
 	}
 	return certs.HomeScope(names...)
 }
@@ -304,6 +318,9 @@ func (h *Hub) Start() error {
 	if h.web != nil {
 		h.web.start()
 	}
+	if err := h.remote.Start(h.ctx); err != nil {
+		h.log.Error("Remote access not started", "error", err)
+	}
 	if h.health != nil {
 		go h.health.Serve()
 		h.log.Info("Metrics started", "metrics", h.health.Addr())
@@ -330,6 +347,9 @@ func (h *Hub) Run(ctx context.Context) error {
 	case <-h.stop.req:
 	}
 	err := h.Close()
+	if h.stop.restart.Load() && err == nil {
+		return ErrRestart
+	}
 	if h.stop.wipe.Load() {
 		if err := h.destroy(); err != nil {
 			return err
@@ -371,4 +391,19 @@ func storeReserve(n int64) int64 {
 		return -1
 	}
 	return n
+}
+
+// serverNames are the names and addresses the server certificate covers:
+// the machine's (lan.ServerNames) and, with remote access on, the name the
+// Internet reaches it by.
+func (h *Hub) serverNames() ([]string, []netip.Addr) {
+	dns, ips := lan.ServerNames()
+	if host, _, err := net.SplitHostPort(h.remotePublic()); err == nil {
+		if a, err := netip.ParseAddr(host); err == nil {
+			ips = append(ips, a)
+		} else {
+			dns = append(dns, host)
+		}
+	}
+	return dns, ips
 }

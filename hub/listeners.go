@@ -95,17 +95,27 @@ func (h *Hub) MetricsAddr() string { return addrOf(h.sockets.metrics) }
 // (household.Addresses).
 type addresses struct {
 	cfg                 Config
-	mqtt, enroll, webLn string // as bound
+	mqtt, enroll, webLn string        // as bound
+	public              func() string // HOST:PORT of remote access, "" when off
 }
 
 func (a addresses) Broker() string { return a.mqtt }
 
 // MQTT lists the broker addresses devices are told to use, in order.
-func (a addresses) MQTT() []string { return lan.Advertised(a.cfg.AdvertiseHosts, a.mqtt) }
+// With remote access on, its public HOST:PORT comes last: a device tries
+// the LAN first, and from elsewhere reaches the remote port.
+func (a addresses) MQTT() []string {
+	out := lan.Advertised(a.cfg.AdvertiseHosts, a.mqtt)
+	if p := a.public(); p != "" {
+		out = append(out, p)
+	}
+	return out
+}
 
-// Enroll lists where an invited device finds the enrollment endpoint.
+// Enroll lists where an invited device finds the enrollment endpoint,
+// the remote port last when remote access is on.
 func (a addresses) Enroll() []string {
-	return lan.EnrollAddresses(a.cfg.AdvertiseHosts, a.enroll, a.cfg.PublicAddress)
+	return lan.EnrollAddresses(a.cfg.AdvertiseHosts, a.enroll, a.public())
 }
 
 // Web is the web app's address as a person on the LAN opens it, or ""
@@ -129,7 +139,7 @@ func (a addresses) Web() string {
 func (h *Hub) listeners() []audit.Listener {
 	ls := []audit.Listener{{Kind: audit.KindMQTT, Addr: h.MQTTAddr()}, {Kind: audit.KindEnroll, Addr: h.EnrollAddr()}}
 	for _, l := range []audit.Listener{{Kind: audit.KindWeb, Addr: h.WebAddr()}, {Kind: audit.KindRedirect, Addr: h.RedirectAddr()},
-		{Kind: audit.KindMetrics, Addr: h.MetricsAddr()}} {
+		{Kind: audit.KindMetrics, Addr: h.MetricsAddr()}, {Kind: audit.KindRemote, Addr: h.RemoteAddr()}} {
 		if l.Addr != "" {
 			ls = append(ls, l)
 		}

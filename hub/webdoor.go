@@ -17,6 +17,7 @@ import (
 	"github.com/toyhub/toyhub/hub/broker"
 	"github.com/toyhub/toyhub/hub/connlimit"
 	"github.com/toyhub/toyhub/hub/household"
+	"github.com/toyhub/toyhub/hub/remote"
 	"github.com/toyhub/toyhub/store"
 	"github.com/toyhub/toyhub/web"
 )
@@ -26,6 +27,7 @@ import (
 type webDoor struct {
 	h        *Hub
 	srv      *web.Server
+	remote   *web.Server // the remote door's app, for connections it hands over
 	redirect *http.Server
 	refusals *connlimit.LogLimiter // a flood logs a count, not a line each
 }
@@ -41,7 +43,14 @@ func newWebDoor(h *Hub) (*webDoor, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &webDoor{h: h, srv: srv, refusals: connlimit.NewLogLimiter(h.log, 20, time.Minute)}
+	// The remote door's app: the same pages, but only for a browser with
+	// a household certificate, or redeeming an open invite.
+	rem, err := web.New(web.Config{TLS: tlsCfg, CAPEM: h.ca.PEM, CACode: h.ca.Code(), CANames: h.ca.Scope().DNS, Remote: true,
+		AbsoluteTimeout: sessionLife, Logger: h.log, Now: h.cfg.Now}, h.store, webHousehold{h})
+	if err != nil {
+		return nil, err
+	}
+	d := &webDoor{h: h, srv: srv, remote: rem, refusals: connlimit.NewLogLimiter(h.log, 20, time.Minute)}
 	if ln := h.sockets.redirect; ln != nil {
 		_, port, _ := net.SplitHostPort(h.WebAddr())
 		d.redirect = &http.Server{Handler: web.RedirectHandler(port), ReadHeaderTimeout: 5 * time.Second,
@@ -68,6 +77,11 @@ func (d *webDoor) start() {
 			h.log.Error("Web app stopped", "error", err)
 		}
 	}()
+	go func() {
+		if err := d.remote.ServeHandedOver(h.remoteIn.web); err != nil {
+			h.log.Error("Remote web app stopped", "error", err)
+		}
+	}()
 	h.log.Info("Web app started", "web", h.WebAddr())
 	if d.redirect != nil {
 		go func() { _ = d.redirect.Serve(h.sockets.redirect) }()
@@ -88,6 +102,7 @@ func (d *webDoor) start() {
 
 func (d *webDoor) close() {
 	d.srv.Close()
+	d.remote.Close()
 	if d.redirect != nil {
 		d.redirect.Close()
 	}
@@ -190,7 +205,7 @@ func (w webHousehold) Pending(ctx context.Context) ([]web.PendingRow, error) {
 
 func (w webHousehold) Invite(ctx context.Context, a web.Actor, name string, parent bool, toys []string) (web.Invite, error) {
 	inv, err := w.h.service.CreateInvite(ctx, by(a), household.InviteRequest{Name: name, Parent: parent, Toys: toys})
-	return web.Invite{ID: inv.ID, Secret: inv.Secret, WebLink: inv.WebLink, DeviceLink: inv.Link, Expires: inv.Expires}, err
+	return web.Invite{ID: inv.ID, Secret: inv.Secret, WebLink: inv.WebLink, RemoteLink: inv.RemoteLink, DeviceLink: inv.Link, Expires: inv.Expires}, err
 }
 
 func (w webHousehold) Invites(ctx context.Context) ([]web.InviteRow, error) {
@@ -267,4 +282,39 @@ func (w webHousehold) Security(ctx context.Context) (web.SecurityState, error) {
 	}
 	st.Latest = v
 	return st, nil
+}
+
+func (w webHousehold) RemoteStatus(ctx context.Context, a web.Actor) (web.RemoteView, error) {
+	st, err := w.h.service.RemoteStatus(ctx, by(a))
+	return remoteView(st), err
+}
+
+func (w webHousehold) EnableRemote(ctx context.Context, a web.Actor, host string, port int, mapPort bool) (web.RemoteView, error) {
+	st, err := w.h.service.EnableRemote(ctx, by(a), host, port, mapPort)
+	return remoteView(st), err
+}
+
+func (w webHousehold) DisableRemote(ctx context.Context, a web.Actor) error {
+	return w.h.service.DisableRemote(ctx, by(a))
+}
+
+func (w webHousehold) RemotePublic() string { return w.h.remotePublic() }
+
+func (w webHousehold) IssueBrowserCert(ctx context.Context, a web.Actor) (web.BrowserCertFile, error) {
+	f, err := w.h.service.IssueBrowserCert(ctx, by(a))
+	return web.BrowserCertFile(f), err
+}
+
+func (w webHousehold) RevokeBrowserCert(ctx context.Context, a web.Actor, serial string) error {
+	return w.h.service.RevokeBrowserCert(ctx, by(a), serial)
+}
+
+func remoteView(st remote.Status) web.RemoteView {
+	v := web.RemoteView{Enabled: st.Enabled, Map: st.Map, Listening: st.Listening, Host: st.Host, Port: st.Port, Public: st.Public,
+		Problem: st.Problem, Warning: st.Warning, MapState: st.Mapping.State, MapMethod: st.Mapping.Method, MapMessage: st.Mapping.Message,
+		Renews: st.Renews, LastDevice: st.LastDevice, LastBrowser: st.LastBrowser}
+	if st.Mapping.External.IsValid() {
+		v.External = st.Mapping.External.String()
+	}
+	return v
 }

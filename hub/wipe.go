@@ -17,9 +17,21 @@ var ErrWiped = errors.New("hub: everything was deleted")
 // stopper stops the hub when the console or the owner asks
 // (household.Stopper).
 type stopper struct {
-	req  chan struct{} // closed when the hub is to stop
-	once sync.Once
-	wipe atomic.Bool // delete everything once stopped
+	req     chan struct{} // closed when the hub is to stop
+	once    sync.Once
+	wipe    atomic.Bool // delete everything once stopped
+	restart atomic.Bool // start again once stopped
+}
+
+// ErrRestart is what Run returns when the hub stopped to start again (its
+// household CA must vouch for a new name): 'toyhub serve' builds a new hub
+// in the same process.
+var ErrRestart = errors.New("hub: restarting")
+
+// Restart stops the hub, for it to start again.
+func (s *stopper) Restart() {
+	s.restart.Store(true)
+	s.Stop()
 }
 
 func (s *stopper) Stop() { s.once.Do(func() { close(s.req) }) }

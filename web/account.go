@@ -60,6 +60,7 @@ type accountData struct {
 	HasTOTP  bool
 	Required bool
 	Error    string
+	Certs    []CertRow // this account's browsers' certificates
 }
 
 func (s *Server) accountData(r *http.Request) (accountData, error) {
@@ -69,6 +70,9 @@ func (s *Server) accountData(r *http.Request) (accountData, error) {
 		return accountData{}, err
 	}
 	d := accountData{Page: s.page(r, "account"), HasTOTP: cur.user.TOTPSecret != "", Required: s.totpRequired(r.Context())}
+	if d.Certs, err = s.certRows(r, cur.user.ID); err != nil {
+		return accountData{}, err
+	}
 	for _, x := range ss {
 		d.Sessions = append(d.Sessions, SessionRow{ID: fmt.Sprintf("%x", x.TokenHash), Created: x.CreatedAt, LastSeen: x.LastSeen,
 			Remote: x.Remote, Current: string(x.TokenHash) == string(cur.session.TokenHash)})

@@ -15,6 +15,7 @@ type Person struct {
 	DeviceRow
 	Toys       []DeviceRow
 	DailyLimit int
+	Certs      []CertRow // their browsers' certificates, for far away
 }
 
 type familyData struct {
@@ -54,9 +55,20 @@ func (s *Server) renderFamily(w http.ResponseWriter, r *http.Request, status int
 		return
 	}
 	parents := map[string]bool{}
+	certs, err := s.certRows(r, "")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	certsOf := map[string][]CertRow{} // by device
 	for _, u := range users {
 		if isParent(u) {
 			parents[u.DeviceID] = true
+		}
+		for _, c := range certs {
+			if c.User == u.ID {
+				certsOf[u.DeviceID] = append(certsOf[u.DeviceID], c)
+			}
 		}
 	}
 	var toys []store.Device
@@ -75,7 +87,7 @@ func (s *Server) renderFamily(w http.ResponseWriter, r *http.Request, status int
 			s.fail(w, r, err)
 			return
 		}
-		p := Person{DeviceRow: s.row(x)}
+		p := Person{DeviceRow: s.row(x), Certs: certsOf[x.ID]}
 		if st, err := s.st.DeviceSettings(ctx, x.ID); err == nil {
 			p.DailyLimit = st.DailyLimit
 		}

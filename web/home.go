@@ -68,6 +68,8 @@ type homeData struct {
 	Space store.Space
 	// Steps are the first things to do, for a parent, until all are done.
 	Steps []Step
+	// Remote is remote access, for a parent while it is on.
+	Remote *RemoteView
 }
 
 // Step is one of the first things a parent does with a new hub; it ticks
@@ -126,6 +128,9 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		d.Steps = s.firstSteps(r, cur.user, ds)
+		if v, err := s.hh.RemoteStatus(r.Context(), actor(r)); err == nil && v.Enabled {
+			d.Remote = &v
+		}
 	}
 	if isParent(cur.user) {
 		if sp, err := s.st.Space(); err == nil {

@@ -79,6 +79,41 @@ type Household interface {
 	Watch() (changes <-chan []string, stop func())
 	// LoginFailed counts a failed login (wrong password or code).
 	LoginFailed()
+
+	// Remote access and browsers' certificates.
+	RemoteStatus(ctx context.Context, by Actor) (RemoteView, error)
+	EnableRemote(ctx context.Context, by Actor, host string, port int, mapPort bool) (RemoteView, error)
+	DisableRemote(ctx context.Context, by Actor) error
+	// RemotePublic is https://NAME:PORT/'s NAME:PORT, "" while remote
+	// access is off.
+	RemotePublic() string
+	// IssueBrowserCert makes a certificate for a browser of the actor's
+	// own account.
+	IssueBrowserCert(ctx context.Context, by Actor) (BrowserCertFile, error)
+	RevokeBrowserCert(ctx context.Context, by Actor, serial string) error
+}
+
+// RemoteView is remote access as a parent sees it.
+type RemoteView struct {
+	Enabled, Map, Listening bool
+	Host                    string
+	Port                    int
+	Public                  string
+	Problem, Warning        string
+	MapState, MapMethod     string
+	MapMessage              string
+	External                string
+	Renews                  time.Time
+	LastDevice, LastBrowser time.Time
+}
+
+// BrowserCertFile is a browser's new certificate: its file, to download,
+// and the passphrase that opens it, shown once.
+type BrowserCertFile struct {
+	Serial     string
+	NotAfter   time.Time
+	P12        []byte
+	Passphrase string
 }
 
 // Actor is who asks for an action, for the audit log: an account ID and
@@ -105,6 +140,7 @@ type Invite struct {
 	ID         string
 	Secret     string
 	WebLink    string // https://…/join… on the hub's configured name, for a browser
+	RemoteLink string // the same at the remote port, "" while remote access is off
 	DeviceLink string // toyhub://join… for a family device
 	Expires    time.Time
 }

@@ -34,10 +34,18 @@ type limits struct {
 	known        *known
 }
 
-func newLimits() *limits {
+// newLimits makes the limiters; remote ones (the remote door's, where a
+// stranger can be anywhere on the Internet) are stricter: fewer free
+// attempts, and a longer wait.
+func newLimits(remote bool) *limits {
 	bySource := attempts.Policy{Free: 3, First: 2 * time.Second, Max: 15 * time.Minute, Forget: time.Hour, Capacity: 8192}
 	byAccount := attempts.Policy{Free: 10, First: 2 * time.Second, Max: 15 * time.Minute, Limit: 100, Forget: 24 * time.Hour, Capacity: 4096}
 	links := attempts.Policy{Free: 5, First: 2 * time.Second, Max: 15 * time.Minute, Forget: time.Hour, Capacity: 8192}
+	if remote {
+		bySource.Free, bySource.First, bySource.Max = 2, 5*time.Second, time.Hour
+		byAccount.Free, byAccount.Limit = 5, 50
+		links.Free, links.First, links.Max = 2, 30*time.Second, 6*time.Hour
+	}
 	return &limits{
 		loginSource:  attempts.New(bySource),
 		loginAccount: attempts.New(byAccount),

@@ -47,6 +47,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	pw := r.PostFormValue("password")
 	ip, now := remoteIP(r), s.cfg.Now()
 	u, uerr := s.st.UserByLogin(r.Context(), login)
+	if bound, ok := certAccount(r); ok && uerr == nil && u.ID != bound {
+		// At the remote door, a browser's certificate is its account's:
+		// another account's password does not open it, and is told so no
+		// differently from a wrong one.
+		u, uerr = store.User{}, store.ErrNotFound
+	}
 	account := "name " + store.NormalizeName(login)
 	if uerr == nil {
 		account = "user " + u.ID

@@ -18,17 +18,20 @@ type Note struct {
 
 // noteTexts are the words of each kind of note.
 var noteTexts = map[string]string{
-	"saved":     "Saved.",
-	"renamed":   "Renamed.",
-	"removed":   "Removed.",
-	"deleted":   "Deleted for good.",
-	"approved":  "Approved: they can talk to each other now.",
-	"refused":   "Refused: they cannot talk to each other.",
-	"muted":     "Muted: messages between them wait until you unmute.",
-	"unmuted":   "Unmuted.",
-	"withdrawn": "Withdrawn: the invite no longer works.",
-	"toys":      "Saved: they can talk to the toys ticked.",
-	"limit":     "Saved.",
+	"saved":          "Saved.",
+	"renamed":        "Renamed.",
+	"removed":        "Removed.",
+	"deleted":        "Deleted for good.",
+	"approved":       "Approved: they can talk to each other now.",
+	"refused":        "Refused: they cannot talk to each other.",
+	"muted":          "Muted: messages between them wait until you unmute.",
+	"unmuted":        "Unmuted.",
+	"withdrawn":      "Withdrawn: the invite no longer works.",
+	"remote-on":      "Remote access is on.",
+	"remote-off":     "Remote access is off: the port is closed, and the router was asked to forget it.",
+	"cert-withdrawn": "Withdrawn: that browser can no longer reach the hub from far away.",
+	"toys":           "Saved: they can talk to the toys ticked.",
+	"limit":          "Saved.",
 }
 
 // done ends an action: back to page, with the note of kind about id.

@@ -51,12 +51,22 @@ type Page struct {
 	HasCode bool
 	// Note confirms what the person just did (see Note).
 	Note Note
+	// Renew is when this browser's certificate runs out, once two thirds
+	// of its life have passed (at the remote door): time for a new one.
+	Renew time.Time
 }
 
 func (s *Server) page(r *http.Request, nav string) Page {
 	cur, _ := current(r)
-	return Page{Login: cur.user.Login, Parent: isParent(cur.user), Owner: cur.user.Role == store.RoleOwner, Nav: nav,
+	p := Page{Login: cur.user.Login, Parent: isParent(cur.user), Owner: cur.user.Role == store.RoleOwner, Nav: nav,
 		HasCode: cur.user.TOTPSecret != "", Note: noteOf(r)}
+	if _, ok := certAccount(r); ok {
+		leaf := r.TLS.PeerCertificates[0]
+		if !s.cfg.Now().Before(renewAt(leaf.NotBefore, leaf.NotAfter)) {
+			p.Renew = leaf.NotAfter
+		}
+	}
+	return p
 }
 
 // refused shows a refusal's text with show, or fails the request if err

@@ -79,6 +79,8 @@ var routeTable = []route{
 	{Route{"GET /account/totp", Member, SmallBody}, (*Server).totpPage},
 	{Route{"POST /account/totp", Member, SmallBody}, (*Server).totpEnable},
 	{Route{"POST /account/totp/remove", Member, SmallBody}, (*Server).totpRemove},
+	{Route{"POST /account/certificate", Member, SmallBody}, (*Server).newCertificate},
+	{Route{"GET /join/certificate", Public, SmallBody}, (*Server).certificateFile},
 	{Route{"GET /toys", Parent, SmallBody}, (*Server).toysPage},
 	{Route{"POST /toys/pair", Parent, SmallBody}, (*Server).pair},
 	{Route{"POST /toys/scan", Parent, PhotoBody}, (*Server).scanLabel},
@@ -104,6 +106,11 @@ var routeTable = []route{
 	{Route{"POST /security/totp-required", Parent, SmallBody}, (*Server).setTOTPRequired},
 	{Route{"POST /security/run", Parent, SmallBody}, (*Server).runSecurity},
 	{Route{"GET /audit", Parent, SmallBody}, (*Server).auditPage},
+	{Route{"GET /remote", Parent, SmallBody}, (*Server).remotePage},
+	{Route{"POST /remote", Parent, SmallBody}, (*Server).enableRemote},
+	{Route{"POST /remote/disable", Parent, SmallBody}, (*Server).disableRemote},
+	{Route{"GET /remote/certificates/{serial}/revoke", Parent, SmallBody}, (*Server).confirmRevokeCert},
+	{Route{"POST /remote/certificates/{serial}/revoke", Parent, SmallBody}, (*Server).revokeCert},
 	{Route{"GET /export", Parent, SmallBody}, (*Server).exportPage},
 	{Route{"GET /wipe", Parent, SmallBody}, (*Server).wipePage},
 	{Route{"POST /wipe", Parent, SmallBody}, (*Server).wipe},
@@ -168,6 +175,9 @@ func (s *Server) guard(rt route) http.Handler {
 			return
 		}
 		ses, u, err := s.st.SessionUser(r.Context(), c.Value, s.cfg.IdleTimeout, s.cfg.AbsoluteTimeout)
+		if bound, ok := certAccount(r); ok && err == nil && u.ID != bound {
+			err = store.ErrNotFound // at the remote door, only the certificate's account
+		}
 		if err != nil {
 			s.needLogin(w, r)
 			return

@@ -11,7 +11,8 @@ type securityData struct {
 	TOTPRequired bool
 	HasTOTP      bool
 	SecurityState
-	Error string
+	Error  string
+	Remote string // https://NAME:PORT/ while remote access is on
 }
 
 func (s *Server) securityPage(w http.ResponseWriter, r *http.Request) {
@@ -27,6 +28,9 @@ func (s *Server) renderSecurity(w http.ResponseWriter, r *http.Request, status i
 	}
 	d.Page, d.TOTPRequired, d.HasTOTP = s.page(r, "security"), s.totpRequired(r.Context()), cur.user.TOTPSecret != ""
 	d.SecurityState = st
+	if p := s.hh.RemotePublic(); p != "" {
+		d.Remote = "https://" + p + "/"
+	}
 	s.render(w, status, "security", d)
 }
 

@@ -36,6 +36,10 @@ type Config struct {
 	// CANames are the names the CA may vouch for, shown to say what
 	// trusting it means.
 	CANames []string
+	// Remote makes this the remote door's app: only browsers with a
+	// household certificate, or redeeming an open invite (see remoteGate),
+	// under stricter limits.
+	Remote bool
 	// MaxRecording bounds a recording sent from the browser (default
 	// 2 MiB, the hub's own bound for a message).
 	MaxRecording int64
@@ -64,6 +68,7 @@ type Server struct {
 	// strangers bounds the password checks waiting for logins from
 	// browsers and addresses no account knows (see login).
 	strangers *gate
+	downloads downloads     // new certificates' files, for a while
 	refusals  quota         // of logins told to wait, in the audit log
 	quit      chan struct{} // closed when the server shuts down, to end event streams
 	srv       *http.Server
@@ -92,7 +97,7 @@ func New(cfg Config, st Store, hh Household) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, st: st, hh: hh, scans: make(chan struct{}, 1), strangers: newGate(2, 64), refusals: quota{burst: 20, window: time.Minute}, quit: make(chan struct{}), log: cfg.Logger, tmpl: map[string]*template.Template{}, limits: newLimits()}
+	s := &Server{cfg: cfg, st: st, hh: hh, scans: make(chan struct{}, 1), strangers: newGate(2, 64), refusals: quota{burst: 20, window: time.Minute}, quit: make(chan struct{}), log: cfg.Logger, tmpl: map[string]*template.Template{}, limits: newLimits(cfg.Remote)}
 	sum := sha256.New()
 	err := fs.WalkDir(staticFS, "static", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -118,6 +123,9 @@ func New(cfg Config, st Store, hh Household) (*Server, error) {
 		"when":   func(t time.Time) template.HTML { return timeTag(t, "datetime", "2 Jan 15:04") },
 		"clock":  func(t time.Time) template.HTML { return timeTag(t, "time", "15:04") },
 		"sub":    func(a, b int) int { return a - b },
+		// appCSS is the style sheet, for a page that carries its own (the
+		// remote door's pages for a browser without a certificate).
+		"appCSS": func() template.CSS { b, _ := staticFS.ReadFile("static/app.css"); return template.CSS(b) },
 		"severity": func(s string) string {
 			return map[string]string{"high": "serious", "medium": "to look at", "low": "small"}[s]
 		},
@@ -130,8 +138,17 @@ func New(cfg Config, st Store, hh Household) (*Server, error) {
 	}
 	for _, p := range pages {
 		name := strings.TrimSuffix(strings.TrimPrefix(p, "templates/"), ".html")
-		if name == "layout" {
+		if name == "layout" || name == "layout-bare" {
 			continue
+		}
+		if name == "join" || name == "certificate" {
+			// Also with the remote door's bare layout: its style in the
+			// page, for a browser that may fetch no static file.
+			t, err := template.New("layout-bare.html").Funcs(funcs).ParseFS(templateFS, "templates/layout-bare.html", "templates/*.tmpl", p)
+			if err != nil {
+				return nil, fmt.Errorf("web: template %s: %w", name, err)
+			}
+			s.tmpl[name+".bare"] = t
 		}
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/*.tmpl", p)
 		if err != nil {
@@ -139,7 +156,7 @@ func New(cfg Config, st Store, hh Household) (*Server, error) {
 		}
 		s.tmpl[name] = t
 	}
-	for _, need := range []string{"setup", "login", "code", "join", "home", "toy", "toys", "family", "account", "totp", "security", "audit", "export", "wipe", "trust", "message", "confirm"} {
+	for _, need := range []string{"setup", "login", "code", "join", "home", "toy", "toys", "family", "account", "totp", "security", "audit", "export", "wipe", "trust", "message", "confirm", "certificate", "remote"} {
 		if s.tmpl[need] == nil {
 			return nil, fmt.Errorf("web: template %s is missing", need)
 		}
@@ -183,6 +200,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	static, _ := fs.Sub(staticFS, "static")
 	mux.Handle("GET "+s.static, http.StripPrefix(s.static, filesOnly(static)))
+	if s.cfg.Remote {
+		return secure(s.remoteGate(mux))
+	}
 	return secure(mux)
 }
 
@@ -203,6 +223,17 @@ func filesOnly(fsys fs.FS) http.Handler {
 // Serve serves HTTPS on ln until Close.
 func (s *Server) Serve(ln net.Listener) error {
 	err := s.srv.Serve(tls.NewListener(ln, s.cfg.TLS))
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// ServeHandedOver serves connections whose TLS handshake is done (the
+// remote door's), on ln, until Close.
+func (s *Server) ServeHandedOver(ln net.Listener) error {
+	s.srv.TLSConfig = nil // the handshake is done; HTTP/2 still, by ALPN
+	err := s.srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}

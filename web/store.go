@@ -44,6 +44,10 @@ type Store interface {
 	WriteAudio(ctx context.Context, a store.Audio, w io.Writer) error
 	InviteBySecret(ctx context.Context, secret string) (store.Invite, error)
 	AuditLog(ctx context.Context, limit int) ([]store.Event, error)
+	// Browsers' certificates, as the pages list them and the remote door
+	// checks them on every request.
+	BrowserCerts(ctx context.Context, user string) ([]store.BrowserCert, error)
+	CheckBrowserCert(ctx context.Context, serial, user string) error
 	// Meta and SetMeta keep the web app's own small facts, such as
 	// whether an account has fetched the household CA.
 	Meta(ctx context.Context, key string) ([]byte, error)

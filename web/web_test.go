@@ -69,6 +69,10 @@ func (testHousehold) TOTPRequired(context.Context) bool            { return fals
 func (testHousehold) LoginFailed()                                 {}
 func (testHousehold) Invites(context.Context) ([]InviteRow, error) { return nil, nil }
 func (testHousehold) Watch() (<-chan []string, func())             { return make(chan []string), func() {} }
+func (testHousehold) RemotePublic() string                         { return "" }
+func (testHousehold) RemoteStatus(context.Context, Actor) (RemoteView, error) {
+	return RemoteView{}, nil
+}
 
 // newApp serves the web app over real TLS with a real store.
 func newApp(t *testing.T) *app {

@@ -196,6 +196,7 @@ func checks() []check {
 		{"exposure.tls", checkTLSVersions},
 		{"exposure.web-routes", checkWebRoutes},
 		{"exposure.debug", checkDebug},
+		{"exposure.remote", checkRemote},
 		{"rest.permissions", checkPermissions},
 		{"rest.web-roots", checkWebRoots},
 		{"rest.backups", checkBackups},

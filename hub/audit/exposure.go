@@ -87,16 +87,20 @@ func (r *run) listenersOf(kinds ...string) []Listener {
 
 func checkMQTTAuth(ctx context.Context, r *run) {
 	const id = "exposure.mqtt-auth"
-	for _, l := range r.listenersOf(KindMQTT) {
+	for _, l := range r.listenersOf(KindMQTT, KindRemote) {
 		addr := dialAddr(l.Addr)
 		checked := "MQTT over TLS on " + addr + ", as an attacker on the LAN would connect"
+		if l.Kind == KindRemote {
+			checked = "MQTT over TLS on the remote access port " + addr + ", as an attacker on the Internet would connect"
+		}
+		alpn := protos(l.Kind, "mqtt")
 		bad := func(how, seen string) {
 			r.add(Finding{Check: id, Severity: High, Title: "The toys' port accepts " + how, Checked: checked, Seen: seen,
 				Fix:  "Stop the hub and report this as a bug: every MQTT client must present a valid certificate from the household CA.",
 				Host: addr, Port: portOf(addr)})
 		}
 		var seen []string
-		if ok, s := mqttTLS(ctx, r.opt.Probes, addr, r.serverTLS(nil), "audit-anonymous", r.opt.Timeout); ok {
+		if ok, s := mqttTLS(ctx, r.opt.Probes, addr, r.serverTLS(alpn), "audit-anonymous", r.opt.Timeout); ok {
 			bad("clients without a certificate", "no certificate: "+s)
 			continue
 		} else {
@@ -107,7 +111,7 @@ func checkMQTTAuth(ctx context.Context, r *run) {
 			r.add(Finding{Check: id, Severity: Low, Title: "A check could not run", Checked: checked, Seen: err.Error(), Fix: "Run the check again."})
 			continue
 		}
-		if ok, s := mqttTLS(ctx, r.opt.Probes, addr, r.serverTLS(present(foreign)), "audit-foreign", r.opt.Timeout); ok {
+		if ok, s := mqttTLS(ctx, r.opt.Probes, addr, r.serverTLS(both(present(foreign), alpn)), "audit-foreign", r.opt.Timeout); ok {
 			bad("certificates from another CA", "a certificate from another CA: "+s)
 			continue
 		} else {
@@ -118,7 +122,7 @@ func checkMQTTAuth(ctx context.Context, r *run) {
 			r.add(Finding{Check: id, Severity: Low, Title: "The check of removed devices could not run", Checked: checked, Seen: err.Error(), Fix: "Run the check again."})
 			continue
 		}
-		withProbe := r.serverTLS(present(p.Cert))
+		withProbe := r.serverTLS(both(present(p.Cert), alpn))
 		valid, s := mqttTLS(ctx, r.opt.Probes, addr, withProbe, p.ID, r.opt.Timeout)
 		seen = append(seen, "a valid certificate: "+s)
 		revokeErr := p.Revoke(ctx)
@@ -141,6 +145,21 @@ func checkMQTTAuth(ctx context.Context, r *run) {
 			r.pass(id, "The toys' port refuses anyone without a valid certificate from this hub", checked, strings.Join(seen, "; "))
 		}
 	}
+}
+
+// protos offers, at the remote port, the protocol a probe speaks: there
+// the door tells clients apart by ALPN.
+func protos(kind string, proto ...string) func(*tls.Config) {
+	return func(c *tls.Config) {
+		if kind == KindRemote {
+			c.NextProtos = proto
+		}
+	}
+}
+
+// both applies two changes to a configuration.
+func both(a, b func(*tls.Config)) func(*tls.Config) {
+	return func(c *tls.Config) { a(c); b(c) }
 }
 
 // present makes the client send cert whatever CAs the server asks for (Go
@@ -288,9 +307,13 @@ func tlsProbe(ctx context.Context, p *Probes, addr string, cfg *tls.Config, time
 
 func checkTLSVersions(ctx context.Context, r *run) {
 	const id = "exposure.tls"
-	for _, l := range r.listenersOf(KindMQTT, KindEnroll, KindWeb) {
+	for _, l := range r.listenersOf(KindMQTT, KindEnroll, KindWeb, KindRemote) {
 		addr := dialAddr(l.Addr)
 		checked := "TLS on the hub's " + l.Kind + " port " + addr + ": versions below 1.2, and suites without AEAD"
+		// At the remote port, as an invited device: the one protocol there
+		// whose handshake needs no certificate, so that only the version
+		// or the suite can refuse it.
+		alpn := protos(l.Kind, certs.EnrollProto)
 		var accepted []string
 		for _, v := range []struct {
 			name string
@@ -300,7 +323,7 @@ func checkTLSVersions(ctx context.Context, r *run) {
 			{"TLS 1.1", func(c *tls.Config) { c.MinVersion, c.MaxVersion = tls.VersionTLS11, tls.VersionTLS11 }},
 			{"TLS 1.2 without AEAD (CBC, RC4, 3DES)", func(c *tls.Config) { c.MaxVersion, c.CipherSuites = tls.VersionTLS12, legacy }},
 		} {
-			cfg := r.serverTLS(v.cfg)
+			cfg := r.serverTLS(both(v.cfg, alpn))
 			cfg.InsecureSkipVerify = true // only the protocol is being tested here
 			if handshake(ctx, r.opt.Probes, addr, cfg, r.opt.Timeout) == nil {
 				accepted = append(accepted, v.name)

@@ -15,6 +15,7 @@ const (
 	KindWeb      = "web"      // HTTPS
 	KindRedirect = "redirect" // plain HTTP that only redirects to HTTPS
 	KindMetrics  = "metrics"  // plain HTTP /healthz and /metrics, on loopback only
+	KindRemote   = "remote"   // remote access: devices, enrollment and browsers by ALPN, from anywhere
 )
 
 // Listener is a socket the hub means to listen on.
@@ -179,6 +180,8 @@ func kindWords(kind string) string {
 		return "the unencrypted web address"
 	case KindMetrics:
 		return "the health figures' port"
+	case KindRemote:
+		return "the remote access port"
 	}
 	return "the " + kind + " port"
 }

@@ -38,6 +38,9 @@ type ScanOptions struct {
 	// Self and HubPorts say which forwarded ports would expose the hub.
 	Self     []netip.Addr
 	HubPorts []int
+	// Remote is remote access's port while it is on: the one forward to
+	// the hub that is meant to be there.
+	Remote int
 	// Sent, if set, is told every address the scan sends to (tests).
 	Sent func(netip.AddrPort)
 }

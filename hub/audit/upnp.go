@@ -51,12 +51,19 @@ func probeUPnP(ctx context.Context, s *scanner, ap netip.AddrPort) []Finding {
 		}
 		client, _ := netip.ParseAddr(m.InternalClient)
 		port, _ := strconv.Atoi(m.InternalPort)
+		ext, _ := strconv.Atoi(m.ExternalPort)
 		sev, what := Medium, "a device on your network"
 		if slices.Contains(s.opt.Self, client) {
-			sev, what = Medium, "this hub"
-			if slices.Contains(s.opt.HubPorts, port) {
-				sev = High
+			if s.opt.Remote != 0 && port == s.opt.Remote && ext == s.opt.Remote && strings.EqualFold(m.Protocol, "TCP") {
+				out = append(out, Finding{Check: "network", Severity: Info, Host: ap.Addr().String(), Port: int(ap.Port()),
+					Title:   "Your router forwards the remote access port to the hub, as remote access asked",
+					Checked: "the router's UPnP port mappings (GetGenericPortMappingEntry)",
+					Seen:    fmt.Sprintf("Internet port %s/%s goes to %s:%s (%q)", m.ExternalPort, m.Protocol, m.InternalClient, m.InternalPort, m.Description)})
+				continue
 			}
+			// Any other way in from the Internet to the hub bypasses the
+			// one door that checks certificates first.
+			sev, what = High, "this hub"
 		}
 		out = append(out, Finding{Check: "network", Severity: sev, Host: ap.Addr().String(), Port: int(ap.Port()),
 			Title:   "Your router forwards a port from the Internet to " + what,

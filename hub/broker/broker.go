@@ -120,6 +120,7 @@ type Broker struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	tlsCfg *tls.Config
 }
 
 // New builds the broker on a bound socket; Start serves it.
@@ -135,16 +136,38 @@ func New(cfg Config, ln net.Listener, d Deps) (*Broker, error) {
 	// resumption still checks its certificate (verifyConnection).
 	tlsCfg := certs.LimitTickets(certs.ServerTLS(d.Cert, d.CAs, b.verifyConnection), 12*time.Hour, time.Now)
 	tlsCfg.Time = cfg.Now // certificates are judged by the hub's clock, as everything else
-	b.lis = newTLSListener("mqtts", ln, tlsCfg, cfg.HandshakeTimeout, cfg.MaxHandshakes, cfg.MaxPerSource,
-		connLimits{BytesPerSecond: float64(cfg.BytesPerSecond), PacketsPerSecond: float64(cfg.PacketsPerSecond)}, b.handshakeRefused)
-	b.lis.disconnectAll = func(id string) {
+	b.tlsCfg = tlsCfg
+	b.lis = b.listener("mqtts", ln)
+	return b, nil
+}
+
+// listener makes a listener of the broker's on ln.
+func (b *Broker) listener(id string, ln net.Listener) *tlsListener {
+	l := newTLSListener(id, ln, b.tlsCfg, b.cfg.HandshakeTimeout, b.cfg.MaxHandshakes, b.cfg.MaxPerSource,
+		connLimits{BytesPerSecond: float64(b.cfg.BytesPerSecond), PacketsPerSecond: float64(b.cfg.PacketsPerSecond)}, b.handshakeRefused)
+	l.disconnectAll = func(id string) {
 		for _, cl := range b.srv.Clients.GetAll() { // one read lock, unlike GetByListener
 			if cl.Net.Listener == id && !cl.Closed() {
 				_ = b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
 			}
 		}
 	}
-	return b, nil
+	return l
+}
+
+// TLSConfig is the broker's TLS policy (mutual TLS, each certificate
+// checked against the store at handshake), for the remote door to use
+// for devices.
+func (b *Broker) TLSConfig() *tls.Config { return b.tlsCfg }
+
+// Remote serves devices that the remote door hands over, their handshake
+// done under TLSConfig, on a listener of their own ("mqtts-remote"),
+// until the broker closes. ln yields those connections.
+func (b *Broker) Remote(ln net.Listener) error {
+	if err := b.srv.AddListener(b.listener("mqtts-remote", ln)); err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	return nil
 }
 
 // Start serves connections and runs the broker's upkeep until Close.

@@ -149,7 +149,11 @@ func (l *tlsListener) handle(conn net.Conn, establish listeners.EstablishFn) {
 		drop(errors.New("too many handshakes in progress"))
 		return
 	}
-	tc := tls.Server(conn, l.cfg)
+	// The remote door hands over connections whose handshake is done.
+	tc, ok := conn.(*tls.Conn)
+	if !ok {
+		tc = tls.Server(conn, l.cfg)
+	}
 	err := tc.HandshakeContext(ctx)
 	<-l.slots
 	release()

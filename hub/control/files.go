@@ -57,11 +57,16 @@ func InviteFiles(dataDir string, a InviteArgs, out string) (InviteResult, error)
 		return res, err
 	}
 	// The QR code holds the web link when there is one: a phone's camera
-	// opens it. The toyhub:// link stays in the file, for a device.
+	// opens it (from far away with remote access on: an invite on paper is
+	// mostly for someone who does not live here). The toyhub:// link stays
+	// in the file, for a device.
 	link := res.Link
-	if res.WebLink != "" {
+	switch {
+	case res.RemoteLink != "":
+		link = res.RemoteLink
+	case res.WebLink != "":
 		link = res.WebLink
-	} else if res.Role == "parent" {
+	case res.Role == "parent":
 		return res, errors.New("a parent's invite is opened in the web app, which is off")
 	}
 	png, err := qrcode.Encode(link, qrcode.Medium, 512)

@@ -34,6 +34,11 @@ var (
 	ResetPassword = declare[ResetArgs, None]("user.reset-password", short)
 	RemoveCode    = declare[LoginArgs, None]("user.remove-code", short)
 
+	// Remote access.
+	RemoteEnable  = declare[RemoteArgs, RemoteView]("remote.enable", short)
+	RemoteDisable = declare[None, None]("remote.disable", short)
+	RemoteStatus  = declare[None, RemoteView]("remote.status", short)
+
 	// Messages.
 	MessagesList   = declare[NameArgs, []MessageView]("messages.list", short)
 	MessagesDelete = declare[IDsArgs, int]("messages.delete", short)

@@ -131,10 +131,12 @@ type InviteResult struct {
 	Role string `json:"role"`
 	// WebLink opens the invite in a browser, to make a web account (the
 	// only way for a parent's invite); empty when the web app is off.
-	WebLink string    `json:"web_link,omitempty"`
-	Link    string    `json:"link"`
-	File    string    `json:"file"`
-	Expires time.Time `json:"expires"`
+	WebLink string `json:"web_link,omitempty"`
+	// RemoteLink opens it from beyond the LAN, with remote access on.
+	RemoteLink string    `json:"remote_link,omitempty"`
+	Link       string    `json:"link"`
+	File       string    `json:"file"`
+	Expires    time.Time `json:"expires"`
 }
 
 // InviteView describes an invite.
@@ -228,4 +230,31 @@ type SnapshotResult struct {
 	Path       string `json:"path"`
 	Schema     int    `json:"schema"`
 	HubVersion string `json:"hub_version"`
+}
+
+// RemoteArgs turn remote access on.
+type RemoteArgs struct {
+	Host  string `json:"host"`
+	Port  int    `json:"port,omitempty"` // 0: the default, 8885
+	NoMap bool   `json:"no_map,omitempty"`
+}
+
+// RemoteView is remote access as the console shows it (the web app's
+// view, field for field).
+type RemoteView struct {
+	Enabled     bool      `json:"enabled"`
+	Map         bool      `json:"map"`
+	Listening   bool      `json:"listening"`
+	Host        string    `json:"host,omitempty"`
+	Port        int       `json:"port"`
+	Public      string    `json:"public,omitempty"` // HOST:PORT
+	Problem     string    `json:"problem,omitempty"`
+	Warning     string    `json:"warning,omitempty"`
+	MapState    string    `json:"map_state"`
+	MapMethod   string    `json:"map_method,omitempty"`
+	MapMessage  string    `json:"map_message,omitempty"`
+	External    string    `json:"external,omitempty"`
+	Renews      time.Time `json:"renews,omitzero"`
+	LastDevice  time.Time `json:"last_device,omitzero"`
+	LastBrowser time.Time `json:"last_browser,omitzero"`
 }

@@ -153,7 +153,22 @@ func (e *Server) serve() {
 	}
 }
 
-func (e *Server) serveConn(c *tls.Conn) {
+// ServeRemote serves an invited device that the remote door handed over,
+// its TLS 1.3 handshake done: it may join with an invite, never pair (a
+// toy pairs at home, with the parent who opened its window).
+func (e *Server) ServeRemote(c *tls.Conn) {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.exchange(c, true)
+	}()
+}
+
+func (e *Server) serveConn(c *tls.Conn) { e.exchange(c, false) }
+
+// exchange reads one enrollment request and answers it; from outside the
+// home, only a join.
+func (e *Server) exchange(c *tls.Conn, outside bool) {
 	defer c.Close()
 	remote := c.RemoteAddr().String()
 	c.SetDeadline(time.Now().Add(15 * time.Second))
@@ -172,6 +187,9 @@ func (e *Server) serveConn(c *tls.Conn) {
 		resp.Error = &wire.Error{Code: wire.CodeBadRequest, Message: err.Error()}
 	case req.V != wire.Version:
 		resp.Error = &wire.Error{Code: wire.CodeBadRequest, Message: fmt.Sprintf("protocol version %d is not supported", req.V)}
+	case outside && req.Kind != wire.EnrollJoin:
+		e.refused(req.Kind, remote, "pairing from outside the home")
+		resp.Error = &wire.Error{Code: wire.CodeBadRequest, Message: "a toy pairs on the home network, with the parent who started pairing it"}
 	default:
 		ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
 		resp = e.handle(ctx, c, remote, req)

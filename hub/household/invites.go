@@ -32,7 +32,10 @@ type NewInvite struct {
 	Link    string // toyhub://join… for a family device
 	File    string // the invite as a file, for a family device
 	WebLink string // opens the invite in a browser; "" when the web app is off
-	Expires time.Time
+	// RemoteLink opens it from beyond the LAN, at the remote port; ""
+	// while remote access is off.
+	RemoteLink string
+	Expires    time.Time
 }
 
 // CreateInvite makes an invite.
@@ -80,6 +83,9 @@ func (s *Service) CreateInvite(ctx context.Context, by Actor, r InviteRequest) (
 	res := NewInvite{ID: id, Secret: inv.Secret, Role: role, Link: inv.Link(), File: string(inv.File()), Expires: inv.Expires}
 	if base := s.d.Addresses.Web(); base != "" {
 		res.WebLink = base + "/join?s=" + inv.Secret
+		if p := s.d.Remote.Status().Public; p != "" {
+			res.RemoteLink = "https://" + p + "/join?s=" + inv.Secret
+		}
 	}
 	return res, nil
 }

@@ -34,6 +34,7 @@ import (
 
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/hub/audit"
+	"github.com/toyhub/toyhub/hub/remote"
 	"github.com/toyhub/toyhub/store"
 	"github.com/toyhub/toyhub/wire"
 )
@@ -139,6 +140,8 @@ type Addresses interface {
 // Stopper stops the hub.
 type Stopper interface {
 	Stop()
+	// Restart stops the hub for it to start again at once.
+	Restart()
 	// Wipe stops the hub and has it delete everything once stopped.
 	Wipe()
 }
@@ -156,7 +159,14 @@ type Deps struct {
 	Live        Live
 	Addresses   Addresses
 	Stopper     Stopper
+	Remote      Remote
 	Log         *slog.Logger
+}
+
+// Remote is remote access (remote.Manager).
+type Remote interface {
+	Apply(ctx context.Context, s remote.Settings) (remote.Status, error)
+	Status() remote.Status
 }
 
 // Service is the household's operations.

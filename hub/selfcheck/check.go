@@ -57,10 +57,12 @@ type Deps struct {
 	Issuer      *enroll.Issuer // for the throw-away probe device
 	CAs         *x509.CertPool // verify the hub's own server certificate
 	Connections Connections
-	Listeners   []audit.Listener
-	WebRoutes   []audit.Route
-	Files       audit.Files
-	Refusals    *Refusals
+	// Listeners are the hub's sockets now (remote access's comes and
+	// goes).
+	Listeners func() []audit.Listener
+	WebRoutes []audit.Route
+	Files     audit.Files
+	Refusals  *Refusals
 	// Probes are the check's own connections, which the listeners
 	// neither log nor count as refused.
 	Probes *audit.Probes
@@ -130,7 +132,7 @@ func (c *Checker) Run(ctx context.Context, trigger string, network bool, targets
 	c.running.Store(true)
 	c.d.Refusals.probing.Store(true)
 	opt := audit.Options{Trigger: trigger, Now: c.cfg.Now, Network: network || c.cfg.Network, Probes: c.d.Probes,
-		Scan: audit.ScanOptions{Targets: targets, HubPorts: c.ports(), Self: append(lan.Addrs(), netip.MustParseAddr("127.0.0.1"))}}
+		Scan: audit.ScanOptions{Targets: targets, HubPorts: c.ports(), Remote: c.remotePort(), Self: append(lan.Addrs(), netip.MustParseAddr("127.0.0.1"))}}
 	if len(opt.Scan.Targets) == 0 {
 		opt.Scan.Targets = c.cfg.Targets
 	}
@@ -291,10 +293,24 @@ func (c *Checker) due(ctx context.Context) bool {
 	return len(runs) == 0 || c.cfg.Now().Sub(runs[0].At) >= c.cfg.Every
 }
 
+// remotePort is remote access's port while it is on (0 when off): the
+// one forward to the hub that the scan expects.
+func (c *Checker) remotePort() int {
+	for _, l := range c.d.Listeners() {
+		if l.Kind == audit.KindRemote {
+			if _, p, err := net.SplitHostPort(l.Addr); err == nil {
+				n, _ := strconv.Atoi(p)
+				return n
+			}
+		}
+	}
+	return 0
+}
+
 // ports are the hub's own ports, which the network scan leaves out.
 func (c *Checker) ports() []int {
 	var out []int
-	for _, l := range c.d.Listeners {
+	for _, l := range c.d.Listeners() {
 		if _, p, err := net.SplitHostPort(l.Addr); err == nil {
 			if n, err := strconv.Atoi(p); err == nil {
 				out = append(out, n)

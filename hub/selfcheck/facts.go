@@ -18,7 +18,7 @@ type facts struct{ c *Checker }
 
 var _ audit.Facts = facts{}
 
-func (f facts) Listeners() []audit.Listener { return f.c.d.Listeners }
+func (f facts) Listeners() []audit.Listener { return f.c.d.Listeners() }
 
 func (f facts) ServerCAs() *x509.CertPool { return f.c.d.CAs }
 

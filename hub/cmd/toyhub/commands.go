@@ -16,7 +16,7 @@ func program() cmdline.Program {
 		Version: version,
 		Commands: []cmdline.Command{
 			{Name: "serve", Synopsis: "[--data DIR] [--mqtt-addr ADDR] [--enroll-addr ADDR] [--web-addr ADDR] [--http-redirect-addr ADDR]\n" +
-				"[--mdns=true|false] [--mdns-iface NAME]... [--public-addr HOST:PORT]\n" +
+				"[--mdns=true|false] [--mdns-iface NAME]... [--remote-listen HOST]\n" +
 				"[--config FILE] [--metrics-addr ADDR]\n" +
 				"[--audit-every D] [--audit-after-change D] [--audit-network] [--audit-target CIDR]... [--backup-dir DIR]...\n" +
 				"[--log-format text|json] [--log-level LEVEL]", Run: serve},
@@ -24,6 +24,9 @@ func program() cmdline.Program {
 			{Name: "invite create", Synopsis: "--name NAME [--role family|parent] [--toys NAME,NAME] [--expires 72h] --out FILE [--data DIR]", Run: inviteCreate},
 			{Name: "invite list", Synopsis: "[--data DIR]", Run: inviteList},
 			{Name: "invite revoke", Synopsis: "ID [--data DIR]", Run: inviteRevoke},
+			{Name: "remote enable", Synopsis: "--host NAME [--port PORT] [--no-map] [--data DIR]   (grandparents far away reach the hub at NAME:PORT)", Run: remoteEnable},
+			{Name: "remote disable", Synopsis: "[--data DIR]", Run: remoteDisable},
+			{Name: "remote status", Synopsis: "[--json] [--data DIR]", Run: remoteStatus},
 			{Name: "audit", Synopsis: "[--json] [--network] [--target ADDR|CIDR]... [--latest] [--data DIR]\n" +
 				"(exit status 1 when a high-severity finding exists)", Run: auditRun},
 			{Name: "audit-log", Synopsis: "[--count N] [--data DIR]", Run: auditLog},

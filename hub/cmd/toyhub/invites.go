@@ -44,6 +44,9 @@ func inviteCreate(io *cmdline.IO, args []string) error {
 	}
 	if res.WebLink != "" {
 		fmt.Fprintf(io.Stdout, "In a web browser:\n%s\n", res.WebLink)
+		if res.RemoteLink != "" {
+			fmt.Fprintf(io.Stdout, "In a web browser far away (remote access):\n%s\n", res.RemoteLink)
+		}
 	}
 	return nil
 }

@@ -495,7 +495,7 @@ func TestAuditCLI(t *testing.T) {
 	}
 	r = must(t, runBin(t, "toyhub", "audit", "--data", data, "--json"))
 	var rep audit.Report
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || len(rep.Checks) != 17 || rep.Trigger != "manual" {
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || len(rep.Checks) != 18 || rep.Trigger != "manual" {
 		t.Fatalf("JSON report: %v, %d checks\n%s", err, len(rep.Checks), r.stdout)
 	}
 	caKey := filepath.Join(data, "keys", "ca.key")
@@ -528,7 +528,10 @@ func TestConfigCheckCLI(t *testing.T) {
 	}{
 		{"valid", "web_addr = \":9443\"\n[audit]\nevery = \"12h\"\n", nil, 0, []string{"The configuration is valid"}},
 		{"a low port", "web_addr = \":443\"\n", nil, 0, []string{"warning: web_addr uses port 443", "low-ports.conf"}},
-		{"remote access", "public_address = \"toys.example.org:8884\"\n", nil, 0, []string{"warning: public_address", "remote-access.conf"}},
+		{"remote access", "[remote]\nenabled = true\nhost = \"family.example.net\"\n", nil, 0, []string{"warning: remote access is on (port 8885)", "toyhub-remote.socket"}},
+		{"remote access on a bare address", "[remote]\nenabled = true\nhost = \"203.0.113.7\"\n", nil, 0, []string{"toyhub-remote.socket", "changes"}},
+		{"remote access with a bad name", "[remote]\nenabled = true\nhost = \"my home.example\"\n", nil, 1, []string{"remote access"}},
+		{"the old public address", "public_address = \"toys.example.org:8884\"\n", nil, 1, []string{`unknown key "public_address"`}},
 		{"every bad value", "web_addr = 1\nmetrics_addr = \"0.0.0.0:9464\"\nbogus = true\n", nil, 1,
 			[]string{"web_addr: want a string", `unknown key "bogus"`, "must be a loopback address"}},
 		{"bad environment", "", []string{"TOYHUB_PAIRING_WINDOW=forever"}, 1, []string{"TOYHUB_PAIRING_WINDOW"}},

@@ -155,7 +155,7 @@ func webScenario() int {
 			return errors.New("no invite link")
 		}
 		link, _ := url.Parse(html.UnescapeString(m[1]))
-		if _, err := do(gran, "POST", "/join", fct, form(url.Values{"secret": {link.Query().Get("s")}, "password": {gpw}, "password2": {gpw}}), 303); err != nil {
+		if _, err := do(gran, "POST", "/join", fct, form(url.Values{"secret": {link.Query().Get("s")}, "password": {gpw}, "password2": {gpw}}), 200); err != nil {
 			return err
 		}
 		fam, err := do(mum, "GET", "/family", "", nil, 200)

@@ -159,7 +159,7 @@ func TestDebianPackage(t *testing.T) {
 				`-rwxr-xr-x root/root .* \./usr/bin/toyhub$`, `-rwxr-xr-x root/root .* \./usr/bin/toy$`,
 				`-rw-r--r-- root/root .* \./lib/systemd/system/toyhub\.service$`, `-rw-r--r-- root/root .* \./etc/toyhub/toyhub\.toml$`,
 				`\./usr/share/man/man1/toyhub\.1\.gz$`, `\./usr/share/man/man1/toy\.1\.gz$`, `\./usr/share/doc/toyhub/copyright$`,
-				`\./usr/share/doc/toyhub/examples/remote-access\.conf$`, `\./usr/share/doc/toyhub/examples/low-ports\.conf$`,
+				`-rw-r--r-- root/root .* \./lib/systemd/system/toyhub-remote\.socket$`, `\./usr/share/doc/toyhub/examples/low-ports\.conf$`,
 			} {
 				if !regexp.MustCompile(`(?m)` + want).MatchString(listing) {
 					t.Errorf("the package lacks %s:\n%s", want, listing)

@@ -32,7 +32,7 @@ func serve(io *cmdline.IO, args []string) error {
 	var ifaces cmdline.List
 	fs.Var(&ifaces, "mdns-iface", "advertise on this interface only (repeatable; default: the LAN interfaces)")
 	fs.DurationVar(&cfg.DiscoveryRefresh, "mdns-refresh", cfg.DiscoveryRefresh, "how often to check for changed addresses")
-	fs.StringVar(&cfg.PublicAddress, "public-addr", cfg.PublicAddress, "public HOST:PORT of the enrollment endpoint to put in invites (remote access; off by default)")
+	fs.StringVar(&cfg.RemoteListen, "remote-listen", cfg.RemoteListen, "address the remote port binds to, when remote access is on (default: every interface)")
 	fs.DurationVar(&cfg.AuditEvery, "audit-every", cfg.AuditEvery, "how often the security self-check runs (0: never on its own)")
 	fs.DurationVar(&cfg.AuditAfterChange, "audit-after-change", cfg.AuditAfterChange, "run the self-check this long after a change of devices, invites or settings (0: not)")
 	fs.BoolVar(&cfg.AuditNetwork, "audit-network", cfg.AuditNetwork, "include the home network scan in the hub's own self-checks (off by default)")
@@ -65,13 +65,19 @@ func serve(io *cmdline.IO, args []string) error {
 	slog.SetDefault(cfg.Logger)
 	cfg.Version = version
 
-	h, err := hub.New(cfg)
-	if err != nil {
-		return err
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err = h.Run(ctx)
+	for {
+		var h *hub.Hub
+		if h, err = hub.New(cfg); err != nil {
+			return err
+		}
+		// A hub that stopped to start again (its CA must vouch for a new
+		// name) is built anew in the same process.
+		if err = h.Run(ctx); !errors.Is(err, hub.ErrRestart) || ctx.Err() != nil {
+			break
+		}
+	}
 	if errors.Is(err, hub.ErrWiped) {
 		// Not a clean exit: systemd (Restart=on-failure) starts a new,
 		// empty hub with a new setup link.
