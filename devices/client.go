@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -151,12 +152,14 @@ func dial(ctx context.Context, b *certs.Bundle, opt Options) (*Client, error) {
 		return nil, errors.New("devices: no hub address in the bundle; give one with --hub")
 	}
 	mo := paho.NewClientOptions()
-	for _, h := range hubs {
-		mo.AddBroker("tls://" + h)
-	}
+	// One broker for paho; the connection is to whichever of the hub's
+	// addresses answers first (see raceDial).
+	mo.AddBroker("tls://" + hubs[0])
+	tlsCfg := certs.ClientTLS(b.Pool(), b.Cert, "")
+	mo.SetCustomOpenConnectionFn(func(*url.URL, paho.ClientOptions) (net.Conn, error) {
+		return raceDial(ctx, hubs, tlsCfg, opt.Timeout)
+	})
 	mo.SetClientID(b.Info.DeviceID)
-	// The server name is left empty: Go takes it from each address dialled.
-	mo.SetTLSConfig(certs.ClientTLS(b.Pool(), b.Cert, ""))
 	mo.SetCleanSession(true)
 	mo.SetAutoReconnect(false)
 	mo.SetConnectRetry(false)
@@ -170,7 +173,7 @@ func dial(ctx context.Context, b *certs.Bundle, opt Options) (*Client, error) {
 	})
 	c.mc = paho.NewClient(mo)
 	tok := c.mc.Connect()
-	if err := wait(ctx, tok, opt.Timeout+time.Duration(len(hubs))*opt.Timeout); err != nil {
+	if err := wait(ctx, tok, 2*opt.Timeout); err != nil {
 		err = clockHint(err, now)
 		if refused(err) {
 			return nil, fmt.Errorf("%w (%v); ask a parent to check it with 'toyhub device list'", ErrRefused, err)
@@ -360,4 +363,57 @@ func (c *Client) Sync(ctx context.Context) (int, error) {
 			return 0, ctx.Err()
 		}
 	}
+}
+
+// raceDial connects to whichever of the hub's addresses completes a TLS
+// handshake first. At home a LAN address answers at once; far away only
+// the public name does, and the LAN addresses (which the Internet drops)
+// must not each cost a timeout first. Earlier addresses get a short head
+// start, so a hub reachable both ways is reached on the LAN. The server
+// name is each address's own host.
+func raceDial(ctx context.Context, hubs []string, cfg *tls.Config, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	type result struct {
+		conn net.Conn
+		err  error
+	}
+	results := make(chan result, len(hubs))
+	for i, addr := range hubs {
+		go func() {
+			select {
+			case <-time.After(time.Duration(i) * 150 * time.Millisecond):
+			case <-ctx.Done():
+				results <- result{err: ctx.Err()}
+				return
+			}
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				results <- result{err: err}
+				return
+			}
+			c := cfg.Clone()
+			c.ServerName = host
+			d := tls.Dialer{Config: c}
+			conn, err := d.DialContext(ctx, "tcp", addr)
+			results <- result{conn, err}
+		}()
+	}
+	var errs []error
+	for range hubs {
+		r := <-results
+		if r.err == nil {
+			cancel()
+			go func(left int) { // close the slower ones
+				for ; left > 0; left-- {
+					if r := <-results; r.conn != nil {
+						r.conn.Close()
+					}
+				}
+			}(len(hubs) - len(errs) - 1)
+			return r.conn, nil
+		}
+		errs = append(errs, r.err)
+	}
+	return nil, errors.Join(errs...)
 }

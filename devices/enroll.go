@@ -78,25 +78,24 @@ func Join(ctx context.Context, inv wire.Invite, key *ecdsa.PrivateKey) (Enrolled
 	if err != nil {
 		return Enrolled{}, err
 	}
-	var lastErr error
-	for _, addr := range inv.Hub {
-		c, err := dialEnroll(ctx, addr, certs.PinnedTLS(inv.Pin))
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		resp, err := exchange(c, wire.EnrollRequest{V: wire.Version, Kind: wire.EnrollJoin, CSR: string(csrPEM), Secret: inv.Secret})
-		c.Close()
-		if err != nil {
-			return Enrolled{}, err
-		}
-		ca, err := certs.ParseCert([]byte(resp.CA))
-		if err != nil || certs.Pin(ca) != inv.Pin {
-			return Enrolled{}, errors.New("devices: the hub answered with a CA other than the invite's")
-		}
-		return enrolled(resp, ca, &key.PublicKey)
+	// Whichever of the invite's addresses answers first: the LAN ones
+	// during a visit, the public one far away.
+	conn, err := raceDial(ctx, inv.Hub, certs.PinnedTLS(inv.Pin), 15*time.Second)
+	if err != nil {
+		return Enrolled{}, fmt.Errorf("devices: no hub address of the invite answered: %w", err)
 	}
-	return Enrolled{}, fmt.Errorf("devices: no hub address of the invite answered: %w", lastErr)
+	c := conn.(*tls.Conn)
+	c.SetDeadline(time.Now().Add(15 * time.Second))
+	resp, err := exchange(c, wire.EnrollRequest{V: wire.Version, Kind: wire.EnrollJoin, CSR: string(csrPEM), Secret: inv.Secret})
+	c.Close()
+	if err != nil {
+		return Enrolled{}, err
+	}
+	ca, err := certs.ParseCert([]byte(resp.CA))
+	if err != nil || certs.Pin(ca) != inv.Pin {
+		return Enrolled{}, errors.New("devices: the hub answered with a CA other than the invite's")
+	}
+	return enrolled(resp, ca, &key.PublicKey)
 }
 
 func dialEnroll(ctx context.Context, addr string, cfg *tls.Config) (*tls.Conn, error) {
