@@ -256,8 +256,13 @@ func (m *Manager) Status() Status {
 	case !m.settings.Enabled:
 		st.Mapping = Mapping{State: MapOff}
 	case !m.settings.Map:
+		to := "the hub"
+		if _, local, err := gateway(); err == nil {
+			to = "the hub, " + local.String()
+		}
 		st.Mapping = Mapping{State: MapOff, Port: m.settings.Port,
-			Message: fmt.Sprintf("You forward port %d to the hub by hand, in the router's settings; the hub does not ask the router.", m.settings.Port)}
+			Message: fmt.Sprintf("You forward TCP port %d to %s, port %d, by hand: in your router's settings, under \"port forwarding\". "+
+				"The hub does not ask the router.", m.settings.Port, to, m.settings.Port)}
 	case st.Listening && st.Mapping.State == "":
 		st.Mapping = Mapping{State: MapAsking, Port: m.settings.Port, Message: "The hub is asking the router to forward the port…"}
 	}

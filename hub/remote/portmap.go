@@ -132,6 +132,9 @@ func (m Mapper) upnp(ctx context.Context, c igd, res *Mapping) {
 	if ext, err := c.GetExternalIPAddressCtx(ctx); err == nil {
 		res.External, _ = netip.ParseAddr(ext)
 	}
+	// A router that answers but has no public address of its own to
+	// tell (miniupnpd will not report a reserved one) cannot forward
+	// anything from the Internet either.
 	if m.behindCGNAT(res) {
 		return
 	}
@@ -155,7 +158,14 @@ func (m Mapper) natpmp(gw netip.Addr, res *Mapping) bool {
 	c := natpmp.NewClientWithTimeout(gw.AsSlice(), m.timeout())
 	ext, err := c.GetExternalAddress()
 	if err != nil {
-		return false
+		if !strings.Contains(err.Error(), "result code") {
+			return false // no answer: no NAT-PMP router
+		}
+		// It answered, with an error (RFC 6886: "network failure",
+		// the router has no public address of its own).
+		res.Method = "NAT-PMP"
+		m.behindCGNAT(res)
+		return true
 	}
 	res.Method = "NAT-PMP"
 	res.External = netip.AddrFrom4(ext.ExternalIPAddress)
@@ -177,16 +187,24 @@ func (m Mapper) natpmp(gw netip.Addr, res *Mapping) bool {
 }
 
 // behindCGNAT sets the carrier-grade NAT state when the router's own
-// address on the Internet is not a public one.
+// address on the Internet is not a public one, or when the router will
+// not tell one (it answers, so the line is up, but it has no address
+// that the Internet could reach).
 func (m Mapper) behindCGNAT(res *Mapping) bool {
 	a := res.External
-	if !a.IsValid() || !(a.IsPrivate() || cgnat.Contains(a) || a.IsLoopback() || a.IsUnspecified()) {
+	seen := "Your router's own address on the Internet, " + a.String() + ", is not a public one"
+	switch {
+	case !a.IsValid() || a.IsUnspecified():
+		res.External = netip.Addr{}
+		seen = "Your router answers, but has no public address on the Internet of its own"
+	case a.IsPrivate() || cgnat.Contains(a) || a.IsLoopback():
+	default:
 		return false
 	}
 	res.State = MapCGNAT
-	res.Message = fmt.Sprintf("Your router's own address on the Internet, %s, is not a public one: your provider shares one public address among "+
-		"several customers (carrier-grade NAT), so nothing from outside can reach your home, whatever the router forwards. "+
-		"Ask your provider for a public IPv4 address (some call it a \"fixed\" or \"dedicated\" IP), or for IPv6 to your home.", a)
+	res.Message = seen + ": most often your provider shares one public address among " +
+		"several customers (carrier-grade NAT), so nothing from outside can reach your home, whatever the router forwards. " +
+		"Ask your provider for a public IPv4 address (some call it a \"fixed\" or \"dedicated\" IP), or for IPv6 to your home."
 	return true
 }
 
@@ -204,24 +222,40 @@ func refusedMessage(port int, err error) string {
 		"choose another port, or change the forwarding in the router's settings.", port, err)
 }
 
-// findIGD finds the home router's UPnP gateway service on the LAN.
+// findIGD finds the home router's UPnP gateway service on the LAN. The
+// searches for each kind of gateway go out together: a search waits out
+// its MX seconds (routers answer after a random delay up to it) and one
+// more, so one after another they would take four times as long.
 func (m Mapper) findIGD(ctx context.Context) (igd, bool) {
-	ctx, cancel := context.WithTimeout(ctx, m.timeout())
+	const mx = 2
+	// A search reads answers until its context's deadline.
+	search, cancel := context.WithTimeout(ctx, (mx+1)*time.Second)
 	defer cancel()
-	hc, err := httpu.NewHTTPUClient()
-	if err != nil {
-		return nil, false
+	ctx, cancelAll := context.WithTimeout(ctx, m.timeout()+(mx+1)*time.Second)
+	defer cancelAll()
+	targets := []string{internetgateway2.URN_WANConnectionDevice_2, internetgateway2.URN_WANConnectionDevice_1,
+		"urn:schemas-upnp-org:device:InternetGatewayDevice:2", "urn:schemas-upnp-org:device:InternetGatewayDevice:1"}
+	found := make(chan []*http.Response, len(targets))
+	for _, target := range targets {
+		go func() {
+			hc, err := httpu.NewHTTPUClient() // one each: a client serves one search at a time
+			if err != nil {
+				found <- nil
+				return
+			}
+			defer hc.Close()
+			resps, _ := ssdp.RawSearch(search, hc, target, mx)
+			found <- resps
+		}()
 	}
-	defer hc.Close()
-	for _, target := range []string{internetgateway2.URN_WANConnectionDevice_2, internetgateway2.URN_WANConnectionDevice_1,
-		"urn:schemas-upnp-org:device:InternetGatewayDevice:2", "urn:schemas-upnp-org:device:InternetGatewayDevice:1"} {
-		resps, err := ssdp.RawSearch(ctx, hc, target, 2)
-		if err != nil {
-			continue
-		}
-		for _, r := range resps {
-			if c, ok := m.igdAt(ctx, r); ok {
-				return c, true
+	seen := map[string]bool{}
+	for range targets {
+		for _, r := range <-found {
+			if loc := r.Header.Get("Location"); !seen[loc] {
+				seen[loc] = true
+				if c, ok := m.igdAt(ctx, r); ok {
+					return c, true
+				}
 			}
 		}
 	}
