@@ -37,8 +37,11 @@ const (
 // outbound runs in the hub's namespace as a helper: it counts every
 // packet the namespace sends on its LAN interface, by whether it is
 // addressed within the LAN (the subnet, its broadcast, link-local and
-// link-local multicast) or beyond it. It prints "ready", and on SIGTERM
-// writes {"lan": n, "beyond": {"addr": n}} to CAPTURE_OUT.
+// link-local multicast) or beyond it. A TCP segment beyond the LAN that
+// does not open a connection (no bare SYN) answers one that came in: it
+// counts as an answer, not as reaching out. It prints "ready", and on
+// SIGTERM writes {"lan": n, "answers": n, "beyond": {"addr": n}} to
+// CAPTURE_OUT.
 func outbound() int {
 	fail := func(err error) int { fmt.Println("error:", err); return 1 }
 	lan := netip.MustParsePrefix(os.Getenv("CAPTURE_LAN"))
@@ -50,10 +53,7 @@ func outbound() int {
 		return lan.Contains(a) || a == lastOf(lan) || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
 			a == netip.AddrFrom4([4]byte{255, 255, 255, 255})
 	}
-	res := struct {
-		LAN    int            `json:"lan"`
-		Beyond map[string]int `json:"beyond"`
-	}{Beyond: map[string]int{}}
+	res := capture{Beyond: map[string]int{}}
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM)
 	fmt.Println("ready")
@@ -76,19 +76,59 @@ func outbound() int {
 			continue // only what this namespace sends
 		}
 		var dst netip.Addr
+		tcp := -1 // where the TCP header starts
 		switch {
 		case n >= 34 && buf[12] == 0x08 && buf[13] == 0x00:
 			dst = netip.AddrFrom4([4]byte(buf[30:34]))
+			if buf[23] == unix.IPPROTO_TCP {
+				tcp = 14 + int(buf[14]&0x0f)*4
+			}
 		case n >= 54 && buf[12] == 0x86 && buf[13] == 0xdd:
 			dst = netip.AddrFrom16([16]byte(buf[38:54]))
+			if buf[20] == unix.IPPROTO_TCP {
+				tcp = 54
+			}
 		default:
 			continue // ARP and the like: not addressed to a host
 		}
-		if inLAN(dst) {
+		switch {
+		case inLAN(dst):
 			res.LAN++
-		} else {
+		case tcp > 0 && n > tcp+13 && buf[tcp+13]&0x12 != 0x02: // not a bare SYN
+			res.Answers++
+		default:
 			res.Beyond[dst.String()]++
 		}
+	}
+}
+
+// capture is what outbound counted.
+type capture struct {
+	LAN     int            `json:"lan"`
+	Answers int            `json:"answers"`
+	Beyond  map[string]int `json:"beyond"`
+}
+
+// startCapture counts, in namespace ns, what leaves its LAN interface.
+func startCapture(t *testing.T, ns, lan string) func() capture {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "capture.json")
+	cmd, r := helper(t, ns, captureEnv, "CAPTURE_LAN="+lan, "CAPTURE_OUT="+out)
+	if line, _ := r.ReadString('\n'); strings.TrimSpace(line) != "ready" {
+		t.Fatalf("capture: %q", line)
+	}
+	return func() capture {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		var res capture
+		raw, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(raw, &res); err != nil {
+			t.Fatal(err)
+		}
+		return res
 	}
 }
 
@@ -225,11 +265,7 @@ func TestNothingLeavesTheLAN(t *testing.T) {
 	os.WriteFile(filepath.Join(etc, "resolv.conf"), []byte("nameserver 198.51.100.53\n"), 0o644)
 
 	dir := t.TempDir()
-	captureOut := filepath.Join(dir, "capture.json")
-	capture, out := helper(t, n.a, captureEnv, "CAPTURE_LAN="+n.subnet+".0/24", "CAPTURE_OUT="+captureOut)
-	if line, _ := out.ReadString('\n'); strings.TrimSpace(line) != "ready" {
-		t.Fatalf("capture: %q", line)
-	}
+	counted := startCapture(t, n.a, n.subnet+".0/24")
 
 	data := filepath.Join(dir, "data")
 	_, logs := n.startHub(t, data, "--web-addr", n.hubIP+":8443", "--audit-after-change", "1s")
@@ -289,22 +325,12 @@ func TestNothingLeavesTheLAN(t *testing.T) {
 	must(t, runBin(t, "toyhub", "export", "--data", data, "--out", b("export.zip"), "--plain"))
 	time.Sleep(2 * time.Second) // the check after the last change, and any stragglers
 
-	capture.Process.Signal(syscall.SIGTERM)
-	capture.Wait()
-	raw, err := os.ReadFile(captureOut)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res struct {
-		LAN    int            `json:"lan"`
-		Beyond map[string]int `json:"beyond"`
-	}
-	json.Unmarshal(raw, &res)
+	res := counted()
 	if res.LAN < 100 {
 		t.Fatalf("only %d packets counted on the LAN: is the counter on the right interface?", res.LAN)
 	}
-	if len(res.Beyond) > 0 {
-		t.Fatalf("packets addressed beyond the LAN: %v", res.Beyond)
+	if len(res.Beyond) > 0 || res.Answers > 0 {
+		t.Fatalf("packets addressed beyond the LAN: %v, and %d answers", res.Beyond, res.Answers)
 	}
 	t.Logf("%d packets on the LAN, none beyond it", res.LAN)
 }
