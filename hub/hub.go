@@ -41,7 +41,8 @@ type Hub struct {
 	lock     *os.File
 	store    *store.Store
 	ca       *certs.CA
-	cert     *servercert.Cert
+	cert     *servercert.Cert // the LAN's
+	remCert  *servercert.Cert // the remote door's: the LAN's names and the public one
 	sockets  sockets
 	live     live.Feed
 	metrics  *health.Counters
@@ -136,7 +137,12 @@ func (h *Hub) open() (err error) {
 		return err
 	}
 	h.cert, err = servercert.New(servercert.Options{CertFile: dir.ServerCert(), KeyFile: dir.ServerKey(),
-		Validity: cfg.ServerCertValidity, CA: h.ca, Names: h.serverNames, Log: h.log, Now: cfg.Now})
+		Validity: cfg.ServerCertValidity, CA: h.ca, Names: lan.ServerNames, Log: h.log, Now: cfg.Now})
+	if err != nil {
+		return err
+	}
+	h.remCert, err = servercert.New(servercert.Options{CertFile: dir.RemoteCert(), KeyFile: dir.RemoteKey(),
+		Validity: cfg.ServerCertValidity, CA: h.ca, Names: h.remoteNames, Log: h.log, Now: cfg.Now})
 	return err
 }
 
@@ -393,10 +399,10 @@ func storeReserve(n int64) int64 {
 	return n
 }
 
-// serverNames are the names and addresses the server certificate covers:
-// the machine's (lan.ServerNames) and, with remote access on, the name the
-// Internet reaches it by.
-func (h *Hub) serverNames() ([]string, []netip.Addr) {
+// remoteNames are the names and addresses the remote door's certificate
+// covers: the machine's (lan.ServerNames) and, with remote access on, the
+// name the Internet reaches it by.
+func (h *Hub) remoteNames() ([]string, []netip.Addr) {
 	dns, ips := lan.ServerNames()
 	if host, _, err := net.SplitHostPort(h.remotePublic()); err == nil {
 		if a, err := netip.ParseAddr(host); err == nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/hub/connlimit"
 	"github.com/toyhub/toyhub/hub/remote"
+	"github.com/toyhub/toyhub/hub/servercert"
 	"github.com/toyhub/toyhub/store"
 )
 
@@ -60,11 +61,13 @@ func (h *Hub) listenRemote(port int) (net.Listener, error) {
 // household browser certificate checked against the store, or none at
 // all while an invite is open.
 func (h *Hub) newRemoteDoor() *remote.Door {
-	webTLS := certs.LimitTickets(certs.WebTLS(h.cert.Get), sessionLife, h.cfg.Now)
+	webTLS := certs.LimitTickets(certs.WebTLS(h.remCert.Get), sessionLife, h.cfg.Now)
 	webTLS.ClientAuth = tls.VerifyClientCertIfGiven
 	webTLS.ClientCAs = h.ca.Pool()
 	webTLS.Time = h.cfg.Now
-	cfgs := remote.Configs{MQTT: h.broker.TLSConfig(), Enroll: certs.EnrollServerTLS(h.cert.Get, h.ca.Cert), Web: webTLS,
+	mqttTLS := h.broker.TLSConfig().Clone()
+	mqttTLS.Certificates, mqttTLS.GetCertificate = nil, h.remCert.Get
+	cfgs := remote.Configs{MQTT: mqttTLS, Enroll: certs.EnrollServerTLS(h.remCert.Get, h.ca.Cert), Web: webTLS,
 		WebCheck: h.verifyBrowser}
 	handlers := remote.Handlers{
 		MQTT:   func(c *tls.Conn) { h.remoteIn.mqtt.Give(c) },
@@ -163,7 +166,15 @@ func (h *Hub) RemoteAddr() string {
 // certificate at once.
 func (h *Hub) remoteChanged() {
 	h.live.Publish()
-	if err := h.cert.Renew(); err != nil {
-		h.log.Error("Server certificate not renewed", "error", err)
+	h.renewCerts()
+}
+
+// renewCerts renews the LAN's server certificate and the remote door's,
+// as needed.
+func (h *Hub) renewCerts() {
+	for _, c := range []*servercert.Cert{h.cert, h.remCert} {
+		if err := c.Renew(); err != nil {
+			h.log.Error("Server certificate not renewed", "error", err)
+		}
 	}
 }

@@ -35,9 +35,7 @@ func (h *Hub) maintain() {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		if err := h.cert.Renew(); err != nil {
-			h.log.Error("Server certificate not renewed", "error", err)
-		}
+		h.renewCerts()
 		if h.cfg.BackupDir != "" {
 			if at, ok := archive.LastBackup(h.ctx, h.store); !ok || h.cfg.Now().Sub(at) >= h.cfg.BackupEvery {
 				_ = h.service.DailyBackup(h.ctx, archive.DailyOptions{Dir: h.cfg.BackupDir, PassphraseFile: h.cfg.BackupPassphraseFile,

@@ -34,12 +34,19 @@ func (d Dir) Join(elem ...string) string {
 }
 
 // The files in the directory.
-func (d Dir) DB() string            { return d.Join("hub.db") }
-func (d Dir) Keys() string          { return d.Join("keys") }
-func (d Dir) CACert() string        { return d.Join("ca.pem") }
-func (d Dir) CAKey() string         { return d.Join("keys", "ca.key") }
-func (d Dir) ServerCert() string    { return d.Join("server.pem") }
-func (d Dir) ServerKey() string     { return d.Join("keys", "server.key") }
+func (d Dir) DB() string         { return d.Join("hub.db") }
+func (d Dir) Keys() string       { return d.Join("keys") }
+func (d Dir) CACert() string     { return d.Join("ca.pem") }
+func (d Dir) CAKey() string      { return d.Join("keys", "ca.key") }
+func (d Dir) ServerCert() string { return d.Join("server.pem") }
+func (d Dir) ServerKey() string  { return d.Join("keys", "server.key") }
+
+// RemoteCert and RemoteKey are the remote door's server certificate: the
+// LAN one's names and the public one. It is apart so that the LAN
+// certificate never names what a CA copy from before remote access (in
+// every device paired then) does not permit.
+func (d Dir) RemoteCert() string    { return d.Join("server-remote.pem") }
+func (d Dir) RemoteKey() string     { return d.Join("keys", "server-remote.key") }
 func (d Dir) LockFile() string      { return d.Join("hub.lock") }
 func (d Dir) ControlSocket() string { return d.Join("control.sock") }
 

@@ -43,6 +43,8 @@ func TestMain(m *testing.M) {
 		os.Exit(outbound())
 	case os.Getenv(webEnv) != "":
 		os.Exit(webScenario())
+	case os.Getenv(grandmaEnv) != "":
+		os.Exit(grandmaBrowser())
 	}
 	dir, err := os.MkdirTemp("", "toyhub-cli")
 	if err != nil {

@@ -92,7 +92,7 @@ func outbound() int {
 			continue // ARP and the like: not addressed to a host
 		}
 		switch {
-		case inLAN(dst):
+		case inLAN(dst), ssdp(dst, buf[:n]):
 			res.LAN++
 		case tcp > 0 && n > tcp+13 && buf[tcp+13]&0x12 != 0x02: // not a bare SYN
 			res.Answers++
@@ -100,6 +100,13 @@ func outbound() int {
 			res.Beyond[dst.String()]++
 		}
 	}
+}
+
+// ssdp reports an IPv4 packet to the UPnP search address that cannot
+// leave the home: no home router forwards multicast, and its TTL (1 or 2,
+// as UPnP asks) would end it at the first router anyway.
+func ssdp(dst netip.Addr, pkt []byte) bool {
+	return dst == netip.AddrFrom4([4]byte{239, 255, 255, 250}) && len(pkt) > 22 && pkt[22] <= 2
 }
 
 // capture is what outbound counted.
