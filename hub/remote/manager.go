@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -113,11 +114,22 @@ func (m *Manager) Apply(ctx context.Context, s Settings) (Status, error) {
 	if err := s.Check(); err != nil {
 		return m.Status(), err
 	}
+	// Settings that cannot be served (the port taken, or not the one the
+	// service manager listens on) are refused, and the ones before stay.
+	prev := m.Status().Settings
+	m.apply(ctx, s)
+	m.mu.Lock()
+	problem := m.problem
+	m.mu.Unlock()
+	if problem != "" {
+		m.apply(ctx, prev)
+		return m.Status(), errors.New(strings.TrimSuffix(problem, "."))
+	}
 	b, _ := json.Marshal(s)
 	if err := m.d.Store.SetMeta(ctx, settingsKey, b); err != nil {
+		m.apply(ctx, prev)
 		return m.Status(), err
 	}
-	m.apply(ctx, s)
 	return m.Status(), nil
 }
 
