@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"debug/buildinfo"
 	"debug/elf"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +19,7 @@ import (
 )
 
 // needTool returns a tool's path; it skips without it, unless CI is set.
-func needTool(t *testing.T, name, pkg string) string {
+func needTool(t testing.TB, name, pkg string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err == nil {
@@ -227,7 +229,23 @@ func TestServiceUnit(t *testing.T) {
 	dir := t.TempDir()
 	local := filepath.Join(dir, "toyhub.service")
 	os.WriteFile(local, bytes.ReplaceAll(unit, []byte("/usr/bin/toyhub"), []byte(filepath.Join(binDir, "toyhub"))), 0o644)
-	if out, err := exec.Command(sa, "verify", "--man=no", local).CombinedOutput(); err != nil {
+	// Remote access: the socket unit opens the one port to anywhere, and
+	// hands it to the service, which keeps its own rule.
+	sock, err := os.ReadFile("../../../packaging/toyhub-remote.socket")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ListenStream=8885", "FileDescriptorName=remote", "Service=toyhub.service", "IPAddressAllow=any"} {
+		if !strings.Contains(string(sock), want) {
+			t.Errorf("the remote socket lacks %q", want)
+		}
+	}
+	if strings.Contains(string(unit), "IPAddressAllow=any") {
+		t.Error("the service lets itself reach anywhere")
+	}
+	localSock := filepath.Join(dir, "toyhub-remote.socket")
+	os.WriteFile(localSock, sock, 0o644)
+	if out, err := exec.Command(sa, "verify", "--man=no", local, localSock).CombinedOutput(); err != nil {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
 	out, _ := exec.Command(sa, "security", "--offline=yes", local).CombinedOutput()
@@ -309,4 +327,73 @@ func unitMemory(t *testing.T, unit []byte) memory {
 		return n << map[string]int{"M": 20, "MiB": 20, "G": 30, "GiB": 30}[string(m[2])]
 	}
 	return memory{goLimit: size(`Environment=GOMEMLIMIT=`, "MiB|GiB"), high: size(`MemoryHigh=`, "M|G"), max: size(`MemoryMax=`, "M|G")}
+}
+
+// TestRemoteSocketActivation: as packaged, the remote port is the socket
+// unit's, handed to the hub by name ("remote"); systemd-socket-activate
+// hands it over as systemd does. While remote access is off the hub
+// closes whatever arrives on it; once a parent turns remote access on,
+// the door answers there (a browser without a certificate passes the
+// handshake only while an invite is open). And under systemd without
+// the socket, turning remote access on says what to run.
+func TestRemoteSocketActivation(t *testing.T) {
+	ssa := needTool(t, "systemd-socket-activate", "systemd")
+	data := filepath.Join(t.TempDir(), "data")
+	addr := freePort(t)
+	_, port, _ := net.SplitHostPort(addr)
+	logs := &lockedBuffer{}
+	cmd := exec.Command(ssa, "-l", addr, "--fdname=remote", filepath.Join(binDir, "toyhub"), "serve", "--data", data,
+		"--mqtt-addr", "127.0.0.1:0", "--enroll-addr", "127.0.0.1:0", "--web-addr", "127.0.0.1:0", "--mdns=false",
+		"--audit-every", "0", "--audit-after-change", "0", "--metrics-addr", "127.0.0.1:0")
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// A browser's handshake, done when the server speaks (HTTP/2 servers
+	// send their settings first): in TLS 1.3 a refused client learns it
+	// only at its first read.
+	handshake := func() error {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr,
+			&tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		_, err = c.Read(make([]byte, 1))
+		return err
+	}
+	waitFor(t, "the socket", func() bool { // the first connection starts the hub
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}, logs)
+	waitFor(t, "the hub", func() bool { return runBin(t, "toyhub", "status", "--data", data).code == 0 }, logs)
+	if err := handshake(); err == nil {
+		t.Fatal("a handshake on the remote socket while remote access is off")
+	}
+	if r := runBin(t, "toyhub", "remote", "enable", "--data", data, "--host", "family.example.net", "--port", "8886", "--no-map"); r.code == 0 ||
+		!strings.Contains(r.stderr, "toyhub-remote.socket listens on port "+port) {
+		t.Fatalf("another port than the socket's: exit %d %s", r.code, r.stderr)
+	}
+	must(t, runBin(t, "toyhub", "remote", "enable", "--data", data, "--host", "family.example.net", "--port", port, "--no-map"))
+	waitFor(t, "the hub, again", func() bool { return remoteState(t, data).Listening }, logs) // it restarted, to vouch for the name
+	if err := handshake(); err == nil {
+		t.Fatal("a browser without a certificate passed the handshake with no invite open")
+	}
+	must(t, runBin(t, "toyhub", "invite", "create", "--data", data, "--name", "Gran", "--out", filepath.Join(t.TempDir(), "gran.invite")))
+	if err := handshake(); err != nil {
+		t.Fatalf("with an invite open, the door on the passed socket: %v\n%s", err, logs.String())
+	}
+
+	// Under systemd, with no socket passed: the steps, in words.
+	data2 := filepath.Join(t.TempDir(), "data")
+	startServeEnv(t, data2, "127.0.0.1:0", "INVOCATION_ID=0123456789abcdef")
+	if r := runBin(t, "toyhub", "remote", "enable", "--data", data2, "--host", "family.example.net", "--no-map"); r.code == 0 ||
+		!strings.Contains(r.stderr, "sudo systemctl enable --now toyhub-remote.socket") {
+		t.Fatalf("under systemd without the socket: exit %d %s", r.code, r.stderr)
+	}
 }
