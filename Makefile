@@ -59,8 +59,9 @@ lint: ## gofmt, go vet and staticcheck
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-bench: build ## The load harness beside Mosquitto: throughput (1 and 25 pairs), 200 toys at one message a minute, a 1,000-toy reconnect storm and idle memory
+bench: build ## The load harness beside Mosquitto (throughput, 200 toys, a 1,000-toy storm, idle memory); grandpa's message through a router beside the LAN
 	$(GO) run ./hub/cmd/toybench --hub $(BIN)/toyhub --json $(BIN)/bench.json
+	$(GO) test ./hub/cmd/toyhub -run '^$$' -bench '^BenchmarkFarRoundTrip$$' -benchtime 5x
 
 bench-abuse: build ## A toy's round trip under each MQTT attack, and the owner's login and the hub's RSS under each web flood, beside none
 	$(GO) run ./hub/cmd/toybench --hub $(BIN)/toyhub --mode abuse --json $(BIN)/bench-abuse.json

@@ -68,7 +68,7 @@ type result struct {
 	stdout, stderr string
 }
 
-func runBin(t *testing.T, name string, args ...string) result {
+func runBin(t testing.TB, name string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -81,7 +81,7 @@ func runBin(t *testing.T, name string, args ...string) result {
 
 // runCmd runs a command and returns its exit code and output; it fails
 // the test only if the command could not run at all.
-func runCmd(t *testing.T, cmd *exec.Cmd) result {
+func runCmd(t testing.TB, cmd *exec.Cmd) result {
 	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -95,7 +95,7 @@ func runCmd(t *testing.T, cmd *exec.Cmd) result {
 	return r
 }
 
-func must(t *testing.T, r result) result {
+func must(t testing.TB, r result) result {
 	t.Helper()
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
@@ -474,7 +474,7 @@ func TestCLI(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, what string, ok func() bool, log fmt.Stringer) {
+func waitFor(t testing.TB, what string, ok func() bool, log fmt.Stringer) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {

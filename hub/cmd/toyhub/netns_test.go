@@ -26,7 +26,7 @@ type netns struct {
 }
 
 // needNetns skips without root or ip(8), unless CI is set.
-func needNetns(t *testing.T) {
+func needNetns(t testing.TB) {
 	t.Helper()
 	why := ""
 	if os.Geteuid() != 0 {
@@ -43,7 +43,7 @@ func needNetns(t *testing.T) {
 	t.Skip(why)
 }
 
-func ipCmd(t *testing.T, args ...string) {
+func ipCmd(t testing.TB, args ...string) {
 	t.Helper()
 	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 		t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -56,7 +57,7 @@ const (
 
 // newLab builds the three namespaces, the router's NAT and, as kind
 // says, its port-mapping server. wan is labWAN or labCGNAT.
-func newLab(t *testing.T, kind routerKind, wan string) *lab {
+func newLab(t testing.TB, kind routerKind, wan string) *lab {
 	t.Helper()
 	needNetns(t)
 	needTool(t, "nft", "nftables")
@@ -110,7 +111,7 @@ table inet nat {
 	return l
 }
 
-func (l *lab) run(t *testing.T, ns string, name string, args ...string) string {
+func (l *lab) run(t testing.TB, ns string, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...).CombinedOutput()
 	if err != nil {
@@ -119,14 +120,14 @@ func (l *lab) run(t *testing.T, ns string, name string, args ...string) string {
 	return string(out)
 }
 
-func (l *lab) nft(t *testing.T, ruleset string) {
+func (l *lab) nft(t testing.TB, ruleset string) {
 	t.Helper()
 	f := filepath.Join(l.dir, fmt.Sprintf("rules%d.nft", rand.IntN(1<<30)))
 	os.WriteFile(f, []byte(ruleset), 0o600)
 	l.run(t, l.router, "nft", "-f", f)
 }
 
-func (l *lab) startMiniupnpd(t *testing.T, kind routerKind) {
+func (l *lab) startMiniupnpd(t testing.TB, kind routerKind) {
 	t.Helper()
 	bin := needTool(t, "miniupnpd", "miniupnpd")
 	secure, upnp := "yes", "yes"
@@ -173,14 +174,14 @@ deny 0-65535 0.0.0.0/0 0-65535
 }
 
 // forwarded is what the router's NAT chain forwards (miniupnpd's rules).
-func (l *lab) forwarded(t *testing.T) string {
+func (l *lab) forwarded(t testing.TB) string {
 	t.Helper()
 	return l.run(t, l.router, "nft", "list", "chain", "inet", "nat", "prerouting_miniupnpd")
 }
 
 // startHub runs 'toyhub serve' in the home namespace, on the LAN address,
 // the web app included; it waits until the control socket answers.
-func (l *lab) startHub(t *testing.T, data string) (*exec.Cmd, *lockedBuffer) {
+func (l *lab) startHub(t testing.TB, data string) (*exec.Cmd, *lockedBuffer) {
 	t.Helper()
 	logs := &lockedBuffer{}
 	cmd := exec.Command("ip", "netns", "exec", l.home, filepath.Join(binDir, "toyhub"), "serve", "--data", data,
@@ -203,7 +204,7 @@ func (l *lab) startHub(t *testing.T, data string) (*exec.Cmd, *lockedBuffer) {
 }
 
 // remoteState reads 'toyhub remote status --json'.
-func remoteState(t *testing.T, data string) control.RemoteView {
+func remoteState(t testing.TB, data string) control.RemoteView {
 	t.Helper()
 	var v control.RemoteView
 	r := runBin(t, "toyhub", "remote", "status", "--json", "--data", data)
@@ -219,7 +220,7 @@ func remoteState(t *testing.T, data string) control.RemoteView {
 // enableRemote turns remote access on with the CLI, as a parent would,
 // and waits until the hub has asked the router (and, the first time,
 // started again to vouch for the name).
-func enableRemote(t *testing.T, data string, logs fmt.Stringer, extra ...string) control.RemoteView {
+func enableRemote(t testing.TB, data string, logs fmt.Stringer, extra ...string) control.RemoteView {
 	t.Helper()
 	must(t, runBin(t, "toyhub", append([]string{"remote", "enable", "--data", data, "--host", labHost}, extra...)...))
 	var v control.RemoteView
@@ -296,7 +297,7 @@ func TestRouterCases(t *testing.T) {
 }
 
 // toy runs the toy simulator in a namespace (never browsing mDNS).
-func (l *lab) toy(t *testing.T, ns string, args ...string) result {
+func (l *lab) toy(t testing.TB, ns string, args ...string) result {
 	t.Helper()
 	if args[0] == "send" || args[0] == "listen" {
 		args = append([]string{args[0], "--mdns=false"}, args[1:]...)
@@ -352,7 +353,7 @@ func sameFile(t *testing.T, want, got string) {
 }
 
 // in runs a tool in a namespace and returns what it did.
-func (l *lab) in(t *testing.T, ns string, timeout time.Duration, name string, args ...string) result {
+func (l *lab) in(t testing.TB, ns string, timeout time.Duration, name string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -624,4 +625,63 @@ func fakeMic(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// BenchmarkFarRoundTrip: a 10-second message from grandpa's toy to the
+// child's, from his home through the router (UPnP mapping, NAT, the
+// remote door's ALPN hand-off) beside the same from a device on the home
+// LAN, in the same run; then through a poor line (1% loss each way, a
+// 512 kbit/s link). Each trip is what a toy does: a 'toy send' that
+// connects, uploads and hands over, until the child's 'toy listen' has
+// the whole message. Reported as medians and as ratios to the LAN's.
+func BenchmarkFarRoundTrip(b *testing.B) {
+	l := newLab(b, routerUPnP, labWAN)
+	dir := b.TempDir()
+	p := func(name string) string { return filepath.Join(dir, name) }
+	data := p("data")
+	_, logs := l.startHub(b, data)
+	label := must(b, runBin(b, "toy", "label", "--out", p("teddy"))).stdout
+	code := strings.SplitN(label, "\n", 2)[0]
+	must(b, runBin(b, "toyhub", "pair", "--data", data, "--code", code, "--name", "Teddy"))
+	must(b, l.toy(b, l.home, "pair", "--code", code, "--out", p("teddy"), "--hub", labHubIP+":8884"))
+	enableRemote(b, data, logs)
+	for _, who := range []struct{ name, ns string }{{"Grandpa", l.far}, {"Auntie", l.home}} {
+		must(b, runBin(b, "toyhub", "invite", "create", "--data", data, "--name", who.name, "--toys", "Teddy", "--out", p(who.name+".invite")))
+		must(b, l.toy(b, who.ns, "join", p(who.name+".invite"), "--out", p(who.name)))
+		must(b, runBin(b, "toyhub", "link", who.name, "Teddy", "--data", data))
+	}
+	wav := p("ten.wav")
+	must(b, runBin(b, "toy", "record", "--out", wav, "--seconds", "10"))
+	trip := func(ns, bundle string) float64 {
+		inbox := b.TempDir()
+		listen := make(chan result, 1)
+		go func() {
+			listen <- l.toy(b, l.home, "listen", "--bundle", p("teddy"), "--out", inbox, "--count", "1", "--timeout", "100s")
+		}()
+		time.Sleep(time.Second) // the child's toy is connected and waiting
+		start := time.Now()
+		must(b, l.toy(b, ns, "send", "--bundle", bundle, "--to", "Teddy", "--timeout", "100s", wav))
+		must(b, <-listen)
+		return float64(time.Since(start).Microseconds()) / 1000
+	}
+	median := func(v []float64) float64 { slices.Sort(v); return v[len(v)/2] }
+	var lan, far, poor []float64
+	for b.Loop() {
+		lan = append(lan, trip(l.home, p("Auntie")))
+		far = append(far, trip(l.far, p("Grandpa")))
+	}
+	l.nft(b, "add rule inet filter impair numgen random mod 100 < 1 drop\n")
+	for _, ns := range []string{l.router, l.far} {
+		l.run(b, ns, "tc", "qdisc", "add", "dev", "wan0", "root", "handle", "1:", "htb", "default", "1")
+		l.run(b, ns, "tc", "class", "add", "dev", "wan0", "parent", "1:", "classid", "1:1", "htb", "rate", "512kbit")
+	}
+	for range lan {
+		poor = append(poor, trip(l.far, p("Grandpa")))
+	}
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(median(lan), "lan-ms")
+	b.ReportMetric(median(far), "router-ms")
+	b.ReportMetric(median(far)/median(lan), "router/lan")
+	b.ReportMetric(median(poor), "poor-ms")
+	b.ReportMetric(median(poor)/median(lan), "poor/lan")
 }
