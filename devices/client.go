@@ -366,11 +366,13 @@ func (c *Client) Sync(ctx context.Context) (int, error) {
 }
 
 // raceDial connects to whichever of the hub's addresses completes a TLS
-// handshake first. At home a LAN address answers at once; far away only
-// the public name does, and the LAN addresses (which the Internet drops)
-// must not each cost a timeout first. Earlier addresses get a short head
-// start, so a hub reachable both ways is reached on the LAN. The server
-// name is each address's own host.
+// handshake first. At home a LAN address answers at once (the public name,
+// if the router loops it back at all, answers later, through the router);
+// far away only the public name does, and the LAN addresses (which the
+// Internet drops) must not each cost a timeout first, nor a head start.
+// Each handshake verifies the hub, so a stranger at one of the addresses
+// on grandma's own network gets nowhere. The server name is each
+// address's own host.
 func raceDial(ctx context.Context, hubs []string, cfg *tls.Config, timeout time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -379,14 +381,8 @@ func raceDial(ctx context.Context, hubs []string, cfg *tls.Config, timeout time.
 		err  error
 	}
 	results := make(chan result, len(hubs))
-	for i, addr := range hubs {
+	for _, addr := range hubs {
 		go func() {
-			select {
-			case <-time.After(time.Duration(i) * 150 * time.Millisecond):
-			case <-ctx.Done():
-				results <- result{err: ctx.Err()}
-				return
-			}
 			host, _, err := net.SplitHostPort(addr)
 			if err != nil {
 				results <- result{err: err}
