@@ -185,14 +185,20 @@ func (m *Manager) keepMapped(ctx context.Context, port int) {
 		} else if err == nil && mp.State == MapDone {
 			wait = 30 * time.Minute // a lease for ever: look now and then that it is still there
 		}
+		moved := err == nil && mp.State == MapDone && last.IsValid() && mp.External.IsValid() && mp.External != last
 		m.mu.Lock()
-		changed := m.mapping.State != mp.State
+		if moved {
+			mp.Message += " " + movedMessage(last, mp.External, m.settings.Host)
+		} else if m.mapping.External == mp.External && strings.Contains(m.mapping.Message, "address on the Internet changed") {
+			mp.Message = m.mapping.Message // still news until the address moves again
+		}
+		changed := m.mapping.State != mp.State || moved
 		m.mapping, m.renews = mp, m.d.Now().Add(wait)
 		m.mu.Unlock()
 		switch {
 		case err != nil:
 			m.d.Log.Error("Port mapping failed", "port", port, "error", err)
-		case mp.State == MapDone && last.IsValid() && mp.External != last:
+		case moved:
 			m.d.Log.Warn("Router's external address changed", "from", last.String(), "to", mp.External.String())
 			m.d.Store.Audit(store.Event{Kind: store.EvRemoteMapped, Detail: "external address changed, " + mp.Method})
 		case changed && mp.State == MapDone:
@@ -298,4 +304,16 @@ func LoadSettings(ctx context.Context, st Store, defaults Settings) (Settings, e
 		return s, fmt.Errorf("remote: settings: %w", err)
 	}
 	return s, nil
+}
+
+// movedMessage says what a new address on the Internet means for the way
+// in: nothing with a name that the router keeps up to date; a lost way
+// with a bare address.
+func movedMessage(from, to netip.Addr, host string) string {
+	said := fmt.Sprintf("Your home's address on the Internet changed from %s to %s.", from, to)
+	if a, err := netip.ParseAddr(host); err == nil && a != to {
+		return said + fmt.Sprintf(" Family far away use %s, which no longer reaches your home: turn remote access on again with %s, "+
+			"or better, with your router's dynamic-DNS name, which follows such changes.", host, to)
+	}
+	return said + " Family far away use " + host + ", which your router's dynamic DNS keeps pointing at your home: nothing to do."
 }
