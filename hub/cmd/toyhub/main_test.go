@@ -45,6 +45,8 @@ func TestMain(m *testing.M) {
 		os.Exit(webScenario())
 	case os.Getenv(grandmaEnv) != "":
 		os.Exit(grandmaBrowser())
+	case os.Getenv(lineEnv) != "":
+		os.Exit(lineWire())
 	}
 	dir, err := os.MkdirTemp("", "toyhub-cli")
 	if err != nil {

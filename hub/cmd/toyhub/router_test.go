@@ -41,7 +41,9 @@ const (
 
 type lab struct {
 	home, router, far string
-	wan               string // the WAN subnet's first three octets
+	line              string              // the Internet between router and far: a wire
+	delay             func(time.Duration) // sets the wire's delay each way
+	wan               string              // the WAN subnet's first three octets
 	dir               string
 	miniupnpd         *exec.Cmd
 }
@@ -62,14 +64,22 @@ func newLab(t testing.TB, kind routerKind, wan string) *lab {
 	needNetns(t)
 	needTool(t, "nft", "nftables")
 	id := rand.IntN(1 << 16)
-	l := &lab{home: fmt.Sprintf("thHome%d", id), router: fmt.Sprintf("thRtr%d", id), far: fmt.Sprintf("thFar%d", id), wan: wan, dir: t.TempDir()}
-	for _, ns := range []string{l.home, l.router, l.far} {
+	l := &lab{home: fmt.Sprintf("thHome%d", id), router: fmt.Sprintf("thRtr%d", id), far: fmt.Sprintf("thFar%d", id),
+		line: fmt.Sprintf("thLine%d", id), wan: wan, dir: t.TempDir()}
+	for _, ns := range []string{l.home, l.router, l.far, l.line} {
 		ipCmd(t, "netns", "add", ns)
 		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
 		ipCmd(t, "-n", ns, "link", "set", "lo", "up")
 	}
+	// The wire speaks no IP of its own: nothing but what it carries.
+	l.run(t, l.line, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1", "net.ipv6.conf.all.disable_ipv6=1")
 	ipCmd(t, "link", "add", "lan0", "netns", l.home, "type", "veth", "peer", "name", "lan0", "netns", l.router)
-	ipCmd(t, "link", "add", "wan0", "netns", l.router, "type", "veth", "peer", "name", "wan0", "netns", l.far)
+	ipCmd(t, "link", "add", "wan0", "netns", l.router, "type", "veth", "peer", "name", "l0", "netns", l.line)
+	ipCmd(t, "link", "add", "l1", "netns", l.line, "type", "veth", "peer", "name", "wan0", "netns", l.far)
+	for _, dev := range []string{"l0", "l1"} {
+		ipCmd(t, "-n", l.line, "link", "set", dev, "promisc", "on", "up")
+	}
+	l.delay = startLine(t, l.line)
 	for _, a := range []struct{ ns, dev, addr string }{
 		{l.home, "lan0", labHubIP + "/24"}, {l.router, "lan0", labLAN + ".1/24"},
 		{l.router, "wan0", wan + ".1/24"}, {l.far, "wan0", wan + ".2/24"},
@@ -369,9 +379,9 @@ func (l *lab) in(t testing.TB, ns string, timeout time.Duration, name string, ar
 // imports her certificate with pk12util, listens to the child's message
 // and records a reply, which the toy receives byte-identical. A scanner
 // without a certificate, or with a revoked one, gets nothing; a spent
-// invite does not open twice. Through a poor line (1% loss, a slow
-// uplink, a 5-second outage in the middle of an upload) the exchange
-// still arrives once and whole. Remote access off, or the hub stopped,
+// invite does not open twice. Through a poor line (80 ms and 1% loss
+// each way, a slow uplink, a 5-second outage in the middle of an upload)
+// the exchange still arrives once and whole. Remote access off, or the hub stopped,
 // and the router's mapping is gone. And all along, nothing leaves the
 // home that the hub opened towards the Internet.
 func TestGrandmaFarAway(t *testing.T) {
@@ -552,8 +562,10 @@ func TestGrandmaFarAway(t *testing.T) {
 		t.Fatalf("a withdrawn certificate still opens the door: %q", r.stdout)
 	}
 
-	// A poor line: 1% loss each way, a 512 kbit/s uplink, and in the
-	// middle of grandpa's 10-second upload, 5 seconds of nothing at all.
+	// A poor line between the homes: 80 ms each way, 1% loss each way, a
+	// 512 kbit/s uplink, and in the middle of grandpa's 10-second upload,
+	// 5 seconds of nothing at all.
+	l.delay(80 * time.Millisecond)
 	l.nft(t, "add rule inet filter impair numgen random mod 100 < 1 drop\n")
 	for _, ns := range []string{l.router, l.far} {
 		l.run(t, ns, "tc", "qdisc", "add", "dev", "wan0", "root", "handle", "1:", "htb", "default", "1")
@@ -630,8 +642,8 @@ func fakeMic(t *testing.T) string {
 // BenchmarkFarRoundTrip: a 10-second message from grandpa's toy to the
 // child's, from his home through the router (UPnP mapping, NAT, the
 // remote door's ALPN hand-off) beside the same from a device on the home
-// LAN, in the same run; then through a poor line (1% loss each way, a
-// 512 kbit/s link). Each trip is what a toy does: a 'toy send' that
+// LAN, in the same run; then through a poor line (80 ms and 1% loss each
+// way, a 512 kbit/s link). Each trip is what a toy does: a 'toy send' that
 // connects, uploads and hands over, until the child's 'toy listen' has
 // the whole message. Reported as medians and as ratios to the LAN's.
 func BenchmarkFarRoundTrip(b *testing.B) {
@@ -670,6 +682,7 @@ func BenchmarkFarRoundTrip(b *testing.B) {
 		lan = append(lan, trip(l.home, p("Auntie")))
 		far = append(far, trip(l.far, p("Grandpa")))
 	}
+	l.delay(80 * time.Millisecond)
 	l.nft(b, "add rule inet filter impair numgen random mod 100 < 1 drop\n")
 	for _, ns := range []string{l.router, l.far} {
 		l.run(b, ns, "tc", "qdisc", "add", "dev", "wan0", "root", "handle", "1:", "htb", "default", "1")
