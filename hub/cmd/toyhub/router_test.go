@@ -433,6 +433,20 @@ func TestGrandmaFarAway(t *testing.T) {
 		t.Fatalf("miniupnpd's table has no mapping to the hub:\n%s", list)
 	}
 
+	// The self-check knows the mapping it asked for, and no other: a
+	// second forward to the hub (here asked by hand) is high.
+	audit := func() result {
+		return runBin(t, "toyhub", "audit", "--data", data, "--network", "--target", labLAN+".1")
+	}
+	if r := audit(); r.code == exitError || !strings.Contains(r.stdout, "forwards the remote access port to the hub, as remote access asked") {
+		t.Fatalf("the self-check and the mapping it asked for: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	l.in(t, l.home, time.Minute, "upnpc", "-a", labHubIP, "8443", "8443", "TCP")
+	if r := audit(); r.code != exitError || !strings.Contains(r.stdout, "HIGH: Your router forwards a port from the Internet to this hub") {
+		t.Fatalf("the self-check and another forward to the hub: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	l.in(t, l.home, time.Minute, "upnpc", "-d", "8443", "TCP")
+
 	// Grandpa's own toy joins from afar, and talks with the child's.
 	must(t, runBin(t, "toyhub", "invite", "create", "--data", data, "--name", "Grandpa", "--toys", "Teddy", "--out", b("grandpa.invite")))
 	if r := l.toy(t, l.far, "join", b("grandpa.invite"), "--out", b("grandpa")); r.code != 0 {
