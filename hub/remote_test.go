@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"html"
@@ -13,7 +12,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -66,12 +64,7 @@ func remoteHub(t *testing.T, mods ...func(*hub.Config)) (*testHub, *webClient) {
 // remoteTLS trusts the household CA, from src.
 func (th *testHub) remoteTLS(t *testing.T, protos ...string) *tls.Config {
 	t.Helper()
-	ca, err := os.ReadFile(filepath.Join(th.cfg.DataDir, "ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
+	pool := th.caPool(t)
 	return &tls.Config{RootCAs: pool, ServerName: "localhost", NextProtos: protos}
 }
 

@@ -35,7 +35,9 @@ type webClient struct {
 	c    *http.Client
 }
 
-func (th *testHub) webClient(t *testing.T) *webClient {
+// caPool trusts the household CA, as a browser that followed the trust
+// page does.
+func (th *testHub) caPool(t *testing.T) *x509.CertPool {
 	t.Helper()
 	ca, err := os.ReadFile(filepath.Join(th.cfg.DataDir, "ca.pem"))
 	if err != nil {
@@ -43,6 +45,12 @@ func (th *testHub) webClient(t *testing.T) *webClient {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca)
+	return pool
+}
+
+func (th *testHub) webClient(t *testing.T) *webClient {
+	t.Helper()
+	pool := th.caPool(t)
 	jar, _ := cookiejar.New(nil)
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}
 	t.Cleanup(tr.CloseIdleConnections)

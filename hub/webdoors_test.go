@@ -2,14 +2,11 @@ package hub_test
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"html"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -32,12 +29,7 @@ import (
 // session cache shared by every client made from it.
 func (th *testHub) webTarget(t *testing.T) webflood.Target {
 	t.Helper()
-	ca, err := os.ReadFile(filepath.Join(th.cfg.DataDir, "ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
+	pool := th.caPool(t)
 	return webflood.Target{Addr: th.h.WebAddr(), TLS: &tls.Config{RootCAs: pool, ServerName: "localhost",
 		ClientSessionCache: tls.NewLRUClientSessionCache(64)}}
 }

@@ -12,15 +12,7 @@ import (
 // proves again who they are (see reauth). Every session of the account ends, this one gets a new token.
 func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 	cur, _ := current(r)
-	fail := func(status int, msg string) {
-		d, err := s.accountData(r)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		d.Error = msg
-		s.render(w, status, "account", d)
-	}
+	fail := func(status int, msg string) { s.accountError(w, r, status, msg) }
 	pw := r.PostFormValue("password")
 	if pw != r.PostFormValue("password2") {
 		fail(http.StatusBadRequest, "The two new passwords differ.")
@@ -106,4 +98,15 @@ func (s *Server) endSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/account", http.StatusSeeOther)
+}
+
+// accountError shows the account page again with what went wrong.
+func (s *Server) accountError(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	d, err := s.accountData(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d.Error = msg
+	s.render(w, status, "account", d)
 }

@@ -121,14 +121,8 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	// she logs in once the certificate is installed: the browser must
 	// show it from now on.
 	loggedIn := !s.stranger(r)
-	if loggedIn {
-		if err := s.startSession(w, r, u); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		s.remember(w, r, u)
-		s.st.Audit(store.Event{Kind: store.EvLogin, User: u.ID, Remote: remoteIP(r)})
-		s.log.Info("Logged in", "user", u.ID, "remote", remoteIP(r))
+	if loggedIn && !s.logIn(w, r, u) {
+		return
 	}
 	s.giveCertificate(w, r, u, loggedIn)
 }

@@ -149,14 +149,22 @@ func (s *Server) where(r *http.Request) (where string, keys []string) {
 }
 
 func (s *Server) loggedIn(w http.ResponseWriter, r *http.Request, u store.User) {
+	if s.logIn(w, r, u) {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+	}
+}
+
+// logIn starts u's session in this browser, remembers the browser, and
+// records the login; false when it failed (and the page says so).
+func (s *Server) logIn(w http.ResponseWriter, r *http.Request, u store.User) bool {
 	if err := s.startSession(w, r, u); err != nil {
 		s.fail(w, r, err)
-		return
+		return false
 	}
 	s.remember(w, r, u)
 	s.st.Audit(store.Event{Kind: store.EvLogin, User: u.ID, Remote: remoteIP(r)})
 	s.log.Info("Logged in", "user", u.ID, "remote", remoteIP(r))
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	return true
 }
 
 // remember marks the browser (with a cookie) and the address as known to

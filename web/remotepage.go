@@ -172,13 +172,7 @@ func (s *Server) revokeCert(w http.ResponseWriter, r *http.Request) {
 func (s *Server) newCertificate(w http.ResponseWriter, r *http.Request) {
 	cur, _ := current(r)
 	if msg, status, ok := s.reauth(r, store.EvReauthRefused); !ok {
-		d, err := s.accountData(r)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		d.Error = msg
-		s.render(w, status, "account", d)
+		s.accountError(w, r, status, msg)
 		return
 	}
 	s.giveCertificate(w, r, cur.user, true)

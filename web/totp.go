@@ -146,13 +146,7 @@ func (s *Server) totpRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if msg, status, ok := s.reauth(r, store.EvReauthRefused); !ok {
-		d, err := s.accountData(r)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		d.Error = msg
-		s.render(w, status, "account", d)
+		s.accountError(w, r, status, msg)
 		return
 	}
 	if err := s.hh.RemoveTOTP(r.Context(), actor(r)); err != nil {
