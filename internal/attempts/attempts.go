@@ -79,9 +79,14 @@ func (l *Limiter) Reserve(key string, now time.Time, keep bool) (wait time.Durat
 	if e != nil && now.Sub(e.last) >= l.p.Forget {
 		e.n = 0
 	}
+	// Attempts sent at once read the clock before they take the lock, so
+	// a later one may come with an earlier time: that is no reason to
+	// wait while attempts are still free, nor to move the last back.
 	if e != nil && e.n > 0 {
-		if w := e.last.Add(l.p.wait(e.n)).Sub(now); w > 0 {
-			return w, false
+		if d := l.p.wait(e.n); d > 0 {
+			if w := e.last.Add(d).Sub(now); w > 0 {
+				return w, false
+			}
 		}
 	}
 	if e == nil {
@@ -90,7 +95,9 @@ func (l *Limiter) Reserve(key string, now time.Time, keep bool) (wait time.Durat
 		l.m[key] = e
 	}
 	e.n++
-	e.last = now
+	if now.After(e.last) {
+		e.last = now
+	}
 	e.keep = e.keep || keep
 	return 0, true
 }

@@ -31,6 +31,22 @@ func TestConcurrentReservations(t *testing.T) {
 	}
 }
 
+// TestClockOutOfOrder: guesses sent at once read the clock before they
+// take the lock, so they may arrive with times out of order. The free
+// attempts stay free, and the wait after them counts from the latest.
+func TestClockOutOfOrder(t *testing.T) {
+	l := New(policy)
+	t0 := time.Now()
+	for i, at := range []time.Duration{10 * time.Millisecond, 0, 5 * time.Millisecond} {
+		if wait, ok := l.Reserve("k", t0.Add(at), false); !ok {
+			t.Fatalf("free attempt %d, its clock read %v before the last: told to wait %v", i+1, 10*time.Millisecond-at, wait)
+		}
+	}
+	if wait, ok := l.Reserve("k", t0.Add(5*time.Millisecond), false); ok || wait != 2*time.Second+5*time.Millisecond {
+		t.Fatalf("the fourth: %v, %v; want to wait 2 s from the latest attempt", wait, ok)
+	}
+}
+
 // TestWaits: the wait doubles after the free failures, up to the most;
 // success forgets, a refund gives one back, and time forgets too.
 func TestWaits(t *testing.T) {
