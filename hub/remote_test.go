@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -356,6 +357,7 @@ func TestRemoteBrowser(t *testing.T) {
 			t.Error("a session without a certificate at the remote door")
 		}
 	}
+	certPage := body
 	pass := regexp.MustCompile(`id="passphrase-text" readonly value="([a-z2-7-]+)"`).FindStringSubmatch(body)
 	link := regexp.MustCompile(`href="(/join/certificate\?t=[^"]+)"`).FindStringSubmatch(body)
 	if pass == nil || link == nil || !strings.Contains(body, fmt.Sprintf("https://%s:%d/", remoteHost, th.cfg.Remote.Port)) {
@@ -372,6 +374,16 @@ func TestRemoteBrowser(t *testing.T) {
 	resp, body, err = far.try("POST", "/join", url.Values{"secret": {secret[1]}, "password": {granPassword}, "password2": {granPassword}})
 	if err != nil || !isBare(resp, body) {
 		t.Errorf("a second redemption: %v %v %q", err, resp, body)
+	}
+	// Gran's browser may fetch the household CA, to trust the hub by.
+	resp, der, err := far.try("GET", "/ca.crt", nil)
+	caPEM, _ := os.ReadFile(filepath.Join(th.cfg.DataDir, "ca.pem"))
+	ca, _ := certs.ParseCert(caPEM)
+	if err != nil || resp.StatusCode != http.StatusOK || ca == nil || der != string(ca.Raw) {
+		t.Fatalf("the CA for Gran's browser: %v %v", err, resp)
+	}
+	if !strings.Contains(certPage, `href="/ca.crt"`) || !strings.Contains(certPage, certs.Code(ca)) {
+		t.Errorf("the certificate page offers no way to trust the hub")
 	}
 	resp, p12, err := far.try("GET", html.UnescapeString(link[1]), nil)
 	if err != nil || resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/x-pkcs12" {

@@ -64,6 +64,14 @@ func (s *Server) remoteGate(next http.Handler) http.Handler {
 			switch r.URL.Path {
 			case "/join", "/join/certificate":
 				next.ServeHTTP(w, r) // the handlers answer bare to anything but an open invite
+			case "/ca.crt", "/ca.mobileconfig", "/ca.pem":
+				// The household CA, for the browser that has just
+				// redeemed an invite here, to trust the hub by.
+				if from, err := netip.ParseAddr(remoteIP(r)); err == nil && s.Pending(from.Unmap()) {
+					next.ServeHTTP(w, r)
+					return
+				}
+				bare(w)
 			default:
 				bare(w)
 			}
@@ -164,6 +172,7 @@ type certificateData struct {
 	Remote     string // https://NAME:PORT, to open once it is installed; "" when remote access is off
 	Platform   string
 	LoggedIn   bool
+	Code       string // the household CA's, to compare with the parent's
 }
 
 // giveCertificate issues a certificate for a browser of u's and shows the
@@ -178,7 +187,7 @@ func (s *Server) giveCertificate(w http.ResponseWriter, r *http.Request, u store
 	from, _ := netip.ParseAddr(remoteIP(r))
 	token := s.downloads.add(f.P12, from.Unmap(), s.cfg.Now())
 	d := certificateData{Name: u.Login, Passphrase: f.Passphrase, Download: "/join/certificate?t=" + token,
-		File: certFile, Expires: f.NotAfter, Platform: platform(r.UserAgent()), LoggedIn: loggedIn}
+		File: certFile, Expires: f.NotAfter, Platform: platform(r.UserAgent()), LoggedIn: loggedIn, Code: s.cfg.CACode}
 	if p := s.hh.RemotePublic(); p != "" {
 		d.Remote = "https://" + p + "/"
 	}
