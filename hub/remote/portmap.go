@@ -44,6 +44,7 @@ type Mapping struct {
 	Lease    time.Duration // zero: until removed
 	At       time.Time
 	Message  string // what it means, in words
+	igd      igd    // the UPnP service that made it, to remove it without searching again
 }
 
 // igd is what the hub asks of a router's UPnP Internet Gateway Device;
@@ -93,7 +94,7 @@ func (m Mapper) Map(ctx context.Context, port int) (Mapping, error) {
 	}
 	res := Mapping{Port: port, Internal: local, At: time.Now()}
 	if c, ok := m.findIGD(ctx); ok {
-		res.Method = "UPnP"
+		res.Method, res.igd = "UPnP", c
 		m.upnp(ctx, c, &res)
 		return res, nil
 	}
@@ -108,7 +109,10 @@ func (m Mapper) Map(ctx context.Context, port int) (Mapping, error) {
 func (m Mapper) Unmap(ctx context.Context, mp Mapping) error {
 	switch mp.Method {
 	case "UPnP":
-		c, ok := m.findIGD(ctx)
+		c, ok := mp.igd, mp.igd != nil
+		if !ok {
+			c, ok = m.findIGD(ctx)
+		}
 		if !ok {
 			return errors.New("the router no longer answers")
 		}
