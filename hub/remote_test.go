@@ -283,6 +283,24 @@ func TestRemoteDevice(t *testing.T) {
 			t.Fatal("grandpa got different bytes")
 		}
 	}
+	// Renewal works from outside too, and the renewed certificate opens
+	// the remote port.
+	renewed, err := grandpa.Renew(ctx)
+	if err != nil {
+		t.Fatalf("renewal through the remote port: %v", err)
+	}
+	if renewed.Cert.Leaf.SerialNumber.Cmp(bundle.Cert.Leaf.SerialNumber) == 0 {
+		t.Fatal("the renewal gave the same certificate")
+	}
+	again, err := devices.Dial(ctx, renewed, opts)
+	if err != nil {
+		t.Fatalf("the renewed certificate at the remote port: %v", err)
+	}
+	if err := again.Send(ctx, wire.NewMessageID(), there, nil); err != nil {
+		t.Fatal(err)
+	}
+	receive(t, bunny, 1)
+	again.Close()
 	var st control.RemoteView
 	if err := call(th.cfg.DataDir, control.RemoteStatus, control.None{}, &st); err != nil {
 		t.Fatal(err)
