@@ -24,26 +24,24 @@ func (c *Client) Send(ctx context.Context, id wire.MessageID, wav []byte, to []s
 	defer track(c, c.uploads, id, acks)()
 
 	for {
-		next, done, err := c.sendHeader(ctx, h, acks)
-		if err != nil || done {
-			return err
-		}
-		done, err = c.stream(ctx, h, wav, next, acks)
+		next, attempt, done, err := c.sendHeader(ctx, h, acks)
 		if err != nil || done {
 			return err
 		}
 		// The hub refused a chunk for a reason that a resume cures (it
-		// lost a write, or chunks crossed); let stale acks drain first.
-		if err := c.drain(ctx, acks); err != nil {
+		// lost a write, chunks crossed, or it forgot the upload): send
+		// the header again. Answers to this attempt that arrive later
+		// carry its number, and are ignored.
+		if done, err = c.stream(ctx, h, wav, next, attempt, acks); err != nil || done {
 			return err
 		}
 	}
 }
 
-func (c *Client) sendHeader(ctx context.Context, h wire.Header, acks chan wire.Ack) (next int, done bool, err error) {
+func (c *Client) sendHeader(ctx context.Context, h wire.Header, acks chan wire.Ack) (next int, attempt uint32, done bool, err error) {
 	for {
 		if err := c.publish(ctx, wire.UpHeader, wire.Encode(h)); err != nil {
-			return 0, false, err
+			return 0, 0, false, err
 		}
 		timeout := time.After(c.opt.Timeout)
 		for {
@@ -54,19 +52,19 @@ func (c *Client) sendHeader(ctx context.Context, h wire.Header, acks chan wire.A
 				}
 				switch a.Status {
 				case wire.StatusCommitted:
-					return 0, true, nil
+					return 0, 0, true, nil
 				case wire.StatusAccepted:
 					if a.Next > 0 {
 						c.log.Debug("Upload resumed", "message", h.ID.String(), "chunk", a.Next)
 					}
-					return a.Next, false, nil
+					return a.Next, a.Attempt, false, nil
 				}
-				return 0, false, hubError(a)
+				return 0, 0, false, hubError(a)
 			case <-timeout:
 			case <-c.lost:
-				return 0, false, ErrConnectionLost
+				return 0, 0, false, ErrConnectionLost
 			case <-ctx.Done():
-				return 0, false, ctx.Err()
+				return 0, 0, false, ctx.Err()
 			}
 			break
 		}
@@ -76,7 +74,7 @@ func (c *Client) sendHeader(ctx context.Context, h wire.Header, acks chan wire.A
 // stream sends chunks from next on with up to Window unacknowledged. It
 // returns done once the hub says committed, or done=false, err=nil when the
 // upload should resume from a new header.
-func (c *Client) stream(ctx context.Context, h wire.Header, wav []byte, next int, acks chan wire.Ack) (bool, error) {
+func (c *Client) stream(ctx context.Context, h wire.Header, wav []byte, next int, attempt uint32, acks chan wire.Ack) (bool, error) {
 	n := h.Chunks()
 	sent, acked := next, next
 	frame := make([]byte, 0, wire.ChunkHeaderLen+h.Chunk)
@@ -92,8 +90,8 @@ func (c *Client) stream(ctx context.Context, h wire.Header, wav []byte, next int
 		}
 		select {
 		case a := <-acks:
-			if a.Op != wire.OpChunk {
-				continue
+			if a.Op != wire.OpChunk || a.Attempt != attempt && a.Status != wire.StatusCommitted && a.Attempt != 0 {
+				continue // an answer to an earlier attempt
 			}
 			switch a.Status {
 			case wire.StatusCommitted:
@@ -102,7 +100,7 @@ func (c *Client) stream(ctx context.Context, h wire.Header, wav []byte, next int
 				acked = max(acked, a.Next)
 				continue
 			}
-			if a.Error != nil && (a.Error.Code == wire.CodeOutOfOrder || a.Error.Code == wire.CodeStorage) {
+			if a.Error != nil && (a.Error.Code == wire.CodeOutOfOrder || a.Error.Code == wire.CodeStorage || a.Error.Code == wire.CodeUnknown) {
 				c.log.Debug("Upload resuming", "message", h.ID.String(), "code", a.Error.Code)
 				return false, nil
 			}
@@ -113,20 +111,6 @@ func (c *Client) stream(ctx context.Context, h wire.Header, wav []byte, next int
 			return false, ErrConnectionLost
 		case <-ctx.Done():
 			return false, ctx.Err()
-		}
-	}
-}
-
-func (c *Client) drain(ctx context.Context, acks chan wire.Ack) error {
-	for {
-		select {
-		case <-acks:
-		case <-time.After(200 * time.Millisecond):
-			return nil
-		case <-c.lost:
-			return ErrConnectionLost
-		case <-ctx.Done():
-			return ctx.Err()
 		}
 	}
 }

@@ -49,6 +49,17 @@
 // After a disconnect the sender publishes the same header again and
 // continues from Next.
 //
+// Every answer about an upload, to its header or to a chunk, carries
+// Attempt: the number the hub gave the header it accepted last (a new
+// number for every header it accepts, resumed or not). Within an attempt
+// the hub answers chunks in their order, and a rejection that ends the
+// attempt comes after the answers to every chunk before it. A sender keeps
+// the Attempt of the answer to its latest header and ignores any answer
+// about the upload that names another attempt, except "committed" (the
+// message is stored, whichever attempt finished it); an answer with no
+// Attempt (0) is about no upload the hub knows ("unknown": send the
+// header again).
+//
 // # Delivery
 //
 //  1. When a message for a device is committed, and whenever the device

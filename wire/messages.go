@@ -134,7 +134,12 @@ type Ack struct {
 	Seq     int       `json:"seq,omitempty"`     // chunk acknowledged
 	Next    int       `json:"next"`              // next chunk the hub expects
 	Pending int       `json:"pending,omitempty"` // messages notified by a sync
-	Error   *Error    `json:"error,omitempty"`
+	// Attempt names the upload attempt an answer to a header or chunk
+	// belongs to: the hub numbers every header it accepts anew, and an
+	// answer whose Attempt is not the one the last header's answer gave
+	// is stale and must be ignored.
+	Attempt uint32 `json:"attempt,omitempty"`
+	Error   *Error `json:"error,omitempty"`
 }
 
 // Notify tells a recipient that a message waits for it (down/notify).

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -39,6 +41,8 @@ type router struct {
 	metrics Metrics
 
 	wasQuiet map[string]bool // per device, at the last releaseQuiet (under mu)
+
+	attempts atomic.Uint32 // the last upload attempt numbered (see wire.Ack.Attempt)
 }
 
 // handle serves one request from device dev.
@@ -77,6 +81,16 @@ func (r *router) reply(cl *mqtt.Client, kind string, payload []byte) {
 	}
 }
 
+// answer answers a request about an upload (its header or a chunk). All
+// of an upload's answers take the device's queue (send), as the chunks'
+// "stored" do once the store's writer has them durable, so they leave in
+// the order they were made: a rejection that ends an upload never
+// overtakes the answers to its earlier chunks. Replies written at once
+// (reply) could.
+func (r *router) answer(dev string, a wire.Ack) {
+	r.send(dev, wire.DownAck, wire.Encode(a))
+}
+
 // send queues a message for a device if it is connected and subscribed.
 func (r *router) send(dev, kind string, payload []byte) {
 	_ = r.srv.Publish(wire.DownTopic(dev, kind), payload, false, 0)
@@ -90,6 +104,11 @@ func (r *router) online(dev string) bool {
 func (r *router) reject(cl *mqtt.Client, id wire.MessageID, op string, next int, code, msg string) {
 	r.reply(cl, wire.DownAck, wire.Encode(wire.Ack{ID: id, Op: op, Status: wire.StatusRejected, Next: next,
 		Error: &wire.Error{Code: code, Message: msg}}))
+}
+
+// rejectIn is a rejection within an upload attempt, in its order.
+func (r *router) rejectIn(cl *mqtt.Client, id wire.MessageID, op string, attempt uint32, next int, code, msg string) {
+	r.answer(cl.ID, wire.Ack{ID: id, Op: op, Status: wire.StatusRejected, Next: next, Attempt: attempt, Error: &wire.Error{Code: code, Message: msg}})
 }
 
 // refused logs a refusal that matters for security: IDs and codes only.
@@ -219,5 +238,8 @@ func (r *router) onRenew(ctx context.Context, cl *mqtt.Client, dev string, b []b
 }
 
 func newRouter(ctx context.Context, cfg Config, st *store.Store, srv *mqtt.Server, log *slog.Logger, renewer Renewer, live Live, metrics Metrics) *router {
-	return &router{cfg: cfg, st: st, srv: srv, log: log, ctx: ctx, uploads: make(map[string]*upload), renewer: renewer, live: live, metrics: metrics}
+	r := &router{cfg: cfg, st: st, srv: srv, log: log, ctx: ctx, uploads: make(map[string]*upload), renewer: renewer, live: live, metrics: metrics}
+	// A random start: numbers from before a restart are not reused soon.
+	r.attempts.Store(mrand.Uint32())
+	return r
 }

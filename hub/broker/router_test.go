@@ -42,7 +42,7 @@ func TestAbandonedUploads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.prepare(ctx, a, h, up); err != nil {
+	if _, err := r.prepare(ctx, a, h, up); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan store.ChunkResult, 4)

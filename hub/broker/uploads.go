@@ -25,6 +25,9 @@ type upload struct {
 	hash hash.Hash    // SHA-256 of chunks [0, next)
 	next int          // next chunk accepted: durable or queued
 	wav  wire.WAVInfo // from chunk 0
+	// attempt numbers the header accepted last: every answer about this
+	// upload carries it, so a device can tell answers to an earlier try.
+	attempt uint32
 
 	durable atomic.Int64 // chunks known to be durable
 	broken  atomic.Bool  // a queued write failed; the sender must send the header again
@@ -120,15 +123,16 @@ func (r *router) onHeader(ctx context.Context, cl *mqtt.Client, dev string, b []
 func (r *router) started(ctx context.Context, cl *mqtt.Client, dev string, h wire.Header, up *store.Upload) {
 	if up.Committed {
 		r.forget(dev, h.ID)
-		r.reply(cl, wire.DownAck, wire.Encode(wire.Ack{ID: h.ID, Op: wire.OpHeader, Status: wire.StatusCommitted, Next: h.Chunks()}))
+		r.answer(dev, wire.Ack{ID: h.ID, Op: wire.OpHeader, Status: wire.StatusCommitted, Next: h.Chunks()})
 		return
 	}
-	if err := r.prepare(ctx, dev, h, up); err != nil {
+	attempt, err := r.prepare(ctx, dev, h, up)
+	if err != nil {
 		r.log.Error("Upload not resumed", "device", dev, "message", h.ID.String(), "error", err)
 		r.reject(cl, h.ID, wire.OpHeader, 0, wire.CodeStorage, "the hub could not resume this upload; try again later")
 		return
 	}
-	r.reply(cl, wire.DownAck, wire.Encode(wire.Ack{ID: h.ID, Op: wire.OpHeader, Status: wire.StatusAccepted, Next: up.Next}))
+	r.answer(dev, wire.Ack{ID: h.ID, Op: wire.OpHeader, Status: wire.StatusAccepted, Next: up.Next, Attempt: attempt})
 }
 
 // resolve turns recipients given by name or ID into device IDs. Unknown
@@ -157,7 +161,7 @@ func (r *router) resolve(ctx context.Context, to []string) ([]string, error) {
 // what the database holds durably. The running hash is kept when it
 // covers exactly the stored chunks, and rebuilt from them otherwise (after
 // a restart, or after a failed write).
-func (r *router) prepare(ctx context.Context, dev string, h wire.Header, up *store.Upload) error {
+func (r *router) prepare(ctx context.Context, dev string, h wire.Header, up *store.Upload) (uint32, error) {
 	k := key(dev, h.ID)
 	r.mu.Lock()
 	u := r.uploads[k]
@@ -171,8 +175,9 @@ func (r *router) prepare(ctx context.Context, dev string, h wire.Header, up *sto
 	defer u.mu.Unlock()
 	u.touched.Store(r.cfg.Now().Unix())
 	u.st, u.hdr = up, h
+	u.attempt = r.attempts.Add(1)
 	if u.hash != nil && u.next == up.Next && int(u.durable.Load()) == up.Next && !u.broken.Load() {
-		return nil
+		return u.attempt, nil
 	}
 	u.hash, u.next, u.wav = sha256.New(), 0, wire.WAVInfo{}
 	u.broken.Store(false)
@@ -190,10 +195,10 @@ func (r *router) prepare(ctx context.Context, dev string, h wire.Header, up *sto
 	})
 	if err != nil {
 		r.forget(dev, h.ID)
-		return err
+		return 0, err
 	}
 	u.durable.Store(int64(u.next))
-	return nil
+	return u.attempt, nil
 }
 
 func (r *router) onChunk(ctx context.Context, cl *mqtt.Client, dev string, b []byte) {
@@ -212,7 +217,7 @@ func (r *router) onChunk(ctx context.Context, cl *mqtt.Client, dev string, b []b
 	u.touched.Store(r.cfg.Now().Unix())
 	if u.broken.Load() {
 		r.forget(dev, c.ID)
-		r.reject(cl, c.ID, wire.OpChunk, int(u.durable.Load()), wire.CodeStorage, "the hub could not store an earlier chunk; send the header again to resume")
+		r.rejectIn(cl, c.ID, wire.OpChunk, u.attempt, int(u.durable.Load()), wire.CodeStorage, "the hub could not store an earlier chunk; send the header again to resume")
 		return
 	}
 	h := u.hdr
@@ -221,30 +226,30 @@ func (r *router) onChunk(ctx context.Context, cl *mqtt.Client, dev string, b []b
 	switch {
 	case seq >= n || int64(c.Offset)+int64(len(c.Data)) > h.Size:
 		r.refused("chunk", dev, c.ID, wire.CodeBeyondSize)
-		r.reject(cl, c.ID, wire.OpChunk, u.next, wire.CodeBeyondSize,
+		r.rejectIn(cl, c.ID, wire.OpChunk, u.attempt, u.next, wire.CodeBeyondSize,
 			fmt.Sprintf("chunk %d at offset %d reaches past the declared size of %d bytes", seq, c.Offset, h.Size))
 		return
 	case seq < durable:
 		// A retransmission of a stored chunk: acknowledge it again,
 		// store nothing.
-		r.reply(cl, wire.DownAck, wire.Encode(wire.Ack{ID: c.ID, Op: wire.OpChunk, Status: wire.StatusStored, Seq: seq, Next: durable}))
+		r.answer(dev, wire.Ack{ID: c.ID, Op: wire.OpChunk, Status: wire.StatusStored, Seq: seq, Next: durable, Attempt: u.attempt})
 		return
 	case seq < u.next:
 		return // queued for the next commit; its acknowledgement follows
 	case seq > u.next:
-		r.reject(cl, c.ID, wire.OpChunk, u.next, wire.CodeOutOfOrder, fmt.Sprintf("expected chunk %d, got %d", u.next, seq))
+		r.rejectIn(cl, c.ID, wire.OpChunk, u.attempt, u.next, wire.CodeOutOfOrder, fmt.Sprintf("expected chunk %d, got %d", u.next, seq))
 		return
 	}
 	want := min(int64(h.Chunk), h.Size-int64(seq)*int64(h.Chunk))
 	if int64(c.Offset) != int64(seq)*int64(h.Chunk) || int64(len(c.Data)) != want {
-		r.reject(cl, c.ID, wire.OpChunk, u.next, wire.CodeBadChunk,
+		r.rejectIn(cl, c.ID, wire.OpChunk, u.attempt, u.next, wire.CodeBadChunk,
 			fmt.Sprintf("chunk %d must start at %d and hold %d bytes", seq, int64(seq)*int64(h.Chunk), want))
 		return
 	}
 	if seq == 0 {
 		w, code, msg := r.checkRecording(c.Data, h.Size)
 		if code != "" {
-			r.discard(ctx, cl, dev, c.ID, code, msg)
+			r.discard(ctx, cl, dev, c.ID, u.attempt, code, msg)
 			return
 		}
 		u.wav = w
@@ -252,29 +257,31 @@ func (r *router) onChunk(ctx context.Context, cl *mqtt.Client, dev string, b []b
 	u.hash.Write(c.Data)
 	last := seq == n-1
 	if last && [32]byte(u.hash.Sum(nil)) != h.SHA256 {
-		r.discard(ctx, cl, dev, c.ID, wire.CodeHashMismatch, "the bytes received do not match the SHA-256 in the header; send the message again")
+		r.discard(ctx, cl, dev, c.ID, u.attempt, wire.CodeHashMismatch, "the bytes received do not match the SHA-256 in the header; send the message again")
 		return
 	}
 	u.next++
-	id := c.ID
+	id, attempt := c.ID, u.attempt
 	r.st.PutChunk(u.st, seq, c.Data, last, u.wav.Duration(), func(res store.ChunkResult) {
-		r.chunkDone(dev, id, u, seq, n, res)
+		r.chunkDone(dev, id, u, attempt, seq, n, res)
 	})
 }
 
-// discard drops an upload whose content is refused.
-func (r *router) discard(ctx context.Context, cl *mqtt.Client, dev string, id wire.MessageID, code, msg string) {
+// discard drops an upload whose content is refused. The store's writer
+// runs the deletion after every chunk queued before it, whose answers are
+// therefore on their way before the rejection.
+func (r *router) discard(ctx context.Context, cl *mqtt.Client, dev string, id wire.MessageID, attempt uint32, code, msg string) {
 	r.refused("chunk", dev, id, code)
 	r.forget(dev, id)
 	if err := r.st.DiscardUpload(ctx, dev, id.String()); err != nil {
 		r.log.Error("Upload not discarded", "device", dev, "message", id.String(), "error", err)
 	}
-	r.reject(cl, id, wire.OpChunk, 0, code, msg)
+	r.rejectIn(cl, id, wire.OpChunk, attempt, 0, code, msg)
 }
 
 // chunkDone runs on the store's writer goroutine once a chunk is durable
 // or has failed. It must not block.
-func (r *router) chunkDone(dev string, id wire.MessageID, u *upload, seq, n int, res store.ChunkResult) {
+func (r *router) chunkDone(dev string, id wire.MessageID, u *upload, attempt uint32, seq, n int, res store.ChunkResult) {
 	if res.Err != nil {
 		u.broken.Store(true)
 		r.log.Error("Chunk not stored", "device", dev, "message", id.String(), "seq", seq, "error", res.Err)
@@ -284,15 +291,15 @@ func (r *router) chunkDone(dev string, id wire.MessageID, u *upload, seq, n int,
 			// tries again later, resuming where the hub stopped.
 			e.Code, e.Message = storeCode(res.Err)
 		}
-		r.send(dev, wire.DownAck, wire.Encode(wire.Ack{ID: id, Op: wire.OpChunk, Status: wire.StatusRejected, Seq: seq, Next: int(u.durable.Load()), Error: e}))
+		r.answer(dev, wire.Ack{ID: id, Op: wire.OpChunk, Status: wire.StatusRejected, Seq: seq, Next: int(u.durable.Load()), Attempt: attempt, Error: e})
 		return
 	}
 	u.durable.Store(int64(seq + 1))
 	if !res.Committed {
-		r.send(dev, wire.DownAck, wire.Encode(wire.Ack{ID: id, Op: wire.OpChunk, Status: wire.StatusStored, Seq: seq, Next: seq + 1}))
+		r.answer(dev, wire.Ack{ID: id, Op: wire.OpChunk, Status: wire.StatusStored, Seq: seq, Next: seq + 1, Attempt: attempt})
 		return
 	}
 	r.forget(dev, id)
-	r.send(dev, wire.DownAck, wire.Encode(wire.Ack{ID: id, Op: wire.OpChunk, Status: wire.StatusCommitted, Seq: seq, Next: n}))
+	r.answer(dev, wire.Ack{ID: id, Op: wire.OpChunk, Status: wire.StatusCommitted, Seq: seq, Next: n, Attempt: attempt})
 	r.committed(dev, id.String(), u.hdr.Size, res.Recipients, "mqtt")
 }
