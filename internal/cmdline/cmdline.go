@@ -131,10 +131,15 @@ func (p Program) Main(io *IO, args []string) int {
 		}
 		return ExitOK
 	}
-	if c, rest, ok := p.find(args); ok {
+	c, rest, ok := p.find(args)
+	if ok {
 		err = c.Run(io, rest)
 	} else {
 		err = p.unknown(args)
+	}
+	if h, isHelp := errors.AsType[*Help](err); isHelp {
+		fmt.Fprintf(io.Stdout, "usage: %s %s %s\n\n%s", p.Name, c.Name, strings.ReplaceAll(c.Synopsis, "\n", "\n    "), h.Flags)
+		return ExitOK
 	}
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return ExitOK
@@ -185,7 +190,10 @@ func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
+				var b strings.Builder
+				fs.SetOutput(&b)
+				fs.PrintDefaults()
+				return nil, &Help{Flags: b.String()}
 			}
 			return nil, Usagef("%s: %v", fs.Name(), err)
 		}
@@ -202,3 +210,10 @@ type List []string
 
 func (l *List) String() string     { return strings.Join(*l, ",") }
 func (l *List) Set(v string) error { *l = append(*l, v); return nil }
+
+// Help is what -h or --help asks of a command: Run prints the command's
+// usage and these flags to standard output, and exits 0.
+type Help struct{ Flags string }
+
+func (h *Help) Error() string { return "help requested" }
+func (h *Help) Unwrap() error { return flag.ErrHelp }

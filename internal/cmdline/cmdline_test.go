@@ -3,6 +3,7 @@ package cmdline
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"os"
 	"strings"
 	"testing"
@@ -75,5 +76,29 @@ func TestUsageAndMan(t *testing.T) {
 		if !strings.Contains(m, want) {
 			t.Errorf("man page lacks %q:\n%s", want, m)
 		}
+	}
+}
+
+// TestCommandHelp: -h and --help after a command print its usage and its
+// flags on standard output, and exit 0; they run nothing else.
+func TestCommandHelp(t *testing.T) {
+	p := Program{Name: "prog", Commands: []Command{{Name: "serve", Synopsis: "[--data DIR]\n[--port N]", Run: func(io *IO, args []string) error {
+		fs := flag.NewFlagSet("prog serve", flag.ContinueOnError)
+		fs.String("data", "data", "where the data lives")
+		fs.Int("port", 1, "the port")
+		if _, err := Parse(fs, args); err != nil {
+			return err
+		}
+		return errors.New("ran")
+	}}}}
+	for _, arg := range []string{"-h", "--help", "-help"} {
+		t.Run(arg, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			status := p.Main(&IO{Stdin: os.Stdin, Stdout: &out, Stderr: &errb}, []string{"serve", arg})
+			if status != ExitOK || errb.Len() != 0 || !strings.HasPrefix(out.String(), "usage: prog serve [--data DIR]\n    [--port N]\n") ||
+				!strings.Contains(out.String(), "where the data lives") {
+				t.Fatalf("status %d\nstdout %q\nstderr %q", status, out.String(), errb.String())
+			}
+		})
 	}
 }
