@@ -1,10 +1,13 @@
 package hub_test
 
 import (
+	"context"
 	"crypto/sha256"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/wire"
 )
 
@@ -86,5 +89,128 @@ func TestStaleAcksNamed(t *testing.T) {
 		if a.Status != wire.StatusStored {
 			t.Fatalf("the second attempt: %+v", a)
 		}
+	}
+}
+
+// TestUploadSlots: a toy cannot lock itself out. A cancelled upload is
+// gone (its next chunk is unknown, its header starts again from chunk 0);
+// and a toy that rebooted in the middle of eight uploads still sends: the
+// ninth header takes the place of the one untouched the longest.
+func TestUploadSlots(t *testing.T) {
+	th := startHub(t)
+	bunny := th.device("Bunny", "toy")
+	th.device("Bear", "toy")
+	th.link("Bunny", "Bear")
+	me := bunny.Info.DeviceID
+	r, err := th.rawDial(th.rawTLS(bunny), me)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.subscribe(t, wire.DownFilter(me))
+	msg := recording(1, 3) // 4 chunks of 8 KiB
+	header := func() wire.Header {
+		return wire.Header{V: 1, ID: wire.NewMessageID(), Format: wire.FormatWAV, Size: int64(len(msg)), SHA256: sha256.Sum256(msg), Chunk: 8192}
+	}
+	chunk := func(h wire.Header, seq int) wire.Ack {
+		end := min((seq+1)*8192, len(msg))
+		r.publish(t, wire.UpTopic(me, wire.UpChunk), wire.AppendChunk(nil, wire.Chunk{ID: h.ID, Seq: uint32(seq), Offset: uint32(seq * 8192), Data: msg[seq*8192 : end]}))
+		return r.ack(t)
+	}
+	start := func(h wire.Header) wire.Ack {
+		r.publish(t, wire.UpTopic(me, wire.UpHeader), wire.Encode(h))
+		return r.ack(t)
+	}
+
+	h := header()
+	if a := start(h); a.Status != wire.StatusAccepted {
+		t.Fatalf("header: %+v", a)
+	}
+	if a := chunk(h, 0); a.Status != wire.StatusStored {
+		t.Fatalf("chunk 0: %+v", a)
+	}
+	r.publish(t, wire.UpTopic(me, wire.UpCancel), wire.Encode(wire.Cancel{ID: h.ID}))
+	if a := r.ack(t); a.Op != wire.OpCancel || a.Status != wire.StatusCancelled {
+		t.Fatalf("cancel: %+v", a)
+	}
+	if a := chunk(h, 1); a.Error == nil || a.Error.Code != wire.CodeUnknown {
+		t.Fatalf("a chunk of a cancelled upload: %+v", a)
+	}
+	if a := start(h); a.Status != wire.StatusAccepted || a.Next != 0 {
+		t.Fatalf("the cancelled upload's header again: %+v", a)
+	}
+
+	// Eight unfinished uploads (the one above among them), then a ninth.
+	hs := []wire.Header{h}
+	for range 7 {
+		hs = append(hs, header())
+		if a := start(hs[len(hs)-1]); a.Status != wire.StatusAccepted {
+			t.Fatalf("upload %d: %+v", len(hs), a)
+		}
+	}
+	ninth := header()
+	if a := start(ninth); a.Status != wire.StatusAccepted {
+		t.Fatalf("the ninth unfinished upload: %+v", a)
+	}
+	for seq := range ninth.Chunks() {
+		if a := chunk(ninth, seq); a.Status == wire.StatusRejected {
+			t.Fatalf("the ninth, chunk %d: %+v", seq, a)
+		} else if seq == ninth.Chunks()-1 && a.Status != wire.StatusCommitted {
+			t.Fatalf("the ninth's last chunk: %+v", a)
+		}
+	}
+	if a := chunk(hs[0], 0); a.Error == nil || a.Error.Code != wire.CodeUnknown {
+		t.Fatalf("the upload untouched the longest is still there: %+v", a)
+	}
+}
+
+// TestFetchBounds: a fetch says what is wrong with its offset: before
+// the start is a bad request, at or past the end is beyond_size (for a
+// recipient; to anyone else the message stays unknown). A sync's answer
+// names no message.
+func TestFetchBounds(t *testing.T) {
+	th := startHub(t)
+	bunny, bear, eve := th.device("Bunny", "toy"), th.device("Bear", "toy"), th.device("Eve", "family")
+	th.link("Bunny", "Bear")
+	th.link("Eve", "Bunny")
+	id := wire.NewMessageID()
+	msg := recording(1, 5)
+	if err := th.dial(bunny).Send(context.Background(), id, msg, []string{"Bear"}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		who    *certs.Bundle
+		offset int64
+		code   string
+	}{
+		{"before the start", bear, -1, wire.CodeBadRequest},
+		{"at the end", bear, int64(len(msg)), wire.CodeBeyondSize},
+		{"past the end", bear, int64(len(msg)) + 9000, wire.CodeBeyondSize},
+		{"at the end, not a recipient", eve, int64(len(msg)), wire.CodeUnknown},
+		{"inside, not a recipient", eve, 0, wire.CodeUnknown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			me := tt.who.Info.DeviceID
+			r, err := th.rawDial(th.rawTLS(tt.who), me)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.subscribe(t, wire.DownFilter(me))
+			r.publish(t, wire.UpTopic(me, wire.UpFetch), wire.Encode(wire.Fetch{ID: id, Offset: tt.offset}))
+			if a := r.ack(t); a.Op != wire.OpFetch || a.Error == nil || a.Error.Code != tt.code {
+				t.Fatalf("fetch at %d: %+v, want %s", tt.offset, a, tt.code)
+			}
+			r.publish(t, wire.UpTopic(me, wire.UpSync), nil)
+			for {
+				raw := r.next(t, wire.DownAck)
+				if strings.Contains(string(raw), `"op":"sync"`) {
+					if strings.Contains(string(raw), `"id"`) {
+						t.Fatalf("a sync's answer names a message: %s", raw)
+					}
+					break
+				}
+			}
+		})
 	}
 }

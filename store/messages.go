@@ -40,8 +40,12 @@ type Upload struct {
 	UploadSpec
 	Next      int
 	Committed bool
-	aead      cipher.AEAD
-	sealed    [][]byte // chunks sealed since StartUpload, for the hot cache
+	// Evicted is the sender's unfinished upload that this one replaced
+	// (the one untouched the longest), when the sender already had
+	// MaxUploadsPerDevice of them; "" otherwise.
+	Evicted string
+	aead    cipher.AEAD
+	sealed  [][]byte // chunks sealed since StartUpload, for the hot cache
 }
 
 func chunkAD(id string, seq int) []byte {
@@ -96,7 +100,16 @@ func (s *Store) StartUpload(ctx context.Context, spec UploadSpec) (*Upload, erro
 			return err
 		}
 		if inProgress >= s.opt.MaxUploadsPerDevice {
-			return ErrTooManyUpload
+			// A device that restarted in the middle of its uploads
+			// must not lock itself out: the newest takes the place of
+			// the one untouched the longest.
+			if err := tx.QueryRow("SELECT id FROM messages WHERE sender_id = ? AND state = 'uploading' ORDER BY updated_at, created_at, rowid LIMIT 1",
+				spec.Sender).Scan(&up.Evicted); err != nil {
+				return err
+			}
+			if _, err := tx.Exec("DELETE FROM messages WHERE id = ? AND state = 'uploading'", up.Evicted); err != nil {
+				return err
+			}
 		}
 		today, err := s.checkRate(tx, spec.Sender, spec.Size, now)
 		if err != nil {
@@ -145,6 +158,9 @@ func (s *Store) StartUpload(ctx context.Context, spec UploadSpec) (*Upload, erro
 	}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("store: start upload %s: %w", spec.ID, err)
+	}
+	if up.Evicted != "" {
+		s.hot.evict(up.Evicted)
 	}
 	return up, nil
 }
@@ -450,6 +466,13 @@ func (s *Store) ReadFor(ctx context.Context, recipient, id string, offset int64)
 		WHERE d.message_id = ?1 AND d.recipient_id = ?3 AND m.state = 'committed' AND ?2 >= 0 AND ?2 < m.size`,
 		id, offset, recipient).Scan(&dek, &p.Size, &chunkSize, &p.Seq, &sealed)
 	if errors.Is(err, sql.ErrNoRows) {
+		// Past the end of a message this recipient may read, or no
+		// such message for it: told apart only for its recipient.
+		var size int64
+		if s.db.QueryRowContext(ctx, `SELECT m.size FROM deliveries d JOIN messages m ON m.id = d.message_id
+			WHERE d.message_id = ? AND d.recipient_id = ? AND m.state = 'committed'`, id, recipient).Scan(&size) == nil && offset >= size {
+			return Piece{}, fmt.Errorf("store: read %s at %d: %w (%d bytes)", id, offset, ErrPastEnd, size)
+		}
 		return Piece{}, fmt.Errorf("store: read %s at %d for %s: %w", id, offset, recipient, ErrNotFound)
 	}
 	if err != nil {
@@ -470,8 +493,11 @@ func (s *Store) ReadFor(ctx context.Context, recipient, id string, offset int64)
 }
 
 func (m *hotMessage) read(recipient string, offset int64) (Piece, error) {
-	if _, ok := m.recipients[recipient]; !ok || offset < 0 || offset >= m.size {
+	if _, ok := m.recipients[recipient]; !ok || offset < 0 {
 		return Piece{}, fmt.Errorf("store: read %s at %d for %s: %w", m.id, offset, recipient, ErrNotFound)
+	}
+	if offset >= m.size {
+		return Piece{}, fmt.Errorf("store: read %s at %d: %w (%d bytes)", m.id, offset, ErrPastEnd, m.size)
 	}
 	seq := int(offset / int64(m.chunkSize))
 	data, err := open(m.aead, m.chunks[seq], chunkAD(m.id, seq))

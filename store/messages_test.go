@@ -136,10 +136,16 @@ func TestUploadAndDelivery(t *testing.T) {
 	if p, err := f.s.ReadFor(f.ctx, bear.ID, id, 5000); err != nil || !bytes.Equal(p.Data, data[5000:8192]) {
 		t.Fatalf("read from the middle of a chunk: %v", err)
 	}
-	for _, off := range []int64{-1, int64(len(data))} {
-		if _, err := f.s.ReadFor(f.ctx, bear.ID, id, off); !errors.Is(err, ErrNotFound) {
-			t.Errorf("offset %d: %v", off, err)
+	for _, tt := range []struct {
+		off  int64
+		want error
+	}{{-1, ErrNotFound}, {int64(len(data)), ErrPastEnd}, {int64(len(data)) + 1, ErrPastEnd}} {
+		if _, err := f.s.ReadFor(f.ctx, bear.ID, id, tt.off); !errors.Is(err, tt.want) {
+			t.Errorf("offset %d: %v, want %v", tt.off, err, tt.want)
 		}
+	}
+	if _, err := f.s.ReadFor(f.ctx, stranger.ID, id, int64(len(data))); !errors.Is(err, ErrNotFound) {
+		t.Errorf("past the end, for someone not a recipient: %v", err)
 	}
 
 	// Delivered, then played; the sender hears each once.
@@ -189,13 +195,33 @@ func TestUploadLimits(t *testing.T) {
 		t.Fatalf("no contacts: %v", err)
 	}
 	f.link(a, b)
-	for i := range 2 {
-		if _, err := f.s.StartUpload(f.ctx, spec(fmt.Sprintf("%032d", i), a, randBytes(100), 50)); err != nil {
+	specs := []UploadSpec{spec(fmt.Sprintf("%032d", 0), a, randBytes(100), 50), spec(fmt.Sprintf("%032d", 1), a, randBytes(100), 50)}
+	for _, sp := range specs {
+		if _, err := f.s.StartUpload(f.ctx, sp); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := f.s.StartUpload(f.ctx, spec(fmt.Sprintf("%032d", 9), a, randBytes(100), 50)); !errors.Is(err, ErrTooManyUpload) {
-		t.Fatalf("third upload: %v", err)
+	// A third takes the place of the one untouched the longest: not the
+	// one whose chunk came since.
+	f.advance(time.Minute)
+	up1, err := f.s.StartUpload(f.ctx, specs[1])
+	if err != nil || up1.Evicted != "" {
+		t.Fatalf("resuming: %v, evicted %q", err, up1.Evicted)
+	}
+	done := make(chan ChunkResult, 1)
+	f.s.PutChunk(up1, 0, randBytes(50), false, 0, func(r ChunkResult) { done <- r })
+	if r := <-done; r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	third, err := f.s.StartUpload(f.ctx, spec(fmt.Sprintf("%032d", 9), a, randBytes(100), 50))
+	if err != nil || third.Evicted != specs[0].ID {
+		t.Fatalf("third upload: %v, evicted %q", err, third.Evicted)
+	}
+	if up, err := f.s.StartUpload(f.ctx, specs[1]); err != nil || up.Evicted != "" || up.Next != 1 {
+		t.Fatalf("the one touched since: %v, evicted %q, next %d", err, up.Evicted, up.Next)
+	}
+	if up, err := f.s.StartUpload(f.ctx, specs[0]); err != nil || up.Next != 0 || up.Evicted != specs[1].ID && up.Evicted != "00000000000000000000000000000009" {
+		t.Fatalf("the evicted one starts again: %v, next %d, evicted %q", err, up.Next, up.Evicted)
 	}
 	f.advance(8 * 24 * time.Hour)
 	if n, err := f.s.DiscardStaleUploads(f.ctx, f.clock().Add(-7*24*time.Hour)); err != nil || n != 2 {

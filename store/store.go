@@ -27,17 +27,17 @@ const applicationID = 0x746f7968
 
 // Sentinel errors.
 var (
-	ErrNotFound      = errors.New("store: not found")
-	ErrExists        = errors.New("store: already exists")
-	ErrRevoked       = errors.New("store: revoked")
-	ErrClosed        = errors.New("store: closed")
-	ErrNewerSchema   = errors.New("store: database schema is newer than this program")
-	ErrNotToyhub     = errors.New("store: not a toyhub database")
-	ErrIDInUse       = errors.New("store: message ID belongs to another message")
-	ErrMismatch      = errors.New("store: header differs from the upload in progress")
-	ErrOutOfOrder    = errors.New("store: chunk out of order")
-	ErrTooManyUpload = errors.New("store: too many uploads in progress")
-	ErrNotContact    = errors.New("store: recipient is not a contact")
+	ErrNotFound    = errors.New("store: not found")
+	ErrExists      = errors.New("store: already exists")
+	ErrRevoked     = errors.New("store: revoked")
+	ErrClosed      = errors.New("store: closed")
+	ErrNewerSchema = errors.New("store: database schema is newer than this program")
+	ErrNotToyhub   = errors.New("store: not a toyhub database")
+	ErrPastEnd     = errors.New("store: the offset is at or past the end of the message")
+	ErrIDInUse     = errors.New("store: message ID belongs to another message")
+	ErrMismatch    = errors.New("store: header differs from the upload in progress")
+	ErrOutOfOrder  = errors.New("store: chunk out of order")
+	ErrNotContact  = errors.New("store: recipient is not a contact")
 )
 
 // Options configure Open. Path and MasterKeyPath are required.
@@ -52,7 +52,8 @@ type Options struct {
 	// fast as 65536 under load, faster for one sender, and a 32 KiB chunk
 	// fills its overflow pages instead of half of a 64 KiB page.
 	PageSize int
-	// MaxUploadsPerDevice bounds uploads in progress per sender. Default 8.
+	// MaxUploadsPerDevice bounds uploads in progress per sender: a new
+	// one takes the place of the one untouched the longest. Default 8.
 	MaxUploadsPerDevice int
 	// MaxMessagesPerMinute and MaxBytesPerDay bound what one device may
 	// send (default 20 a minute, 256 MiB a day): a toy gone wrong, or a

@@ -8,7 +8,9 @@
 // MQTT 3.1.1 or 5 over TLS 1.2+ (1.3 preferred) with a client certificate
 // issued by the household CA. The MQTT client ID must equal the device ID
 // in that certificate. A device may publish only under its own upload
-// prefix and subscribe only under its own delivery prefix:
+// prefix and subscribe only under its own delivery prefix (a publish
+// elsewhere ends the connection at QoS 1, and is dropped without a word at
+// QoS 0):
 //
 //	toyhub/v1/<device-id>/up/<kind>     device → hub
 //	toyhub/v1/<device-id>/down/<kind>   hub → device
@@ -40,14 +42,19 @@
 //     in order, starting at Next. It may have several chunks in flight.
 //     Chunk n carries bytes [n*chunk, min((n+1)*chunk, size)).
 //  4. The hub acknowledges each chunk on down/ack ("stored", with Next)
-//     only after it is durably written; after the last chunk, once the
-//     whole message is verified (size, SHA-256, WAV header) and committed,
-//     the ack says "committed". A chunk the hub already holds is
+//     only after it is durably written. The WAV header is checked when
+//     chunk 0 arrives ("not_wav", "too_long"), the size and SHA-256 when
+//     the last one does ("hash_mismatch"); the last chunk's answer is
+//     "committed" (it is stored, and the message with it), never "stored". A chunk the hub already holds is
 //     acknowledged again without being stored twice. A chunk out of order
 //     is "rejected" with code "out_of_order" and Next says where to resume.
 //
 // After a disconnect the sender publishes the same header again and
-// continues from Next.
+// continues from Next. A sender that gives up on an upload publishes a
+// [Cancel] to up/cancel; the hub drops its chunks and answers "cancelled"
+// (a committed message is not touched). A sender holds at most 8
+// unfinished uploads: a header for a ninth takes the place of the one
+// untouched the longest, whose chunks are then "unknown".
 //
 // Every answer about an upload, to its header or to a chunk, carries
 // Attempt: the number the hub gave the header it accepted last (a new
@@ -75,6 +82,8 @@
 //     up/played once the message has played. The hub records the delivery
 //     as played, answers with an [Ack] ("played") and publishes a [Status]
 //     to the sender on down/status. A played message is not notified again.
+//     A fetch before offset 0 is "bad_request"; at or past the end of a
+//     message the device may read, "beyond_size" (it has every byte).
 //
 // # Certificate renewal
 //

@@ -25,6 +25,7 @@ const (
 	StatusPlayed    = "played"
 	StatusDone      = "done"
 	StatusRejected  = "rejected"
+	StatusCancelled = "cancelled"
 )
 
 // Ack operations, naming the request an Ack answers.
@@ -35,6 +36,7 @@ const (
 	OpPlayed = "played"
 	OpSync   = "sync"
 	OpRenew  = "renew"
+	OpCancel = "cancel"
 )
 
 // Delivery states reported to senders in a Status.
@@ -58,7 +60,7 @@ const (
 	CodeBeyondSize   = "beyond_size"   // chunk reaches past the declared size
 	CodeBadChunk     = "bad_chunk"     // chunk length or offset does not fit the header
 	CodeHashMismatch = "hash_mismatch" // bytes received do not match the SHA-256
-	CodeLimit        = "limit"         // too many uploads in progress, or the sender's daily limit
+	CodeLimit        = "limit"         // the sender is sending too fast or too much, or reached its daily limit
 	CodeQuiet        = "quiet"         // the recipient is in its quiet hours; the message waits
 	CodeStorage      = "storage"       // the hub could not store; retry later
 	CodeFull         = "full"          // the hub's disk is full; retry once a parent has freed space
@@ -128,7 +130,7 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
 // Ack answers a request (down/ack).
 type Ack struct {
-	ID      MessageID `json:"id"`
+	ID      MessageID `json:"id,omitzero"` // absent when the request names no message (sync, renew)
 	Op      string    `json:"op"`
 	Status  string    `json:"status"`
 	Seq     int       `json:"seq,omitempty"`     // chunk acknowledged
@@ -162,6 +164,12 @@ type Fetch struct {
 
 // Played confirms that a message was received whole and played (up/played).
 type Played struct {
+	ID MessageID `json:"id"`
+}
+
+// Cancel abandons an unfinished upload (up/cancel): its chunks are
+// dropped and its place is free. A committed message is not touched.
+type Cancel struct {
 	ID MessageID `json:"id"`
 }
 

@@ -15,6 +15,7 @@ const (
 	UpFetch  = "fetch"
 	UpPlayed = "played"
 	UpRenew  = "renew"
+	UpCancel = "cancel"
 )
 
 // Delivery kinds, published by the hub under a device's down/ prefix.

@@ -40,7 +40,7 @@ func ParseWAV(prefix []byte, total int64) (WAVInfo, error) {
 		return w, fmt.Errorf("%w: no RIFF/WAVE header", ErrNotWAV)
 	}
 	if riff := int64(binary.LittleEndian.Uint32(prefix[4:8])); riff != total-8 {
-		return w, fmt.Errorf("%w: RIFF size %d does not match file size %d", ErrNotWAV, riff, total)
+		return w, fmt.Errorf("%w: the RIFF size field says %d; for a file of %d bytes it must say %d (the size less 8)", ErrNotWAV, riff, total, total-8)
 	}
 	haveFmt := false
 	pos := int64(12)

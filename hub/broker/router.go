@@ -62,6 +62,8 @@ func (r *router) handle(cl *mqtt.Client, dev, kind string, payload []byte) {
 		r.onPlayed(ctx, cl, dev, payload)
 	case wire.UpRenew:
 		r.onRenew(ctx, cl, dev, payload)
+	case wire.UpCancel:
+		r.onCancel(ctx, cl, dev, payload)
 	default:
 		r.reply(cl, wire.DownAck, wire.Encode(wire.Ack{Op: kind, Status: wire.StatusRejected,
 			Error: &wire.Error{Code: wire.CodeBadRequest, Message: "unknown request " + fmt.Sprintf("%.32q", kind)}}))
@@ -135,10 +137,10 @@ func storeCode(err error) (string, string) {
 		return wire.CodeNotContact, "a recipient is not one of this device's contacts; a parent can link them with 'toyhub link'"
 	case errors.Is(err, store.ErrIDInUse):
 		return wire.CodeIDInUse, "this message ID belongs to another message; choose a new random ID"
+	case errors.Is(err, store.ErrPastEnd):
+		return wire.CodeBeyondSize, "the offset is at or past the end of the message: it is all there already"
 	case errors.Is(err, store.ErrMismatch):
 		return wire.CodeMismatch, "the header differs from the upload already started under this ID"
-	case errors.Is(err, store.ErrTooManyUpload):
-		return wire.CodeLimit, "too many unfinished uploads; finish or wait for them"
 	case errors.Is(err, store.ErrRateLimit):
 		return wire.CodeLimit, "this device is sending too fast or too much; wait, then try again"
 	case errors.Is(err, store.ErrDailyLimit):
@@ -186,6 +188,10 @@ func (r *router) onFetch(ctx context.Context, cl *mqtt.Client, dev string, b []b
 	var f wire.Fetch
 	if err := wire.Decode(b, &f); err != nil {
 		r.reject(cl, f.ID, wire.OpFetch, 0, wire.CodeBadRequest, err.Error())
+		return
+	}
+	if f.Offset < 0 {
+		r.reject(cl, f.ID, wire.OpFetch, 0, wire.CodeBadRequest, fmt.Sprintf("offset %d: a fetch starts at 0 or later", f.Offset))
 		return
 	}
 	if r.quiet(ctx, dev) {

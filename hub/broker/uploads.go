@@ -110,6 +110,12 @@ func (r *router) onHeader(ctx context.Context, cl *mqtt.Client, dev string, b []
 		up, err = r.st.StartUpload(ctx, store.UploadSpec{
 			ID: h.ID.String(), Sender: dev, To: to, Format: h.Format, Size: h.Size, SHA256: h.SHA256, ChunkSize: h.Chunk,
 		})
+		if err == nil && up.Evicted != "" {
+			if old, perr := wire.ParseMessageID(up.Evicted); perr == nil {
+				r.forget(dev, old)
+			}
+			r.log.Info("Unfinished upload dropped for a newer one", "device", dev, "message", up.Evicted)
+		}
 		if err == nil {
 			r.started(ctx, cl, dev, h, up)
 			return
@@ -199,6 +205,26 @@ func (r *router) prepare(ctx context.Context, dev string, h wire.Header, up *sto
 	}
 	u.durable.Store(int64(u.next))
 	return u.attempt, nil
+}
+
+// onCancel drops a sender's unfinished upload, in its order among the
+// upload's answers; a committed message stays.
+func (r *router) onCancel(ctx context.Context, cl *mqtt.Client, dev string, b []byte) {
+	var c wire.Cancel
+	if err := wire.Decode(b, &c); err != nil {
+		r.reject(cl, c.ID, wire.OpCancel, 0, wire.CodeBadRequest, err.Error())
+		return
+	}
+	if u := r.lookup(dev, c.ID); u != nil {
+		u.mu.Lock() // no chunk of it is being handled
+		defer u.mu.Unlock()
+	}
+	r.forget(dev, c.ID)
+	if err := r.st.DiscardUpload(ctx, dev, c.ID.String()); err != nil {
+		r.storeFailed(cl, wire.OpCancel, dev, c.ID, err)
+		return
+	}
+	r.answer(dev, wire.Ack{ID: c.ID, Op: wire.OpCancel, Status: wire.StatusCancelled})
 }
 
 func (r *router) onChunk(ctx context.Context, cl *mqtt.Client, dev string, b []byte) {
