@@ -83,6 +83,9 @@ type Client struct {
 
 	notify chan wire.Notify
 	status chan wire.Status
+
+	limitsIn chan wire.Limits // the hub's, once
+	limits   wire.Limits      // in force (under mu)
 }
 
 type fetched struct {
@@ -143,6 +146,7 @@ func dial(ctx context.Context, b *certs.Bundle, opt Options) (*Client, error) {
 		certs:    make(chan string, 4),
 		notify:   make(chan wire.Notify, 256),
 		status:   make(chan wire.Status, 256),
+		limitsIn: make(chan wire.Limits, 1),
 	}
 	hubs := opt.Hubs
 	if len(hubs) == 0 {
@@ -193,7 +197,27 @@ func dial(ctx context.Context, b *certs.Bundle, opt Options) (*Client, error) {
 			}
 		}
 	}
+	// The hub says its limits once the subscription stands; until then,
+	// or from a hub that does not, the protocol's defaults hold.
+	l := wire.DefaultLimits
+	select {
+	case l = <-c.limitsIn:
+	case <-time.After(min(opt.Timeout, 2*time.Second)):
+		c.log.Debug("No limits from the hub; using the defaults")
+	}
+	c.mu.Lock()
+	c.limits = l
+	c.opt.Chunk = min(c.opt.Chunk, l.Chunk)
+	c.opt.Window = min(c.opt.Window, l.UploadWindow, l.FetchWindow)
+	c.mu.Unlock()
 	return c, nil
+}
+
+// Limits are the hub's limits in force for this connection.
+func (c *Client) Limits() wire.Limits {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.limits
 }
 
 // refused tells a refusal (retrying is pointless) from a network failure.
@@ -293,6 +317,11 @@ func (c *Client) dispatch(_ paho.Client, m paho.Message) {
 		c.mu.Unlock()
 		if ch != nil {
 			offer(ch, a)
+		}
+	case wire.DownLimits:
+		var l wire.Limits
+		if wire.Decode(p, &l) == nil && l.Chunk > 0 && l.UploadWindow > 0 && l.FetchWindow > 0 {
+			offer(c.limitsIn, l)
 		}
 	case wire.DownData:
 		ch, err := wire.DecodeChunk(p)

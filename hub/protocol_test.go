@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/toyhub/toyhub/certs"
+	"github.com/toyhub/toyhub/hub"
 	"github.com/toyhub/toyhub/wire"
 )
 
@@ -212,5 +213,40 @@ func TestFetchBounds(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLimitsTold: a device hears the hub's limits as soon as it listens,
+// and the project's client keeps to them: with a hub that takes 4 KiB
+// chunks, its send (32 KiB chunks by default) still goes through.
+func TestLimitsTold(t *testing.T) {
+	th := startHub(t, func(c *hub.Config) {
+		c.MaxChunk, c.MaxMessageBytes, c.MaxDuration = 4096, 1<<20, 30*time.Second
+	})
+	bunny := th.device("Bunny", "toy")
+	th.device("Bear", "toy")
+	th.link("Bunny", "Bear")
+	want := wire.Limits{Chunk: 4096, UploadWindow: 16, FetchWindow: 16, RetryMS: 10000, MaxBytes: 1 << 20, MaxSeconds: 30, KeepaliveS: 30}
+
+	me := bunny.Info.DeviceID
+	r, err := th.rawDial(th.rawTLS(bunny), me)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.subscribe(t, wire.DownFilter(me))
+	var got wire.Limits
+	if err := wire.Decode(r.next(t, wire.DownLimits), &got); err != nil || got != want {
+		t.Fatalf("limits %+v, %v; want %+v", got, err, want)
+	}
+	r.c.Disconnect(0)
+
+	c := th.dial(bunny)
+	if l := c.Limits(); l != want {
+		t.Fatalf("the client keeps %+v, want %+v", l, want)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.Send(ctx, wire.NewMessageID(), recording(1, 9), nil); err != nil {
+		t.Fatalf("a send within the hub's chunk size: %v", err)
 	}
 }

@@ -167,6 +167,23 @@ type Played struct {
 	ID MessageID `json:"id"`
 }
 
+// Limits are what the hub allows this device (down/limits), published
+// once the device has subscribed to its down/ prefix. A device that has
+// not heard them (yet) uses DefaultLimits.
+type Limits struct {
+	Chunk        int   `json:"chunk"`         // largest upload chunk, bytes
+	UploadWindow int   `json:"upload_window"` // chunks in flight, at most
+	FetchWindow  int   `json:"fetch_window"`  // fetches in flight, at most
+	RetryMS      int   `json:"retry_ms"`      // repeat a request unanswered this long
+	MaxBytes     int64 `json:"max_bytes"`     // largest message
+	MaxSeconds   int   `json:"max_seconds"`   // longest message
+	KeepaliveS   int   `json:"keepalive_s"`   // MQTT keepalive to use
+}
+
+// DefaultLimits are what a device assumes until the hub says otherwise:
+// safe for every hub of this version.
+var DefaultLimits = Limits{Chunk: 8192, UploadWindow: 4, FetchWindow: 4, RetryMS: 10000, MaxBytes: 2 << 20, MaxSeconds: 120, KeepaliveS: 30}
+
 // Cancel abandons an unfinished upload (up/cancel): its chunks are
 // dropped and its place is free. A committed message is not touched.
 type Cancel struct {

@@ -96,7 +96,14 @@ func TestProtocolDocument(t *testing.T) {
 			t.Errorf("the error table names %q, which the hub never sends", m[1])
 		}
 	}
-	for _, v := range []any{Header{}, Ack{}, Notify{}, Fetch{}, Played{}, Cancel{}, Status{}, Renew{}, Certificate{}} {
+	// The defaults the document gives are the package's.
+	block := doc[strings.Index(doc, "**Limits**"):]
+	block = block[strings.Index(block, "```json")+len("```json") : strings.Index(block, "```\n\n")]
+	var l Limits
+	if err := Decode([]byte(block), &l); err != nil || l != DefaultLimits {
+		t.Errorf("the document's default limits %+v (%v), the package's %+v", l, err, DefaultLimits)
+	}
+	for _, v := range []any{Header{}, Ack{}, Notify{}, Fetch{}, Played{}, Cancel{}, Status{}, Renew{}, Certificate{}, Limits{}} {
 		ty := reflect.TypeOf(v)
 		for i := range ty.NumField() {
 			name, _, _ := strings.Cut(ty.Field(i).Tag.Get("json"), ",")

@@ -25,6 +25,7 @@ const (
 	DownData   = "data"
 	DownStatus = "status"
 	DownCert   = "cert"
+	DownLimits = "limits"
 )
 
 // UpTopic is the topic a device publishes kind to.

@@ -28,7 +28,7 @@ func (k *authHook) ID() string { return "toyhub-auth" }
 func (k *authHook) Provides(b byte) bool {
 	return bytes.Contains([]byte{
 		mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish,
-		mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnPacketRead,
+		mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnPacketRead, mqtt.OnSubscribed,
 	}, []byte{b})
 }
 
@@ -104,6 +104,20 @@ func (k *authHook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
 	k.b.log.Info("Device connected", "device", cl.ID, "remote", cl.Net.Remote)
 	k.b.d.Store.Seen(cl.ID, k.b.cfg.Now())
 	k.b.d.Live.Publish(cl.ID)
+}
+
+// OnSubscribed tells a device its limits once it listens on its down/
+// prefix (wire.Limits).
+func (k *authHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
+	if cl.Net.Inline {
+		return
+	}
+	for i, f := range pk.Filters {
+		if f.Filter == wire.DownFilter(cl.ID) && i < len(codes) && codes[i] < 0x80 {
+			k.b.router.send(cl.ID, wire.DownLimits, wire.Encode(k.b.router.limits()))
+			return
+		}
+	}
 }
 
 func (k *authHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {

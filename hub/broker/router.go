@@ -249,3 +249,16 @@ func newRouter(ctx context.Context, cfg Config, st *store.Store, srv *mqtt.Serve
 	r.attempts.Store(mrand.Uint32())
 	return r
 }
+
+// Windows the hub states to devices: how many chunks, and how many
+// fetches, one device may have in flight.
+const (
+	uploadWindow = 16
+	fetchWindow  = 16
+)
+
+// limits are what this hub allows a device (wire.Limits).
+func (r *router) limits() wire.Limits {
+	return wire.Limits{Chunk: r.cfg.MaxChunk, UploadWindow: uploadWindow, FetchWindow: fetchWindow, RetryMS: 10000,
+		MaxBytes: r.cfg.MaxMessageBytes, MaxSeconds: int(r.cfg.MaxDuration / time.Second), KeepaliveS: 30}
+}
