@@ -21,17 +21,35 @@ func (c *Client) Fetch(ctx context.Context, n wire.Notify) ([]byte, error) {
 	defer track(c, c.fetches, n.ID, frames)()
 
 	data := make([]byte, n.Size)
-	chunk := int64(n.Chunk)
-	count := int((n.Size + chunk - 1) / chunk)
-	have := make([]bool, count)
-	missing, next := count, 0
+	// The pieces to ask for: the sender's stored chunks, each cut into
+	// pieces of this device's chunk size if that is smaller, so that no
+	// answer is larger than the device asked for.
+	type piece struct{ off, n int64 }
+	var pieces []piece
+	step := min(int64(n.Chunk), int64(c.opt.Chunk))
+	for start := int64(0); start < n.Size; start += int64(n.Chunk) {
+		end := min(start+int64(n.Chunk), n.Size)
+		for off := start; off < end; off += step {
+			pieces = append(pieces, piece{off, min(step, end-off)})
+		}
+	}
+	index := make(map[int64]int, len(pieces))
+	for i, p := range pieces {
+		index[p.off] = i
+	}
+	limit := 0
+	if step < int64(n.Chunk) {
+		limit = int(step)
+	}
+	have := make([]bool, len(pieces))
+	missing, next := len(pieces), 0
 	inFlight := map[int]bool{}
 	request := func(i int) error {
 		inFlight[i] = true
-		return c.publish(ctx, wire.UpFetch, wire.Encode(wire.Fetch{ID: n.ID, Offset: int64(i) * chunk}))
+		return c.publish(ctx, wire.UpFetch, wire.Encode(wire.Fetch{ID: n.ID, Offset: pieces[i].off, Max: limit}))
 	}
 	for missing > 0 {
-		for next < count && len(inFlight) < c.opt.Window {
+		for next < len(pieces) && len(inFlight) < c.opt.Window {
 			if !have[next] {
 				if err := request(next); err != nil {
 					return nil, err
@@ -45,8 +63,8 @@ func (c *Client) Fetch(ctx context.Context, n wire.Notify) ([]byte, error) {
 				return nil, f.err
 			}
 			off := int64(f.chunk.Offset)
-			i := int(off / chunk)
-			if off%chunk != 0 || i >= count || have[i] || off+int64(len(f.chunk.Data)) > n.Size {
+			i, ok := index[off]
+			if !ok || have[i] || int64(len(f.chunk.Data)) != pieces[i].n {
 				continue
 			}
 			copy(data[off:], f.chunk.Data)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/toyhub/toyhub/certs"
+	"github.com/toyhub/toyhub/devices"
 	"github.com/toyhub/toyhub/hub"
 	"github.com/toyhub/toyhub/wire"
 )
@@ -248,5 +249,62 @@ func TestLimitsTold(t *testing.T) {
 	defer cancel()
 	if err := c.Send(ctx, wire.NewMessageID(), recording(1, 9), nil); err != nil {
 		t.Fatalf("a send within the hub's chunk size: %v", err)
+	}
+}
+
+// TestConstrainedDevice: a device with room for one 4 KiB chunk at a time
+// (a window of 1) sends, and receives a message its sender cut into
+// 32 KiB chunks, byte for byte: its fetches name their largest answer, and
+// the hub never answers more.
+func TestConstrainedDevice(t *testing.T) {
+	th := startHub(t)
+	bunny, bear := th.device("Bunny", "toy"), th.device("Bear", "toy")
+	th.link("Bunny", "Bear")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	opts := th.opts()
+	opts.Window, opts.Chunk = 1, 4096
+	small, err := devices.Dial(ctx, bear, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	big := th.dial(bunny)
+
+	there := recording(3, 11) // 96,044 bytes: three chunks of 32 KiB and a bit
+	id := wire.NewMessageID()
+	if err := big.Send(ctx, id, there, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := receive(t, small, 1); string(got[id]) != string(there) {
+		t.Fatal("the small device got different bytes")
+	}
+	back := recording(1.5, 12)
+	if err := small.Send(ctx, wire.NewMessageID(), back, nil); err != nil {
+		t.Fatalf("the small device sending: %v", err)
+	}
+	for _, got := range receive(t, big, 1) {
+		if string(got) != string(back) {
+			t.Fatal("the reply arrived different")
+		}
+	}
+
+	// The hub's side: a fetch with a largest answer gets no more.
+	me := bear.Info.DeviceID
+	r, err := th.rawDial(th.rawTLS(bear), me)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.subscribe(t, wire.DownFilter(me))
+	for _, tt := range []struct {
+		offset int64
+		max    int
+		want   int
+	}{{0, 4096, 4096}, {30000, 4096, 32768 - 30000}, {0, 0, 32768}, {int64(len(there)) - 100, 4096, 100}} {
+		r.publish(t, wire.UpTopic(me, wire.UpFetch), wire.Encode(wire.Fetch{ID: id, Offset: tt.offset, Max: tt.max}))
+		c, err := wire.DecodeChunk(r.next(t, wire.DownData))
+		if err != nil || int64(c.Offset) != tt.offset || len(c.Data) != tt.want {
+			t.Fatalf("fetch at %d, max %d: %d bytes at %d (%v); want %d", tt.offset, tt.max, len(c.Data), c.Offset, err, tt.want)
+		}
 	}
 }

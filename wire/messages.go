@@ -160,6 +160,10 @@ type Notify struct {
 type Fetch struct {
 	ID     MessageID `json:"id"`
 	Offset int64     `json:"offset"`
+	// Max bounds the bytes of the answer, for a device whose buffer is
+	// smaller than the sender's chunks; 0 means to the end of the stored
+	// chunk that holds Offset.
+	Max int `json:"max,omitempty"`
 }
 
 // Played confirms that a message was received whole and played (up/played).

@@ -190,8 +190,8 @@ func (r *router) onFetch(ctx context.Context, cl *mqtt.Client, dev string, b []b
 		r.reject(cl, f.ID, wire.OpFetch, 0, wire.CodeBadRequest, err.Error())
 		return
 	}
-	if f.Offset < 0 {
-		r.reject(cl, f.ID, wire.OpFetch, 0, wire.CodeBadRequest, fmt.Sprintf("offset %d: a fetch starts at 0 or later", f.Offset))
+	if f.Offset < 0 || f.Max < 0 {
+		r.reject(cl, f.ID, wire.OpFetch, 0, wire.CodeBadRequest, fmt.Sprintf("offset %d, max %d: a fetch starts at 0 or later, and asks for 1 byte or more", f.Offset, f.Max))
 		return
 	}
 	if r.quiet(ctx, dev) {
@@ -202,6 +202,9 @@ func (r *router) onFetch(ctx context.Context, cl *mqtt.Client, dev string, b []b
 	if err != nil {
 		r.storeFailed(cl, wire.OpFetch, dev, f.ID, err)
 		return
+	}
+	if f.Max > 0 && len(p.Data) > f.Max {
+		p.Data = p.Data[:f.Max]
 	}
 	frame := wire.AppendChunk(make([]byte, 0, wire.ChunkHeaderLen+len(p.Data)),
 		wire.Chunk{ID: f.ID, Seq: uint32(p.Seq), Offset: uint32(p.Offset), Data: p.Data})
