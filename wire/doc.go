@@ -85,6 +85,10 @@
 //     to the sender on down/status. A played message is not notified again.
 //     A fetch before offset 0 is "bad_request"; at or past the end of a
 //     message the device may read, "beyond_size" (it has every byte).
+//  4. During the recipient's quiet hours its messages are held at the
+//     recipient's side only: the upload is committed as usual, a sync
+//     offers none of them, none is notified, and a fetch is answered
+//     "quiet"; when the quiet hours end the hub notifies each of them.
 //
 // # Certificate renewal
 //
