@@ -3,7 +3,11 @@ package hub_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
@@ -43,23 +47,43 @@ func TestMosquittoInterop(t *testing.T) {
 	th.link("Bunny", "Grandma")
 	me, her := bunny.Info.DeviceID, gran.Info.DeviceID
 
+	// Built from docs/protocol.md alone, as a toy maker would: the
+	// header is the document's example with this message's values, the
+	// frame is laid out by its table, the topics spelt as it spells them.
 	t.Run("upload with mosquitto_pub", func(t *testing.T) {
 		msg := recording(1, 21) // 32,044 bytes: one chunk
-		id := wire.NewMessageID()
-		h := wire.Header{V: 1, ID: id, To: []string{"Grandma"}, Format: wire.FormatWAV, Size: int64(len(msg)), SHA256: sha256.Sum256(msg), Chunk: wire.MaxChunk}
+		idBytes := make([]byte, 16)
+		rand.Read(idBytes)
+		id := hex.EncodeToString(idBytes)
+		raw, err := os.ReadFile("../docs/protocol/vectors/header/valid.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var h map[string]any
+		if err := json.Unmarshal(raw, &h); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(msg)
+		h["id"], h["size"], h["sha256"], h["chunk"] = id, len(msg), hex.EncodeToString(sum[:]), 32768
+		header, _ := json.Marshal(h)
+		frameBytes := append([]byte{1, 0}, idBytes...)
+		frameBytes = binary.BigEndian.AppendUint32(frameBytes, 0) // chunk 0
+		frameBytes = binary.BigEndian.AppendUint32(frameBytes, 0) // at offset 0
+		frameBytes = append(frameBytes, msg...)
 		frame := filepath.Join(t.TempDir(), "chunk.bin")
-		if err := os.WriteFile(frame, wire.AppendChunk(nil, wire.Chunk{ID: id, Data: msg}), 0o600); err != nil {
+		if err := os.WriteFile(frame, frameBytes, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		base := th.mosquittoArgs(bunny, true, me)
-		if out, err := runTool(t, pub, append(base, "-q", "1", "-t", wire.UpTopic(me, wire.UpHeader), "-m", string(wire.Encode(h)))...); err != nil {
+		if out, err := runTool(t, pub, append(base, "-q", "1", "-t", "toyhub/v1/"+me+"/up/header", "-m", string(header))...); err != nil {
 			t.Fatalf("mosquitto_pub header: %v\n%s", err, out)
 		}
-		if out, err := runTool(t, pub, append(base, "-q", "1", "-t", wire.UpTopic(me, wire.UpChunk), "-f", frame)...); err != nil {
+		if out, err := runTool(t, pub, append(base, "-q", "1", "-t", "toyhub/v1/"+me+"/up/chunk", "-f", frame)...); err != nil {
 			t.Fatalf("mosquitto_pub chunk: %v\n%s", err, out)
 		}
 		got := receive(t, th.dial(gran), 1)
-		if !bytes.Equal(got[id], msg) {
+		mid, _ := wire.ParseMessageID(id)
+		if !bytes.Equal(got[mid], msg) {
 			t.Fatal("the message uploaded with mosquitto_pub did not arrive intact")
 		}
 	})
