@@ -13,12 +13,10 @@ import (
 	"github.com/toyhub/toyhub/wire"
 )
 
-// TestStaleAcksNamed: with twenty chunks in flight and a wrong SHA-256,
-// every answer of the attempt comes in order, the rejection that ends it
-// last; the same header then starts a new attempt, with its own number,
-// from chunk 0; and no answer to the dropped attempt arrives after its
-// rejection. A device that follows Next cannot be led to skip a chunk.
-func TestStaleAcksNamed(t *testing.T) {
+// bunnyRaw starts a hub where the toy Bunny is linked to Bear, and speaks
+// MQTT to it as Bunny with a raw client, listening on Bunny's down/.
+func bunnyRaw(t *testing.T) (*testHub, *rawClient, string) {
+	t.Helper()
 	th := startHub(t)
 	bunny := th.device("Bunny", "toy")
 	th.device("Bear", "toy")
@@ -29,6 +27,16 @@ func TestStaleAcksNamed(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.subscribe(t, wire.DownFilter(me))
+	return th, r, me
+}
+
+// TestStaleAcksNamed: with twenty chunks in flight and a wrong SHA-256,
+// every answer of the attempt comes in order, the rejection that ends it
+// last; the same header then starts a new attempt, with its own number,
+// from chunk 0; and no answer to the dropped attempt arrives after its
+// rejection. A device that follows Next cannot be led to skip a chunk.
+func TestStaleAcksNamed(t *testing.T) {
+	_, r, me := bunnyRaw(t)
 	msg := recording(2.56, 7) // 21 chunks of 4 KiB
 	const chunk = 4096
 	h := wire.Header{V: 1, ID: wire.NewMessageID(), Format: wire.FormatWAV, Size: int64(len(msg)), Chunk: chunk}
@@ -99,16 +107,7 @@ func TestStaleAcksNamed(t *testing.T) {
 // and a toy that rebooted in the middle of eight uploads still sends: the
 // ninth header takes the place of the one untouched the longest.
 func TestUploadSlots(t *testing.T) {
-	th := startHub(t)
-	bunny := th.device("Bunny", "toy")
-	th.device("Bear", "toy")
-	th.link("Bunny", "Bear")
-	me := bunny.Info.DeviceID
-	r, err := th.rawDial(th.rawTLS(bunny), me)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.subscribe(t, wire.DownFilter(me))
+	_, r, me := bunnyRaw(t)
 	msg := recording(1, 3) // 4 chunks of 8 KiB
 	header := func() wire.Header {
 		return wire.Header{V: 1, ID: wire.NewMessageID(), Format: wire.FormatWAV, Size: int64(len(msg)), SHA256: sha256.Sum256(msg), Chunk: 8192}

@@ -273,16 +273,7 @@ func stereo(wav []byte) []byte {
 
 // TestChunkRefused: chunks that do not fit the header.
 func TestChunkRefused(t *testing.T) {
-	th := startHub(t)
-	bunny := th.device("Bunny", "toy")
-	th.device("Bear", "toy")
-	th.link("Bunny", "Bear")
-	me := bunny.Info.DeviceID
-	r, err := th.rawDial(th.rawTLS(bunny), me)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.subscribe(t, wire.DownFilter(me))
+	_, r, me := bunnyRaw(t)
 	msg := recording(1, 3) // 32,044 bytes
 	tests := []struct {
 		name  string
