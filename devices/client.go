@@ -268,7 +268,8 @@ func (c *Client) ID() string { return c.b.Info.DeviceID }
 // Notifications delivers the hub's notices of waiting messages.
 func (c *Client) Notifications() <-chan wire.Notify { return c.notify }
 
-// Statuses delivers what happened to messages this device sent.
+// Statuses delivers what happened to messages this device sent. A status
+// may come twice: the hub repeats one until it hears it was handed on here.
 func (c *Client) Statuses() <-chan wire.Status { return c.status }
 
 func (c *Client) publish(ctx context.Context, kind string, payload []byte) error {
@@ -345,9 +346,15 @@ func (c *Client) dispatch(_ paho.Client, m paho.Message) {
 			offer(c.notify, n)
 		}
 	case wire.DownStatus:
+		// A status that is handed on is heard, and the hub may stop
+		// repeating it. Only this goroutine fills c.status, so room now is
+		// room below; the heard is queued first, so that it goes ahead of
+		// anything the receiver of the status publishes next. It is not
+		// waited for: if it is lost, the next sync brings the status again.
 		var s wire.Status
-		if wire.Decode(p, &s) == nil {
-			offer(c.status, s)
+		if wire.Decode(p, &s) == nil && len(c.status) < cap(c.status) {
+			c.mc.Publish(wire.UpTopic(c.ID(), wire.UpHeard), 1, false, wire.Encode(wire.Heard{ID: s.ID, To: s.To, State: s.State}))
+			c.status <- s
 		}
 	}
 }

@@ -307,3 +307,107 @@ func TestConstrainedDevice(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusUntilHeard: a sender is told what became of its message at
+// every sync until it says it heard (up/heard); a heard that names no
+// delivery of its own is refused and changes nothing; and the project's
+// client says it heard each status it hands on.
+func TestStatusUntilHeard(t *testing.T) {
+	th := startHub(t)
+	bunny, bear := th.device("Bunny", "toy"), th.device("Bear", "toy")
+	th.link("Bunny", "Bear")
+	me, gran := bunny.Info.DeviceID, bear.Info.DeviceID
+	id := wire.NewMessageID()
+	if err := devices.Deliver(context.Background(), bunny, th.opts(), id, recording(1, 3), nil); err != nil {
+		t.Fatal(err)
+	}
+	receive(t, th.dial(bear), 1) // fetched and played while Bunny is away
+
+	r, err := th.rawDial(th.rawTLS(bunny), me)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.subscribe(t, wire.DownFilter(me))
+	// sync returns the statuses a sync brings, up to its answer.
+	sync := func() []wire.Status {
+		t.Helper()
+		r.publish(t, wire.UpTopic(me, wire.UpSync), []byte("{}"))
+		var out []wire.Status
+		for {
+			select {
+			case m := <-r.in:
+				switch m.Topic() {
+				case wire.DownTopic(me, wire.DownStatus):
+					var st wire.Status
+					if err := wire.Decode(m.Payload(), &st); err != nil {
+						t.Fatal(err)
+					}
+					out = append(out, st)
+				case wire.DownTopic(me, wire.DownAck):
+					var a wire.Ack
+					if err := wire.Decode(m.Payload(), &a); err != nil || a.Op != wire.OpSync {
+						t.Fatalf("answer to a sync: %s (%v)", m.Payload(), err)
+					}
+					return out
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("no answer to a sync")
+			}
+		}
+	}
+	for i := range 2 {
+		if sts := sync(); len(sts) != 1 || sts[0].ID != id || sts[0].To != gran || sts[0].State != wire.StatePlayed {
+			t.Fatalf("sync %d, before heard: %+v", i+1, sts)
+		}
+	}
+	for _, c := range []struct {
+		name, payload, code string
+	}{
+		{"not JSON", `{"id":`, wire.CodeBadRequest},
+		{"unknown field", `{"id":"` + id.String() + `","to":"` + gran + `","state":"played","x":1}`, wire.CodeBadRequest},
+		{"another recipient", string(wire.Encode(wire.Heard{ID: id, To: me, State: wire.StatePlayed})), wire.CodeUnknown},
+		{"another message", string(wire.Encode(wire.Heard{ID: wire.NewMessageID(), To: gran, State: wire.StatePlayed})), wire.CodeUnknown},
+		{"no such state", string(wire.Encode(wire.Heard{ID: id, To: gran, State: "lost"})), wire.CodeUnknown},
+	} {
+		r.publish(t, wire.UpTopic(me, wire.UpHeard), []byte(c.payload))
+		if a := r.ack(t); a.Op != wire.OpHeard || a.Status != wire.StatusRejected || a.Error == nil || a.Error.Code != c.code {
+			t.Errorf("%s: %+v", c.name, a)
+		}
+	}
+	if sts := sync(); len(sts) != 1 {
+		t.Fatalf("after refused heards: %+v", sts)
+	}
+	// Hearing "delivered" does not cover "played".
+	r.publish(t, wire.UpTopic(me, wire.UpHeard), wire.Encode(wire.Heard{ID: id, To: gran, State: wire.StateDelivered}))
+	if sts := sync(); len(sts) != 1 || sts[0].State != wire.StatePlayed {
+		t.Fatalf("after hearing delivered: %+v", sts)
+	}
+	r.publish(t, wire.UpTopic(me, wire.UpHeard), wire.Encode(wire.Heard{ID: id, To: gran, State: wire.StatePlayed}))
+	if sts := sync(); len(sts) != 0 {
+		t.Fatalf("after hearing played: %+v", sts)
+	}
+
+	// The project's client: a second message's status comes once, and then
+	// no more.
+	r.c.Disconnect(0)
+	id2 := wire.NewMessageID()
+	if err := devices.Deliver(context.Background(), bunny, th.opts(), id2, recording(1, 4), nil); err != nil {
+		t.Fatal(err)
+	}
+	receive(t, th.dial(bear), 1)
+	a := th.dial(bunny)
+	if _, err := a.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, a, id2, wire.StatePlayed)
+	// The client's heard leaves before its next sync, whose statuses come
+	// before its answer.
+	if _, err := a.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case st := <-a.Statuses():
+		t.Fatalf("the client handed a status on but the hub repeats it: %+v", st)
+	default:
+	}
+}

@@ -164,7 +164,11 @@ func plateauMessage(s *Store, pair [2]string, id string) error {
 	if err != nil {
 		return err
 	}
-	s.Told(sts)
+	for _, st := range sts {
+		if err := s.Heard(ctx, pair[0], st); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -587,22 +587,29 @@ func (s *Store) MarkPlayed(ctx context.Context, recipient, id string) (st Status
 	return st, changed, nil
 }
 
+// StatusKeep is how long a status waits for its sender to hear it. A
+// device that never says it heard one (up/heard) is sent it at each sync
+// until then, and no longer after.
+const StatusKeep = 30 * 24 * time.Hour
+
 // untoldQuery looks only among the deliveries with news for their sender
 // (the partial index deliveries_untold, whose condition it repeats), which
-// senders' syncs keep few, rather than among all of the sender's messages,
-// which grow for as long as they are kept. The CROSS JOIN keeps deliveries
-// the outer loop.
+// senders' acknowledgements keep few, rather than among all of the
+// sender's messages, which grow for as long as they are kept. The CROSS
+// JOIN keeps deliveries the outer loop.
 const untoldQuery = `
 	SELECT d.message_id, d.recipient_id, d.delivered_at, d.played_at
 	FROM deliveries d INDEXED BY deliveries_untold CROSS JOIN messages m ON m.id = d.message_id
 	WHERE ((d.played_at IS NOT NULL AND d.told < 2) OR (d.delivered_at IS NOT NULL AND d.told < 1))
+	  AND coalesce(d.played_at, d.delivered_at) >= ?
 	  AND m.sender_id = ? AND m.state = 'committed'
 	ORDER BY coalesce(d.played_at, d.delivered_at), d.message_id`
 
 // Untold lists the newest state of each delivery of sender's messages that
-// the sender has not yet been told about.
+// the sender has not yet said it heard, up to StatusKeep old.
 func (s *Store) Untold(ctx context.Context, sender string) ([]Status, error) {
-	rows, err := s.db.QueryContext(ctx, untoldQuery, sender)
+	cutoff := s.opt.Now().Add(-StatusKeep).Unix()
+	rows, err := s.db.QueryContext(ctx, untoldQuery, cutoff, sender)
 	if err != nil {
 		return nil, fmt.Errorf("store: untold statuses: %w", err)
 	}
@@ -624,20 +631,35 @@ func (s *Store) Untold(ctx context.Context, sender string) ([]Status, error) {
 	return out, rows.Err()
 }
 
-// Told records that senders were told of these statuses. It does not wait.
-func (s *Store) Told(sts []Status) {
-	if len(sts) == 0 {
-		return
+// Heard records that a message's sender heard a status of it, so that it
+// is not sent again. Hearing "played" covers "delivered"; hearing a state
+// twice, or an older one, changes nothing. A delivery that is not of one
+// of sender's messages, or a state it has not reached, is ErrNotFound.
+func (s *Store) Heard(ctx context.Context, sender string, st Status) error {
+	if st.State != StateDelivered && st.State != StatePlayed {
+		return fmt.Errorf("store: heard %q: %w", st.State, ErrNotFound)
 	}
-	_ = s.w.submit(&writeOp{tx: func(tx *Tx) error {
-		for _, st := range sts {
-			if _, err := tx.Exec("UPDATE deliveries SET told = max(told, ?) WHERE message_id = ? AND recipient_id = ?",
-				st.level(), st.MessageID, st.Recipient); err != nil {
-				return err
-			}
+	col := "delivered_at"
+	if st.level() == 2 {
+		col = "played_at"
+	}
+	err := s.w.do(ctx, func(tx *Tx) error {
+		r, err := tx.Exec(`UPDATE deliveries SET told = max(told, ?)
+			WHERE message_id = ? AND recipient_id = ? AND `+col+` IS NOT NULL
+			  AND message_id IN (SELECT id FROM messages WHERE sender_id = ? AND state = 'committed')`,
+			st.level(), st.MessageID, st.Recipient, sender)
+		if err != nil {
+			return err
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			return ErrNotFound
 		}
 		return nil
-	}, done: func(error) {}})
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("store: heard %s: %w", st.MessageID, err)
+	}
+	return nil
 }
 
 // CountMessages counts the committed messages.

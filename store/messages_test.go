@@ -148,7 +148,7 @@ func TestUploadAndDelivery(t *testing.T) {
 		t.Errorf("past the end, for someone not a recipient: %v", err)
 	}
 
-	// Delivered, then played; the sender hears each once.
+	// Delivered, then played; the sender hears of each until it says it heard.
 	done := make(chan Status, 1)
 	f.s.MarkDelivered(bear.ID, id, func(st Status, ok bool, err error) {
 		if err != nil || !ok {
@@ -179,10 +179,58 @@ func TestUploadAndDelivery(t *testing.T) {
 	if len(sts) != 1 || sts[0].State != StatePlayed {
 		t.Fatalf("untold after play = %+v", sts)
 	}
-	f.s.Told(sts)
-	f.s.Checkpoint(f.ctx) // waits for the queue
+	// Until Bunny says it heard, each sync offers the status again.
+	if again, _ := f.s.Untold(f.ctx, bunny.ID); len(again) != 1 {
+		t.Fatalf("status unheard but not offered again: %+v", again)
+	}
+	for _, c := range []struct {
+		name   string
+		sender string
+		st     Status
+		err    bool
+	}{
+		{"not the sender", bear.ID, sts[0], true},
+		{"no such state", bunny.ID, Status{MessageID: id, Recipient: bear.ID, State: "lost"}, true},
+		{"wrong recipient", bunny.ID, Status{MessageID: id, Recipient: stranger.ID, State: StatePlayed}, true},
+		{"delivered only", bunny.ID, Status{MessageID: id, Recipient: bear.ID, State: StateDelivered}, false},
+	} {
+		if err := f.s.Heard(f.ctx, c.sender, c.st); (err != nil) != c.err || c.err && !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s: Heard = %v", c.name, err)
+		}
+	}
+	if again, _ := f.s.Untold(f.ctx, bunny.ID); len(again) != 1 || again[0].State != StatePlayed {
+		t.Fatalf("hearing delivered hid played: %+v", again)
+	}
+	for range 2 { // twice: the second changes nothing and is no error
+		if err := f.s.Heard(f.ctx, bunny.ID, sts[0]); err != nil {
+			t.Fatalf("Heard: %v", err)
+		}
+	}
 	if sts, _ := f.s.Untold(f.ctx, bunny.ID); len(sts) != 0 {
-		t.Fatalf("told statuses still untold: %+v", sts)
+		t.Fatalf("heard statuses still untold: %+v", sts)
+	}
+}
+
+// TestStatusKeep: a status its sender never hears is offered for
+// StatusKeep, and not after.
+func TestStatusKeep(t *testing.T) {
+	f := newFixture(t)
+	bunny, bear := f.device("Bunny", KindToy), f.device("Bear", KindToy)
+	f.link(bunny, bear)
+	const id = "0123456789abcdef0123456789abcdef"
+	f.send(id, bunny, randBytes(100), bear)
+	if _, _, err := f.s.MarkPlayed(f.ctx, bear.ID, id); err != nil {
+		t.Fatal(err)
+	}
+	start := f.clock()
+	for _, c := range []struct {
+		after time.Duration
+		want  int
+	}{{0, 1}, {StatusKeep - time.Minute, 1}, {StatusKeep + time.Minute, 0}} {
+		f.advance(start.Add(c.after).Sub(f.clock()))
+		if sts, err := f.s.Untold(f.ctx, bunny.ID); err != nil || len(sts) != c.want {
+			t.Errorf("after %v: %d statuses (%v), want %d", c.after, len(sts), err, c.want)
+		}
 	}
 }
 

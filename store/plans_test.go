@@ -19,7 +19,7 @@ func TestHistoryPlans(t *testing.T) {
 	}{
 		{"rate and daily limits", sentSinceQuery, []any{"a", 5},
 			[]string{"SEARCH messages USING COVERING INDEX messages_sender_created (sender_id=? AND created_at>?)"}},
-		{"untold statuses", untoldQuery, []any{"a"},
+		{"untold statuses", untoldQuery, []any{0, "a"},
 			[]string{"SCAN d USING INDEX deliveries_untold", "SEARCH m USING INDEX sqlite_autoindex_messages_1 (id=?)"}},
 		{"waiting messages", waitingQuery, []any{"a"},
 			[]string{"SEARCH d USING INDEX deliveries_waiting (recipient_id=?)", "SEARCH m USING INDEX sqlite_autoindex_messages_1 (id=?)"}},

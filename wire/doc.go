@@ -81,11 +81,17 @@
 //     chunk that contains it. It may have several fetches in flight.
 //  3. The recipient verifies the SHA-256 and publishes a [Played] to
 //     up/played once the message has played. The hub records the delivery
-//     as played, answers with an [Ack] ("played") and publishes a [Status]
-//     to the sender on down/status. A played message is not notified again.
-//     A fetch before offset 0 is "bad_request"; at or past the end of a
-//     message the device may read, "beyond_size" (it has every byte).
-//  4. During the recipient's quiet hours its messages are held at the
+//     as played and answers with an [Ack] ("played"). A played message is
+//     not notified again. A fetch before offset 0 is "bad_request"; at or
+//     past the end of a message the device may read, "beyond_size" (it has
+//     every byte).
+//  4. The sender hears of each recipient in a [Status] on down/status:
+//     "delivered" once the recipient has fetched the last byte, "played"
+//     once it published Played. The hub publishes a Status at once if the
+//     sender is connected and again at every sync of the sender, until the
+//     sender publishes a [Heard] to up/heard naming it (or for 30 days).
+//     Hearing "played" covers "delivered". Only a refused Heard is answered.
+//  5. During the recipient's quiet hours its messages are held at the
 //     recipient's side only: the upload is committed as usual, a sync
 //     offers none of them, none is notified, and a fetch is answered
 //     "quiet"; when the quiet hours end the hub notifies each of them.

@@ -37,6 +37,7 @@ const (
 	OpSync   = "sync"
 	OpRenew  = "renew"
 	OpCancel = "cancel"
+	OpHeard  = "heard"
 )
 
 // Delivery states reported to senders in a Status.
@@ -204,6 +205,15 @@ type Status struct {
 	To    string    `json:"to"`
 	State string    `json:"state"`
 	At    int64     `json:"at"`
+}
+
+// Heard tells the hub that the sender heard a Status (up/heard), so that
+// it is not sent again. Until then the hub sends it at every sync, for up
+// to 30 days. The hub answers only a Heard it refuses.
+type Heard struct {
+	ID    MessageID `json:"id"`
+	To    string    `json:"to"`
+	State string    `json:"state"`
 }
 
 // Renew asks for a new certificate for the device's key (up/renew).

@@ -16,6 +16,7 @@ const (
 	UpPlayed = "played"
 	UpRenew  = "renew"
 	UpCancel = "cancel"
+	UpHeard  = "heard"
 )
 
 // Delivery kinds, published by the hub under a device's down/ prefix.

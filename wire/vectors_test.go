@@ -30,6 +30,7 @@ func TestVectors(t *testing.T) {
 		"cancel": func() any { return &Cancel{} }, "sync": func() any { return &Sync{} }, "renew": func() any { return &Renew{} },
 		"ack": func() any { return &Ack{} }, "notify": func() any { return &Notify{} }, "status": func() any { return &Status{} },
 		"limits": func() any { return &Limits{} }, "certificate": func() any { return &Certificate{} },
+		"heard": func() any { return &Heard{} },
 	}
 	seen := map[string]bool{}
 	for _, v := range vectors {

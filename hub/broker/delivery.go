@@ -37,14 +37,12 @@ func statusOf(st store.Status) wire.Status {
 	return wire.Status{ID: id, To: st.Recipient, State: st.State, At: st.At.Unix()}
 }
 
-// tell passes a delivery status to its sender if it is connected; if not,
-// the sender gets it at its next sync.
+// tell passes a delivery status to its sender if it is connected. Until
+// the sender says it heard it (up/heard), each of its syncs sends it again.
 func (r *router) tell(st store.Status) {
-	if !r.online(st.Sender) {
-		return
+	if r.online(st.Sender) {
+		r.send(st.Sender, wire.DownStatus, wire.Encode(statusOf(st)))
 	}
-	r.send(st.Sender, wire.DownStatus, wire.Encode(statusOf(st)))
-	r.st.Told([]store.Status{st})
 }
 
 // quiet reports whether a device is in the quiet hours a parent set.

@@ -64,6 +64,8 @@ func (r *router) handle(cl *mqtt.Client, dev, kind string, payload []byte) {
 		r.onRenew(ctx, cl, dev, payload)
 	case wire.UpCancel:
 		r.onCancel(ctx, cl, dev, payload)
+	case wire.UpHeard:
+		r.onHeard(ctx, cl, dev, payload)
 	default:
 		r.reply(cl, wire.DownAck, wire.Encode(wire.Ack{Op: kind, Status: wire.StatusRejected,
 			Error: &wire.Error{Code: wire.CodeBadRequest, Message: "unknown request " + fmt.Sprintf("%.32q", kind)}}))
@@ -174,12 +176,12 @@ func (r *router) onSync(ctx context.Context, cl *mqtt.Client, dev string, b []by
 	for _, w := range ws {
 		r.reply(cl, wire.DownNotify, wire.Encode(notifyOf(w)))
 	}
+	// Every status the device has not said it heard, again at each sync.
 	sts, err := r.st.Untold(ctx, dev)
 	if err == nil {
 		for _, st := range sts {
 			r.reply(cl, wire.DownStatus, wire.Encode(statusOf(st)))
 		}
-		r.st.Told(sts)
 	}
 	r.reply(cl, wire.DownAck, wire.Encode(wire.Ack{Op: wire.OpSync, Status: wire.StatusDone, Pending: len(ws)}))
 }
@@ -225,6 +227,20 @@ func (r *router) onPlayed(ctx context.Context, cl *mqtt.Client, dev string, b []
 		return
 	}
 	r.reply(cl, wire.DownAck, wire.Encode(wire.Ack{ID: p.ID, Op: wire.OpPlayed, Status: wire.StatusPlayed}))
+}
+
+// onHeard records that a sender heard a status, so that its syncs stop
+// repeating it. Only a refusal is answered.
+func (r *router) onHeard(ctx context.Context, cl *mqtt.Client, dev string, b []byte) {
+	var h wire.Heard
+	if err := wire.Decode(b, &h); err != nil {
+		r.reject(cl, h.ID, wire.OpHeard, 0, wire.CodeBadRequest, err.Error())
+		return
+	}
+	st := store.Status{MessageID: h.ID.String(), Recipient: h.To, State: h.State}
+	if err := r.st.Heard(ctx, dev, st); err != nil {
+		r.storeFailed(cl, wire.OpHeard, dev, h.ID, err)
+	}
 }
 
 func (r *router) onRenew(ctx context.Context, cl *mqtt.Client, dev string, b []byte) {
