@@ -226,15 +226,24 @@ type Certificate struct {
 	Cert string `json:"cert"` // PEM
 }
 
-// Decode parses a JSON control message strictly: unknown fields and
-// trailing data are errors, so that a typo in a device's firmware shows up
-// at once instead of being ignored.
-func Decode(b []byte, v any) error {
+// Decode parses a JSON control message strictly, as the hub reads a
+// device's: unknown fields and trailing data are errors, so that a typo in
+// a device's firmware shows up at once instead of being ignored.
+func Decode(b []byte, v any) error { return decode(b, v, true) }
+
+// DecodeDown parses a message from the hub as a device must: like
+// Decode, except that fields it does not know are ignored, so that fields
+// added to v1 later do not break it (docs/protocol.md, section 9).
+func DecodeDown(b []byte, v any) error { return decode(b, v, false) }
+
+func decode(b []byte, v any, strict bool) error {
 	if len(b) > 16*1024 {
 		return errors.New("wire: control message larger than 16 KiB")
 	}
 	d := json.NewDecoder(bytesReader(b))
-	d.DisallowUnknownFields()
+	if strict {
+		d.DisallowUnknownFields()
+	}
 	if err := d.Decode(v); err != nil {
 		return fmt.Errorf("wire: %w", err)
 	}

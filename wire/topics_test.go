@@ -63,24 +63,28 @@ func TestIDs(t *testing.T) {
 	}
 }
 
+// TestDecodeStrict: the hub refuses what it does not know; a device
+// (DecodeDown) ignores fields it does not know, and nothing else.
 func TestDecodeStrict(t *testing.T) {
 	tests := []struct {
-		name string
-		in   string
-		ok   bool
+		name     string
+		in       string
+		ok, down bool
 	}{
-		{"valid", `{"id":"0123456789abcdef0123456789abcdef","offset":5}`, true},
-		{"unknown field", `{"id":"0123456789abcdef0123456789abcdef","offset":5,"x":1}`, false},
-		{"trailing", `{"id":"0123456789abcdef0123456789abcdef"} {}`, false},
-		{"bad id", `{"id":"nope","offset":5}`, false},
-		{"not json", `RIFF`, false},
+		{"valid", `{"id":"0123456789abcdef0123456789abcdef","offset":5}`, true, true},
+		{"unknown field", `{"id":"0123456789abcdef0123456789abcdef","offset":5,"x":1}`, false, true},
+		{"trailing", `{"id":"0123456789abcdef0123456789abcdef"} {}`, false, false},
+		{"bad id", `{"id":"nope","offset":5}`, false, false},
+		{"not json", `RIFF`, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var f Fetch
-			err := Decode([]byte(tt.in), &f)
-			if (err == nil) != tt.ok {
-				t.Fatalf("Decode(%s) error = %v, want ok=%v", tt.in, err, tt.ok)
+			if err := Decode([]byte(tt.in), &f); (err == nil) != tt.ok {
+				t.Errorf("Decode(%s) error = %v, want ok=%v", tt.in, err, tt.ok)
+			}
+			if err := DecodeDown([]byte(tt.in), &f); (err == nil) != tt.down {
+				t.Errorf("DecodeDown(%s) error = %v, want ok=%v", tt.in, err, tt.down)
 			}
 		})
 	}
