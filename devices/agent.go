@@ -117,12 +117,12 @@ func (a *Agent) serve(ctx context.Context, c *Client) error {
 }
 
 // renewLoop renews the certificate over the connection once it is due,
-// checking at once and then every RenewCheck.
+// checking at once, then when it falls due or every RenewCheck, whichever
+// comes first.
 func (a *Agent) renewLoop(ctx context.Context, c *Client) {
-	t := time.NewTicker(a.RenewCheck)
-	defer t.Stop()
 	for {
-		if due := RenewalDue(a.bundle()); !time.Now().Before(due) {
+		due := RenewalDue(a.bundle())
+		if !time.Now().Before(due) {
 			nb, err := c.Renew(ctx)
 			if err != nil {
 				a.Options.Logger.Warn("Certificate not renewed", "error", err)
@@ -131,10 +131,12 @@ func (a *Agent) renewLoop(ctx context.Context, c *Client) {
 				a.Bundle = nb
 				a.mu.Unlock()
 				a.Options.Logger.Info("Certificate renewed", "not_after", nb.Cert.Leaf.NotAfter.Format(time.RFC3339))
+				due = RenewalDue(nb)
 			}
 		}
+		wake := min(a.RenewCheck, max(time.Until(due), time.Second))
 		select {
-		case <-t.C:
+		case <-time.After(wake):
 		case <-ctx.Done():
 			return
 		}
@@ -209,6 +211,13 @@ func (a *Agent) sendOutbox(ctx context.Context, c *Client) error {
 		case err == nil:
 			a.Options.Logger.Info("Message sent", "message", id.String(), "file", base)
 			a.moveOut(p, "sent")
+		case errors.As(err, &we) && we.Code == wire.CodeIDInUse:
+			// Another message has this ID: choose a new one and send again.
+			a.Options.Logger.Warn("Message ID in use: sending under a new one", "message", id.String(), "file", base)
+			if err := os.Remove(p + ".id"); err != nil {
+				return err
+			}
+			return nil
 		case errors.As(err, &we) && (we.Code == wire.CodeFull || we.Code == wire.CodeLimit):
 			a.Options.Logger.Warn("Message kept for later: the hub cannot take it now", "message", id.String(), "code", we.Code, "error", we.Message, "retry_in", a.Hold)
 			a.holdUntil = time.Now().Add(a.Hold)

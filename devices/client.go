@@ -32,7 +32,9 @@ var ErrConnectionLost = errors.New("devices: connection to the hub lost")
 type Options struct {
 	// Hubs overrides the hub addresses from the bundle (host:port).
 	Hubs []string
-	// Timeout bounds each wait for an answer from the hub. Default 10s.
+	// Timeout bounds each wait for an answer from the hub, after which a
+	// request is repeated. Default: the retry time the hub tells
+	// (retry_ms), or 10s until it has.
 	Timeout time.Duration
 	// Window is how many chunks or fetches may be in flight. Default 16:
 	// a 10-second recording in one round trip. A toy with little memory
@@ -46,11 +48,14 @@ type Options struct {
 	// whose CA the bundle pins, and remembers its new addresses.
 	Discover       bool
 	DiscoverIfaces []net.Interface
+
+	timeoutDefault bool // Timeout was not given: the hub's retry_ms may set it
 }
 
 func (o *Options) defaults() {
 	if o.Timeout == 0 {
 		o.Timeout = 10 * time.Second
+		o.timeoutDefault = true
 	}
 	if o.Window == 0 {
 		o.Window = 16
@@ -207,6 +212,9 @@ func dial(ctx context.Context, b *certs.Bundle, opt Options) (*Client, error) {
 	}
 	c.mu.Lock()
 	c.limits = l
+	if retry := time.Duration(l.RetryMS) * time.Millisecond; retry > 0 && opt.timeoutDefault {
+		c.opt.Timeout = retry
+	}
 	c.opt.Chunk = min(c.opt.Chunk, l.Chunk)
 	c.opt.Window = min(c.opt.Window, l.UploadWindow, l.FetchWindow)
 	c.mu.Unlock()
@@ -296,7 +304,7 @@ func (c *Client) dispatch(_ paho.Client, m paho.Message) {
 	switch kind {
 	case wire.DownAck:
 		var a wire.Ack
-		if wire.Decode(p, &a) != nil {
+		if wire.DecodeDown(p, &a) != nil {
 			return
 		}
 		c.mu.Lock()
@@ -321,7 +329,7 @@ func (c *Client) dispatch(_ paho.Client, m paho.Message) {
 		}
 	case wire.DownLimits:
 		var l wire.Limits
-		if wire.Decode(p, &l) == nil && l.Chunk > 0 && l.UploadWindow > 0 && l.FetchWindow > 0 {
+		if wire.DecodeDown(p, &l) == nil && l.Chunk > 0 && l.UploadWindow > 0 && l.FetchWindow > 0 {
 			offer(c.limitsIn, l)
 		}
 	case wire.DownData:
@@ -337,12 +345,12 @@ func (c *Client) dispatch(_ paho.Client, m paho.Message) {
 		c.mu.Unlock()
 	case wire.DownCert:
 		var cert wire.Certificate
-		if wire.Decode(p, &cert) == nil {
+		if wire.DecodeDown(p, &cert) == nil {
 			offer(c.certs, cert.Cert)
 		}
 	case wire.DownNotify:
 		var n wire.Notify
-		if wire.Decode(p, &n) == nil {
+		if wire.DecodeDown(p, &n) == nil {
 			offer(c.notify, n)
 		}
 	case wire.DownStatus:
@@ -352,7 +360,7 @@ func (c *Client) dispatch(_ paho.Client, m paho.Message) {
 		// anything the receiver of the status publishes next. It is not
 		// waited for: if it is lost, the next sync brings the status again.
 		var s wire.Status
-		if wire.Decode(p, &s) == nil && len(c.status) < cap(c.status) {
+		if wire.DecodeDown(p, &s) == nil && len(c.status) < cap(c.status) {
 			c.mc.Publish(wire.UpTopic(c.ID(), wire.UpHeard), 1, false, wire.Encode(wire.Heard{ID: s.ID, To: s.To, State: s.State}))
 			c.status <- s
 		}

@@ -3,11 +3,17 @@ package devices
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/toyhub/toyhub/wire"
 )
+
+// ErrCorrupt means a fetched message does not match the SHA-256 the hub
+// announced: it is neither kept nor confirmed, and is fetched again at the
+// next notification.
+var ErrCorrupt = errors.New("devices: the message does not match its SHA-256")
 
 // Fetch pulls a notified message from the hub with up to Window requests
 // in flight, and verifies it against the SHA-256 the hub announced. The
@@ -84,7 +90,7 @@ func (c *Client) Fetch(ctx context.Context, n wire.Notify) ([]byte, error) {
 		}
 	}
 	if sha256.Sum256(data) != n.SHA256 {
-		return nil, fmt.Errorf("devices: message %s does not match its SHA-256", n.ID)
+		return nil, fmt.Errorf("%w: message %s", ErrCorrupt, n.ID)
 	}
 	return data, nil
 }

@@ -23,6 +23,7 @@ func (c *Client) Send(ctx context.Context, id wire.MessageID, wav []byte, to []s
 	acks := make(chan wire.Ack, 4*c.opt.Window+8)
 	defer track(c, c.uploads, id, acks)()
 
+	mismatches := 0
 	for {
 		next, attempt, done, err := c.sendHeader(ctx, h, acks)
 		if err != nil || done {
@@ -32,7 +33,15 @@ func (c *Client) Send(ctx context.Context, id wire.MessageID, wav []byte, to []s
 		// lost a write, chunks crossed, or it forgot the upload): send
 		// the header again. Answers to this attempt that arrive later
 		// carry its number, and are ignored.
-		if done, err = c.stream(ctx, h, wav, next, attempt, acks); err != nil || done {
+		done, err = c.stream(ctx, h, wav, next, attempt, acks)
+		var we *wire.Error
+		if errors.As(err, &we) && we.Code == wire.CodeHashMismatch && mismatches == 0 {
+			// Bytes changed on the way: the hub dropped the upload, and
+			// one fresh start from chunk 0 cures that. Twice is a bug.
+			mismatches++
+			continue
+		}
+		if err != nil || done {
 			return err
 		}
 	}

@@ -97,9 +97,10 @@ func (c *Client) Receive(ctx context.Context, in Inbox) error {
 			r, err := c.receiveOne(ctx, in, n)
 			if err != nil {
 				var we *wire.Error
-				if errors.As(err, &we) {
+				if errors.As(err, &we) || errors.Is(err, ErrCorrupt) {
 					// The hub refused this one (for instance it was
-					// deleted); others may still arrive.
+					// deleted), or its bytes came wrong: others may still
+					// arrive, and this one comes again at the next sync.
 					c.log.Warn("Message not received", "message", n.ID.String(), "error", err)
 					continue
 				}
