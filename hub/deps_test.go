@@ -59,6 +59,9 @@ func TestDependencies(t *testing.T) {
 		{"hub/selfcheck", []string{"certs", "hub/audit", "hub/enroll", "hub/lan", "store", "web/password", "wire"}, []string{"github.com/mochi-mqtt"}},
 		{"hub/household", []string{"certs", "hub/archive", "hub/audit", "hub/datadir", "hub/remote", "store", "web/password", "wire"}, []string{"github.com/mochi-mqtt"}},
 		{"hub/remote", []string{"certs", "hub/connlimit", "store"}, []string{"github.com/mochi-mqtt", "github.com/eclipse"}},
+		// The conformance kit speaks the protocol through wire alone: it
+		// knows nothing of the hub's store or broker.
+		{"hub/conformance", []string{"certs", "wire"}, []string{"modernc.org", "github.com/eclipse"}},
 		{"hub/internal/rawmqtt", nil, nil},
 		{"hub/internal/webflood", nil, []string{"github.com/"}},
 		{"hub/cmd/toybench", []string{"certs", "devices", "hub/control", "hub/internal/rawmqtt", "hub/internal/webflood", "wire"}, nil},

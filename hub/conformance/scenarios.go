@@ -1,0 +1,521 @@
+package conformance
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/toyhub/toyhub/wire"
+)
+
+// Result is one behaviour and whether the device got it right.
+type Result struct {
+	Name   string // what the device is checked for, in a few words
+	Pass   bool
+	Detail string // what the kit saw, in plain words
+}
+
+// Report writes one line per result and a summary, and returns the number
+// of failures.
+func Report(w io.Writer, rs []Result) int {
+	failed := 0
+	for _, r := range rs {
+		mark := "PASS"
+		if !r.Pass {
+			mark, failed = "FAIL", failed+1
+		}
+		fmt.Fprintf(w, "%s  %-44s %s\n", mark, r.Name, r.Detail)
+	}
+	fmt.Fprintf(w, "%d of %d behaviours right\n", len(rs)-failed, len(rs))
+	return failed
+}
+
+// scene is one scenario as it runs.
+type scene struct {
+	ctx context.Context
+	k   *Kit
+	e   *engine
+	dev Device
+}
+
+// wait handles what the device does until ok reports true or d passes;
+// it reports whether ok did.
+func (s *scene) wait(d time.Duration, ok func() bool) bool {
+	if ok() {
+		return true
+	}
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case ev := <-s.k.events:
+			s.e.handle(ev)
+		case <-tick.C:
+		case <-deadline.C:
+			return ok()
+		case <-s.ctx.Done():
+			return false
+		}
+		if ok() {
+			return true
+		}
+	}
+}
+
+// watch handles what the device does for d, and reports whether bad
+// stayed false all along.
+func (s *scene) watch(d time.Duration, bad func() bool) bool {
+	return !s.wait(d, bad)
+}
+
+func (s *scene) step() time.Duration { return s.k.opt.Step }
+
+// message puts a message for the device in the kit's store and notifies
+// it, as the hub does when a contact's message is committed.
+func (s *scene) message(seconds float64, seed uint32, set func(*outMsg)) (wire.MessageID, *outMsg) {
+	data := wire.Tone(16000, time.Duration(seconds*float64(time.Second)), 330, seed)
+	m := &outMsg{data: data, sha: sha256.Sum256(data), chunk: 8192}
+	if set != nil {
+		set(m)
+	}
+	id := wire.NewMessageID()
+	s.e.inbox[id] = m
+	if !m.quiet {
+		s.e.notify(id, m)
+	}
+	return id, m
+}
+
+// send asks the device for a message and waits for its first header.
+func (s *scene) send() (wire.Header, bool) {
+	if err := s.dev.Send(s.ctx); err != nil {
+		return wire.Header{}, false
+	}
+	from := len(s.e.o.headers)
+	if !s.wait(s.step(), func() bool { return len(s.e.o.headers) > from }) {
+		return wire.Header{}, false
+	}
+	return s.e.o.headers[from], true
+}
+
+func (s *scene) committed(id wire.MessageID) bool {
+	return s.wait(s.step(), func() bool {
+		u := s.e.uploads[id]
+		return u != nil && u.committed
+	})
+}
+
+func (s *scene) problems() string {
+	return strings.Join(s.e.o.problems, "; ")
+}
+
+// limits is what the device did beyond its limits, and anything else
+// wrong.
+func (s *scene) limits() string {
+	return strings.Join(append(slices.Clone(s.e.o.over), s.e.o.problems...), "; ")
+}
+
+// scenario is one behaviour checked.
+type scenario struct {
+	name string
+	run  func(s *scene) (bool, string)
+}
+
+// Run starts the device and checks each behaviour in turn. The device
+// must first connect; if it does not, nothing else is checked.
+func (k *Kit) Run(ctx context.Context, dev Device) []Result {
+	e := newEngine(k)
+	s := &scene{ctx: ctx, k: k, e: e, dev: dev}
+	var out []Result
+	for i, sc := range scenarios() {
+		if i > 0 && !k.chosen(sc.name) {
+			continue
+		}
+		e.reset()
+		ok, detail := sc.run(s)
+		out = append(out, Result{Name: sc.name, Pass: ok, Detail: detail})
+		k.opt.Log.Info("Conformance scenario done", "scenario", sc.name, "pass", ok)
+		if i == 0 && !ok || ctx.Err() != nil {
+			break
+		}
+	}
+	return out
+}
+
+func (k *Kit) chosen(name string) bool {
+	if len(k.opt.Only) == 0 {
+		return true
+	}
+	for _, w := range k.opt.Only {
+		if w != "" && strings.Contains(name, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// Names lists the behaviours the kit checks, in order.
+func Names() []string {
+	var out []string
+	for _, sc := range scenarios() {
+		out = append(out, sc.name)
+	}
+	return out
+}
+
+func scenarios() []scenario {
+	list := []scenario{
+		{"connects and subscribes", connects},
+		{"renews its certificate in time", renews},
+		{"receives, ignoring a field it does not know", receives},
+		{"resumes a fetch after a dropped connection", fetchDropped},
+		{"refuses bytes that do not match the SHA-256", corrupt},
+		{"waits out quiet hours without polling", quiet},
+		{"says it heard each receipt", receipts},
+		{"sends, keeping to the limits it was told", sends},
+		{"waits for slow answers without repeating", slowAnswers},
+		{"resumes an upload after a dropped connection", uploadDropped},
+		{"ignores an answer to an earlier attempt", staleAnswer},
+		{"copes with answers out of order", reordered},
+	}
+	for _, r := range refusals {
+		list = append(list, scenario{"refusal " + r.code + ": " + r.want, r.run})
+	}
+	return append(list,
+		scenario{"stops when its certificate has expired", expired},
+		scenario{"stops when it is revoked", revoked},
+	)
+}
+
+func connects(s *scene) (bool, string) {
+	if err := s.dev.Start(s.ctx); err != nil {
+		return false, "the device did not start: " + err.Error()
+	}
+	if !s.wait(s.step(), func() bool { return s.e.o.subscribed }) {
+		if len(s.e.o.connects) > 0 {
+			return false, "connected, but did not subscribe to toyhub/v1/<id>/down/#"
+		}
+		return false, fmt.Sprintf("no connection within %v", s.step())
+	}
+	return true, "connected with its certificate and subscribed to its down/ topics"
+}
+
+func renews(s *scene) (bool, string) {
+	first := s.k.currentSerial()
+	life := s.k.opt.CertLife
+	deadline := time.Now().Add(life + s.step())
+	for time.Now().Before(deadline) {
+		if !s.wait(time.Until(deadline), func() bool { return s.e.o.renewed }) {
+			break
+		}
+		// Give the new certificate time to reach the device, then end the
+		// connection: the next one must use it.
+		s.watch(time.Second, func() bool { return false })
+		s.e.o.renewed, s.e.o.connects = false, nil
+		s.k.drop()
+		s.e.lost()
+		if !s.wait(s.step(), func() bool { return len(s.e.o.connects) > 0 }) {
+			return false, "renewed, but did not connect again"
+		}
+		if s.k.currentSerial() != first {
+			return true, "renewed over MQTT and connected with the new certificate"
+		}
+		// It connected with the old one: perhaps the answer was lost with
+		// the connection. It may renew again while it is still due.
+	}
+	if s.k.currentSerial() != first {
+		return true, "renewed over MQTT and connected with the new certificate"
+	}
+	return false, fmt.Sprintf("no renewal that it used within the certificate's life of %v (renew after two thirds of it)", life)
+}
+
+func receives(s *scene) (bool, string) {
+	id, m := s.message(1.5, 1, func(m *outMsg) { m.extra = true })
+	if !s.wait(s.step(), func() bool { return m.played }) {
+		if s.e.o.fetches[id] == 0 {
+			return false, "no fetch after a Notify with an extra field: a device must ignore fields it does not know"
+		}
+		return false, "fetched, but did not confirm it played: " + s.problems()
+	}
+	if p := s.limits(); p != "" {
+		return false, p
+	}
+	return true, fmt.Sprintf("fetched %d bytes within its window, and confirmed played", len(m.data))
+}
+
+func fetchDropped(s *scene) (bool, string) {
+	_, m := s.message(1.5, 2, func(m *outMsg) { m.dropAt = 2 })
+	if !s.wait(s.step(), func() bool { return m.played }) {
+		return false, "after the connection dropped mid-fetch, the message was not fetched and played"
+	}
+	return true, fmt.Sprintf("reconnected (%d connection) and finished the message", len(s.e.o.connects))
+}
+
+func corrupt(s *scene) (bool, string) {
+	id, m := s.message(1, 3, func(m *outMsg) { m.sha[0] ^= 0xff })
+	defer func() { m.gone = true }()
+	if !s.wait(s.step(), func() bool { return m.covered == int64(len(m.data)) || m.played }) {
+		return false, "did not fetch the message"
+	}
+	if !s.watch(s.k.opt.Watch, func() bool { return m.played }) {
+		return false, "confirmed as played a message whose bytes do not match its SHA-256"
+	}
+	return true, fmt.Sprintf("fetched all of it (%d fetches) and did not confirm it", s.e.o.fetches[id])
+}
+
+func quiet(s *scene) (bool, string) {
+	// The quiet hours begin as the device starts to fetch.
+	id, m := s.message(1, 4, func(m *outMsg) { m.quietAtFetch = true })
+	if !s.wait(s.step(), func() bool { return s.e.o.fetches[id] > 0 }) {
+		return false, "did not fetch the message it was notified of"
+	}
+	window := s.k.limits().FetchWindow
+	if !s.watch(s.k.opt.Watch, func() bool { return s.e.o.fetches[id] > 2*window }) {
+		return false, fmt.Sprintf("asked %d times during quiet hours: after `quiet`, wait for the next Notify", s.e.o.fetches[id])
+	}
+	m.quiet = false
+	s.e.notify(id, m) // the hours are over
+	if !s.wait(s.step(), func() bool { return m.played }) {
+		return false, "did not fetch the message after the Notify that ended the quiet hours"
+	}
+	return true, "stopped at `quiet`, and fetched and played at the next Notify"
+}
+
+func receipts(s *scene) (bool, string) {
+	st := wire.Status{ID: wire.NewMessageID(), To: s.e.sender, State: wire.StatePlayed, At: time.Now().Unix()}
+	s.e.statuses[st.ID] = st
+	s.e.out(wire.DownStatus, wire.Encode(st), false)
+	if !s.wait(s.step(), func() bool { _, left := s.e.statuses[st.ID]; return !left }) {
+		return false, "no up/heard for a Status: the hub repeats it at every sync for 30 days"
+	}
+	return true, "published a Heard naming the Status"
+}
+
+func sends(s *scene) (bool, string) {
+	h, ok := s.send()
+	if !ok {
+		return false, fmt.Sprintf("no header within %v of asking the device to send", s.step())
+	}
+	if !s.committed(h.ID) {
+		return false, "the upload did not finish: " + s.limits()
+	}
+	if p := s.limits(); p != "" {
+		return false, p
+	}
+	return true, fmt.Sprintf("%d chunks of at most %d bytes, at most %d in flight", s.e.o.chunks, s.e.o.maxChunk, s.k.limits().UploadWindow)
+}
+
+func slowAnswers(s *scene) (bool, string) {
+	s.e.f.ackDelay = time.Duration(s.k.opt.RetryMS) * time.Millisecond / 2
+	h, ok := s.send()
+	if !ok {
+		return false, "no header"
+	}
+	if !s.committed(h.ID) {
+		return false, "the upload did not finish with answers taking half the retry time"
+	}
+	if n := len(s.e.o.headers); n > 1 {
+		return false, fmt.Sprintf("sent the header %d times though every answer came within the retry time", n)
+	}
+	if s.e.o.chunks > h.Chunks() {
+		return false, fmt.Sprintf("sent %d chunks for %d: it repeated chunks before the retry time", s.e.o.chunks, h.Chunks())
+	}
+	return true, fmt.Sprintf("waited for answers held %v and sent each chunk once", s.e.f.ackDelay)
+}
+
+func uploadDropped(s *scene) (bool, string) {
+	s.e.f.dropAfter = 2
+	h, ok := s.send()
+	if !ok {
+		return false, "no header"
+	}
+	if !s.committed(h.ID) {
+		return false, "after the connection dropped mid-upload, the message was not finished"
+	}
+	if s.e.o.resumedNext == 0 {
+		return false, "finished, but without sending the header again after the connection dropped"
+	}
+	if s.e.o.resumedSeq != s.e.o.resumedNext {
+		return false, fmt.Sprintf("resumed from chunk %d where the hub said next %d", s.e.o.resumedSeq, s.e.o.resumedNext)
+	}
+	return true, "sent the same header again and went on from the chunk the hub named"
+}
+
+func staleAnswer(s *scene) (bool, string) {
+	s.e.f.stale = true
+	h, ok := s.send()
+	if !ok {
+		return false, "no header"
+	}
+	if !s.committed(h.ID) || len(s.e.o.problems) > 0 {
+		return false, "after an answer from an earlier attempt: " + s.problems()
+	}
+	return true, "sent every chunk in order though an old answer said they were stored"
+}
+
+func reordered(s *scene) (bool, string) {
+	s.e.f.reverse = true
+	h, ok := s.send()
+	if !ok {
+		return false, "no header"
+	}
+	if !s.committed(h.ID) || len(s.e.o.problems) > 0 {
+		return false, "with answers crossed: " + s.problems()
+	}
+	return true, "finished with each pair of answers crossed"
+}
+
+// refusal is what a device does about one refusal code.
+type refusal struct {
+	code, want string
+	run        func(s *scene) (bool, string)
+}
+
+var refusals = []refusal{
+	{wire.CodeIDInUse, "sends again under a new ID", func(s *scene) (bool, string) {
+		s.e.f.refuseHeader = wire.CodeIDInUse
+		h, ok := s.send()
+		if !ok {
+			return false, "no header"
+		}
+		var again wire.Header
+		if !s.wait(s.step(), func() bool {
+			for _, x := range s.e.o.headers[1:] {
+				if x.SHA256 == h.SHA256 {
+					again = x
+					return true
+				}
+			}
+			return false
+		}) {
+			return false, "did not send the message again"
+		}
+		if again.ID == h.ID {
+			return false, "sent it again under the same ID"
+		}
+		return s.committed(again.ID), "chose a new ID and sent it"
+	}},
+	{wire.CodeStorage, "sends the header again", func(s *scene) (bool, string) {
+		s.e.f.refuseHeader = wire.CodeStorage
+		h, ok := s.send()
+		if !ok {
+			return false, "no header"
+		}
+		if !s.committed(h.ID) {
+			return false, "did not send the header again after `storage`"
+		}
+		return true, "sent the same header again and finished"
+	}},
+	{wire.CodeHashMismatch, "starts again from chunk 0", func(s *scene) (bool, string) {
+		s.e.f.refuseLast = wire.CodeHashMismatch
+		h, ok := s.send()
+		if !ok {
+			return false, "no header"
+		}
+		if !s.committed(h.ID) {
+			return false, "did not send the message again after `hash_mismatch`"
+		}
+		return true, "sent the header again and every chunk from 0"
+	}},
+	giveUp(wire.CodeNotContact, false),
+	giveUp(wire.CodeTooLarge, false),
+	giveUp(wire.CodeTooLong, true),
+	giveUp(wire.CodeNotWAV, true),
+	later(wire.CodeLimit),
+	later(wire.CodeFull),
+}
+
+// giveUp: after code the message is not sent again.
+func giveUp(code string, atChunk bool) refusal {
+	return refusal{code, "gives the message up", func(s *scene) (bool, string) {
+		if atChunk {
+			s.e.f.refuseFirst = code
+		} else {
+			s.e.f.refuseHeader = code
+		}
+		h, ok := s.send()
+		if !ok {
+			return false, "no header"
+		}
+		if !s.watch(s.k.opt.Watch, func() bool { return count(s.e.o.headers, h.ID) > 1 }) {
+			return false, fmt.Sprintf("sent the message again after `%s`, which no retry cures", code)
+		}
+		return true, fmt.Sprintf("did not send it again in %v", s.k.opt.Watch)
+	}}
+}
+
+// later: after code the message waits, and is not sent again at once.
+func later(code string) refusal {
+	return refusal{code, "keeps the message for later", func(s *scene) (bool, string) {
+		s.e.f.refuseHeader = code
+		h, ok := s.send()
+		if !ok {
+			return false, "no header"
+		}
+		if !s.watch(s.k.opt.Watch, func() bool { return count(s.e.o.headers, h.ID) > 1 }) {
+			return false, fmt.Sprintf("sent it again within %v of `%s`: wait a minute or more", s.k.opt.Watch, code)
+		}
+		return true, fmt.Sprintf("waited more than %v", s.k.opt.Watch)
+	}}
+}
+
+func count(hs []wire.Header, id wire.MessageID) int {
+	n := 0
+	for _, h := range hs {
+		if h.ID == id {
+			n++
+		}
+	}
+	return n
+}
+
+// hammering counts the connection attempts in the watch after a refusal,
+// and reports whether there were more than a device makes that stops, or
+// that backs off as docs/protocol.md says: from half a second at the
+// least, doubling, it makes at most 2 + log2(watch / 250 ms).
+func (s *scene) hammering() (bool, int64) {
+	start := s.k.hellos.Load()
+	s.watch(s.k.opt.Watch, func() bool { return false })
+	n := s.k.hellos.Load() - start
+	allowed := int64(2)
+	for d := 250 * time.Millisecond; d <= s.k.opt.Watch; d *= 2 {
+		allowed++
+	}
+	return n > allowed-1, n
+}
+
+func expired(s *scene) (bool, string) {
+	s.k.expired.Store(true)
+	defer s.k.expired.Store(false)
+	s.k.drop()
+	s.e.lost()
+	if bad, n := s.hammering(); bad {
+		return false, fmt.Sprintf("%d connection attempts in %v with an expired certificate: stop, and ask to be paired again", n, s.k.opt.Watch)
+	} else {
+		return true, fmt.Sprintf("%d connection attempts in %v", n, s.k.opt.Watch)
+	}
+}
+
+func revoked(s *scene) (bool, string) {
+	s.k.revoked.Store(true)
+	s.k.drop()
+	s.e.lost()
+	start := s.k.hellos.Load()
+	if err := s.dev.Start(s.ctx); err != nil {
+		return false, "the device did not start: " + err.Error()
+	}
+	if !s.wait(s.step(), func() bool { return s.k.hellos.Load() > start }) {
+		return false, "the device did not try to connect after it was started"
+	}
+	if bad, n := s.hammering(); bad {
+		return false, fmt.Sprintf("%d connection attempts in %v after the hub refused it: stop, and tell a parent", n, s.k.opt.Watch)
+	} else {
+		return true, fmt.Sprintf("%d connection attempts in %v", n, s.k.opt.Watch)
+	}
+}
