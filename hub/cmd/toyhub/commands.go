@@ -53,11 +53,15 @@ func program() cmdline.Program {
 			{Name: "link", Synopsis: "NAME NAME [--data DIR]", Run: contact("link")},
 			{Name: "unlink", Synopsis: "NAME NAME [--data DIR]", Run: contact("unlink")},
 			{Name: "status", Synopsis: "[--data DIR]", Run: status},
+			{Name: "conformance", Synopsis: "--device-bundle DIR [--listen ADDR] [--hub HOST:PORT]... [--start-cmd CMD] [--send-cmd CMD]\n" +
+				"[--step D] [--watch D] [--cert-life D] [--retry-ms N] [--only WORDS]...\n" +
+				"(for toy makers: checks a device against docs/protocol.md; exit status 1 when it gets a behaviour wrong)", Run: conformanceCmd},
 			{Name: "version", Synopsis: "[--data DIR]", Run: printVersion},
 		},
-		Description: `Every command but serve, version, restore and config acts on the running
-hub through DIR/control.sock, which only the hub's user can open. DIR
-defaults to the configuration's data_dir, or ./data without one.
+		Description: `Every command but serve, version, restore, config and conformance acts
+on the running hub through DIR/control.sock, which only the hub's user
+can open. DIR defaults to the configuration's data_dir, or ./data
+without one.
 
 serve reads its configuration from --config, $TOYHUB_CONFIG, or
 /etc/toyhub/toyhub.toml if it exists; TOYHUB_<KEY> variables override the
