@@ -233,7 +233,7 @@ func Decode(b []byte, v any) error { return decode(b, v, true) }
 
 // DecodeDown parses a message from the hub as a device must: like
 // Decode, except that fields it does not know are ignored, so that fields
-// added to v1 later do not break it (docs/protocol.md, section 9).
+// added to v1 later do not break it (docs/protocol.md, section 10).
 func DecodeDown(b []byte, v any) error { return decode(b, v, false) }
 
 func decode(b []byte, v any, strict bool) error {
