@@ -103,7 +103,7 @@ func TestProtocolDocument(t *testing.T) {
 	if err := Decode([]byte(block), &l); err != nil || l != DefaultLimits {
 		t.Errorf("the document's default limits %+v (%v), the package's %+v", l, err, DefaultLimits)
 	}
-	for _, v := range []any{Header{}, Ack{}, Notify{}, Fetch{}, Played{}, Cancel{}, Status{}, Renew{}, Certificate{}, Limits{}} {
+	for _, v := range []any{Header{}, Ack{}, Notify{}, Fetch{}, Played{}, Cancel{}, Status{}, Renew{}, Certificate{}, Limits{}, Heard{}} {
 		ty := reflect.TypeOf(v)
 		for i := range ty.NumField() {
 			name, _, _ := strings.Cut(ty.Field(i).Tag.Get("json"), ",")

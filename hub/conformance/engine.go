@@ -55,6 +55,7 @@ type upload struct {
 	attempt   uint32
 	committed bool
 	stored    int // "stored" answers in this upload
+	sentMax   int // the highest chunk the device sent in this attempt
 	resumed   int // next, as told to a resumed header; -1 before
 }
 
@@ -67,6 +68,7 @@ type faults struct {
 	refuseHeader string        // answer the next header with this code
 	refuseFirst  string        // answer the next chunk 0 with this code, dropping the upload
 	refuseLast   string        // answer the next last chunk with this code, dropping the upload
+	refuseSecond string        // answer the next chunk 1 with this code, keeping the upload
 	held         *wire.Ack     // reverse: the answer waiting for the next
 }
 
@@ -360,7 +362,7 @@ func (e *engine) onHeader(b []byte) {
 		e.o.resumedSeq, e.o.resumedNext = -1, u.next
 	}
 	e.attempts++
-	u.attempt = e.attempts
+	u.attempt, u.sentMax = e.attempts, u.next-1
 	e.answer(wire.Ack{ID: h.ID, Op: wire.OpHeader, Status: wire.StatusAccepted, Next: u.next, Attempt: u.attempt}, false)
 	if e.f.stale && h.Chunks() > 2 {
 		e.f.stale = false
@@ -395,9 +397,12 @@ func (e *engine) onChunk(b []byte) {
 	if u.resumed >= 0 && e.o.resumedSeq < 0 {
 		e.o.resumedSeq = seq
 	}
-	if seq > u.next {
-		e.problem("skipped from chunk %d to chunk %d", u.next, seq)
+	// A chunk beyond the next after the highest sent is one the device
+	// jumped to: chunks before it were never sent in this attempt.
+	if seq > u.sentMax+1 {
+		e.problem("skipped from chunk %d to chunk %d", u.sentMax+1, seq)
 	}
+	u.sentMax = max(u.sentMax, seq)
 	if seq != u.next || int(c.Offset) != seq*u.h.Chunk {
 		e.answer(reject(c.ID, wire.OpChunk, wire.CodeOutOfOrder, u.next, u.attempt), true)
 		return
@@ -407,6 +412,11 @@ func (e *engine) onChunk(b []byte) {
 		delete(e.uploads, c.ID)
 		e.o.refusedIDs = append(e.o.refusedIDs, c.ID)
 		e.answer(reject(c.ID, wire.OpChunk, code, 0, u.attempt), true)
+		return
+	}
+	if code := e.f.refuseSecond; code != "" && seq == 1 {
+		e.f.refuseSecond = ""
+		e.answer(reject(c.ID, wire.OpChunk, code, u.next, u.attempt), true)
 		return
 	}
 	u.data = append(u.data, c.Data...)

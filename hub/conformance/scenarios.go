@@ -353,8 +353,11 @@ func staleAnswer(s *scene) (bool, string) {
 	if !ok {
 		return false, "no header"
 	}
-	if !s.committed(h.ID) || len(s.e.o.problems) > 0 {
-		return false, "after an answer from an earlier attempt: " + s.problems()
+	if !s.committed(h.ID) {
+		return false, "did not finish after an answer from an earlier attempt " + s.problems()
+	}
+	if p := s.problems(); p != "" {
+		return false, "after an answer from an earlier attempt: " + p
 	}
 	return true, "sent every chunk in order though an old answer said they were stored"
 }
@@ -365,8 +368,11 @@ func reordered(s *scene) (bool, string) {
 	if !ok {
 		return false, "no header"
 	}
-	if !s.committed(h.ID) || len(s.e.o.problems) > 0 {
-		return false, "with answers crossed: " + s.problems()
+	if !s.committed(h.ID) {
+		return false, "did not finish with answers crossed " + s.problems()
+	}
+	if p := s.problems(); p != "" {
+		return false, "with answers crossed: " + p
 	}
 	return true, "finished with each pair of answers crossed"
 }
@@ -423,6 +429,32 @@ var refusals = []refusal{
 		}
 		return true, "sent the header again and every chunk from 0"
 	}},
+	{wire.CodeOutOfOrder, "goes on from next", func(s *scene) (bool, string) {
+		s.e.f.refuseSecond = wire.CodeOutOfOrder
+		h, ok := s.send()
+		if !ok {
+			return false, "no header"
+		}
+		if !s.committed(h.ID) {
+			return false, "did not finish after `out_of_order` with next 1 " + s.problems()
+		}
+		if p := s.problems(); p != "" {
+			return false, "after `out_of_order` with next 1: " + p
+		}
+		return true, "sent chunk 1 again and finished"
+	}},
+	{wire.CodeUnknown, "forgets a message it cannot fetch", func(s *scene) (bool, string) {
+		id, _ := s.message(1, 5, func(m *outMsg) { m.gone = true })
+		if !s.wait(s.step(), func() bool { return s.e.o.fetches[id] > 0 }) {
+			return false, "did not fetch the message it was notified of"
+		}
+		window := s.k.limits().FetchWindow
+		if !s.watch(s.k.opt.Watch, func() bool { return s.e.o.fetches[id] > 2*window }) {
+			return false, fmt.Sprintf("asked %d times for a message the hub answers `unknown`", s.e.o.fetches[id])
+		}
+		return true, fmt.Sprintf("stopped after %d fetches", s.e.o.fetches[id])
+	}},
+	giveUp(wire.CodeBadHeader, false),
 	giveUp(wire.CodeNotContact, false),
 	giveUp(wire.CodeTooLarge, false),
 	giveUp(wire.CodeTooLong, true),
