@@ -104,6 +104,30 @@ func (s *scene) send() (wire.Header, bool) {
 	return s.e.o.headers[from], true
 }
 
+// upload sets a fault, asks the device for a message, and follows the
+// upload to its end. It reports whether the device finished it with
+// nothing wrong, and if not, why, naming the circumstance (what).
+func (s *scene) upload(set func(*faults), what string) (wire.Header, bool, string) {
+	if set != nil {
+		set(&s.e.f)
+	}
+	h, ok := s.send()
+	if !ok {
+		return h, false, s.noHeader()
+	}
+	if !s.committed(h.ID) {
+		return h, false, strings.TrimSpace("did not finish " + what + ". " + s.problems())
+	}
+	if p := s.problems(); p != "" {
+		return h, false, what + ": " + p
+	}
+	return h, true, ""
+}
+
+func (s *scene) noHeader() string {
+	return fmt.Sprintf("no header within %v of asking the device to send", s.step())
+}
+
 func (s *scene) committed(id wire.MessageID) bool {
 	return s.wait(s.step(), func() bool {
 		u := s.e.uploads[id]
@@ -298,12 +322,8 @@ func receipts(s *scene) (bool, string) {
 }
 
 func sends(s *scene) (bool, string) {
-	h, ok := s.send()
-	if !ok {
-		return false, fmt.Sprintf("no header within %v of asking the device to send", s.step())
-	}
-	if !s.committed(h.ID) {
-		return false, "the upload did not finish: " + s.limits()
+	if _, ok, why := s.upload(nil, "keeping to its limits"); !ok {
+		return false, why
 	}
 	if p := s.limits(); p != "" {
 		return false, p
@@ -312,13 +332,10 @@ func sends(s *scene) (bool, string) {
 }
 
 func slowAnswers(s *scene) (bool, string) {
-	s.e.f.ackDelay = time.Duration(s.k.opt.RetryMS) * time.Millisecond / 2
-	h, ok := s.send()
+	delay := time.Duration(s.k.opt.RetryMS) * time.Millisecond / 2
+	h, ok, why := s.upload(func(f *faults) { f.ackDelay = delay }, "with answers taking half the retry time")
 	if !ok {
-		return false, "no header"
-	}
-	if !s.committed(h.ID) {
-		return false, "the upload did not finish with answers taking half the retry time"
+		return false, why
 	}
 	if n := len(s.e.o.headers); n > 1 {
 		return false, fmt.Sprintf("sent the header %d times though every answer came within the retry time", n)
@@ -326,17 +343,12 @@ func slowAnswers(s *scene) (bool, string) {
 	if s.e.o.chunks > h.Chunks() {
 		return false, fmt.Sprintf("sent %d chunks for %d: it repeated chunks before the retry time", s.e.o.chunks, h.Chunks())
 	}
-	return true, fmt.Sprintf("waited for answers held %v and sent each chunk once", s.e.f.ackDelay)
+	return true, fmt.Sprintf("waited for answers held %v and sent each chunk once", delay)
 }
 
 func uploadDropped(s *scene) (bool, string) {
-	s.e.f.dropAfter = 2
-	h, ok := s.send()
-	if !ok {
-		return false, "no header"
-	}
-	if !s.committed(h.ID) {
-		return false, "after the connection dropped mid-upload, the message was not finished"
+	if _, ok, why := s.upload(func(f *faults) { f.dropAfter = 2 }, "after the connection dropped mid-upload"); !ok {
+		return false, why
 	}
 	if s.e.o.resumedNext == 0 {
 		return false, "finished, but without sending the header again after the connection dropped"
@@ -348,31 +360,15 @@ func uploadDropped(s *scene) (bool, string) {
 }
 
 func staleAnswer(s *scene) (bool, string) {
-	s.e.f.stale = true
-	h, ok := s.send()
-	if !ok {
-		return false, "no header"
-	}
-	if !s.committed(h.ID) {
-		return false, "did not finish after an answer from an earlier attempt " + s.problems()
-	}
-	if p := s.problems(); p != "" {
-		return false, "after an answer from an earlier attempt: " + p
+	if _, ok, why := s.upload(func(f *faults) { f.stale = true }, "after an answer from an earlier attempt"); !ok {
+		return false, why
 	}
 	return true, "sent every chunk in order though an old answer said they were stored"
 }
 
 func reordered(s *scene) (bool, string) {
-	s.e.f.reverse = true
-	h, ok := s.send()
-	if !ok {
-		return false, "no header"
-	}
-	if !s.committed(h.ID) {
-		return false, "did not finish with answers crossed " + s.problems()
-	}
-	if p := s.problems(); p != "" {
-		return false, "with answers crossed: " + p
+	if _, ok, why := s.upload(func(f *faults) { f.reverse = true }, "with answers crossed"); !ok {
+		return false, why
 	}
 	return true, "finished with each pair of answers crossed"
 }
@@ -388,7 +384,7 @@ var refusals = []refusal{
 		s.e.f.refuseHeader = wire.CodeIDInUse
 		h, ok := s.send()
 		if !ok {
-			return false, "no header"
+			return false, s.noHeader()
 		}
 		var again wire.Header
 		if !s.wait(s.step(), func() bool {
@@ -408,38 +404,20 @@ var refusals = []refusal{
 		return s.committed(again.ID), "chose a new ID and sent it"
 	}},
 	{wire.CodeStorage, "sends the header again", func(s *scene) (bool, string) {
-		s.e.f.refuseHeader = wire.CodeStorage
-		h, ok := s.send()
-		if !ok {
-			return false, "no header"
-		}
-		if !s.committed(h.ID) {
-			return false, "did not send the header again after `storage`"
+		if _, ok, why := s.upload(func(f *faults) { f.refuseHeader = wire.CodeStorage }, "after `storage`"); !ok {
+			return false, why
 		}
 		return true, "sent the same header again and finished"
 	}},
 	{wire.CodeHashMismatch, "starts again from chunk 0", func(s *scene) (bool, string) {
-		s.e.f.refuseLast = wire.CodeHashMismatch
-		h, ok := s.send()
-		if !ok {
-			return false, "no header"
-		}
-		if !s.committed(h.ID) {
-			return false, "did not send the message again after `hash_mismatch`"
+		if _, ok, why := s.upload(func(f *faults) { f.refuseLast = wire.CodeHashMismatch }, "after `hash_mismatch`"); !ok {
+			return false, why
 		}
 		return true, "sent the header again and every chunk from 0"
 	}},
 	{wire.CodeOutOfOrder, "goes on from next", func(s *scene) (bool, string) {
-		s.e.f.refuseSecond = wire.CodeOutOfOrder
-		h, ok := s.send()
-		if !ok {
-			return false, "no header"
-		}
-		if !s.committed(h.ID) {
-			return false, "did not finish after `out_of_order` with next 1 " + s.problems()
-		}
-		if p := s.problems(); p != "" {
-			return false, "after `out_of_order` with next 1: " + p
+		if _, ok, why := s.upload(func(f *faults) { f.refuseSecond = wire.CodeOutOfOrder }, "after `out_of_order` with next 1"); !ok {
+			return false, why
 		}
 		return true, "sent chunk 1 again and finished"
 	}},
@@ -473,7 +451,7 @@ func giveUp(code string, atChunk bool) refusal {
 		}
 		h, ok := s.send()
 		if !ok {
-			return false, "no header"
+			return false, s.noHeader()
 		}
 		if !s.watch(s.k.opt.Watch, func() bool { return count(s.e.o.headers, h.ID) > 1 }) {
 			return false, fmt.Sprintf("sent the message again after `%s`, which no retry cures", code)
@@ -488,7 +466,7 @@ func later(code string) refusal {
 		s.e.f.refuseHeader = code
 		h, ok := s.send()
 		if !ok {
-			return false, "no header"
+			return false, s.noHeader()
 		}
 		if !s.watch(s.k.opt.Watch, func() bool { return count(s.e.o.headers, h.ID) > 1 }) {
 			return false, fmt.Sprintf("sent it again within %v of `%s`: wait a minute or more", s.k.opt.Watch, code)

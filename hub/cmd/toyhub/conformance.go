@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,7 +24,7 @@ func conformanceCmd(io *cmdline.IO, args []string) error {
 	fs := flag.NewFlagSet("toyhub conformance", flag.ContinueOnError)
 	bundle := fs.String("device-bundle", "", "directory to write the device's bundle into (created)")
 	listen := fs.String("listen", "127.0.0.1:0", "address the kit listens on; give a LAN address for a device on a bench")
-	var hubs listFlag
+	var hubs cmdline.List
 	fs.Var(&hubs, "hub", "HOST:PORT the device dials, written into device.json (repeatable; default the listening address)")
 	start := fs.String("start-cmd", "", "shell command that starts the device (left running); without it, the kit asks you to")
 	send := fs.String("send-cmd", "", "shell command that makes the device send one message; without it, the kit asks you to")
@@ -33,7 +32,7 @@ func conformanceCmd(io *cmdline.IO, args []string) error {
 	watch := fs.Duration("watch", 10*time.Second, "how long to watch that the device does not retry or reconnect")
 	life := fs.Duration("cert-life", 3*time.Minute, "life of the device's first certificate, which it must renew")
 	retry := fs.Int("retry-ms", 3000, "retry time told to the device")
-	var only listFlag
+	var only cmdline.List
 	fs.Var(&only, "only", "run only the behaviours whose names contain this (repeatable)")
 	if err := noArgs(fs, args); err != nil {
 		return err
@@ -123,17 +122,4 @@ func (d *shellDevice) stop() {
 		_ = syscall.Kill(-d.running.Process.Pid, syscall.SIGKILL)
 		<-d.exited
 	}
-}
-
-// listFlag is a repeatable string flag.
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-
-func (l *listFlag) Set(v string) error {
-	if v == "" {
-		return errors.New("empty value")
-	}
-	*l = append(*l, v)
-	return nil
 }
