@@ -19,8 +19,8 @@ func decorated(n int, rng *rand.Rand) []string {
 	words := append([]string{"summer", "winter", "spring", "autumn", "january", "february", "march", "april", "june", "july",
 		"august", "september", "october", "november", "december", "monday", "tuesday", "friday", "sunday", "christmas",
 		"liverpool", "chelsea", "arsenal", "football", "welcome", "password", "holiday", "grandma", "princess", "sunshine"},
-		frequency.FrequencyLists["passwords"][:300]...)
-	words = append(words, frequency.FrequencyLists["english_wikipedia"][:300]...)
+		frequency.Lists()["passwords"][:300]...)
+	words = append(words, frequency.Lists()["english_wikipedia"][:300]...)
 	suffixes := []string{"!", "!!", "!!x", "#", "?", "!1", ".", "@", "$$", "!a", "*", "!?", "xx", "1!"}
 	var out []string
 	for len(out) < n {
@@ -39,7 +39,7 @@ func decorated(n int, rng *rand.Rand) []string {
 // passphrases are what the hub's pages suggest: three or four unrelated
 // words, from a 10,000-word list, with or without spaces.
 func passphrases(n int, rng *rand.Rand) []string {
-	list := frequency.FrequencyLists["english_wikipedia"][1000:11000]
+	list := frequency.Lists()["english_wikipedia"][1000:11000]
 	var out []string
 	for len(out) < n {
 		k := 3 + rng.IntN(2)
@@ -93,7 +93,7 @@ func TestGuessableShapes(t *testing.T) {
 
 // twoWordsAndANumber are two words of the same list and a number.
 func twoWordsAndANumber(n int, rng *rand.Rand) []string {
-	list := frequency.FrequencyLists["english_wikipedia"][1000:11000]
+	list := frequency.Lists()["english_wikipedia"][1000:11000]
 	var out []string
 	for len(out) < n {
 		p := fmt.Sprintf("%s%s%d", list[rng.IntN(len(list))], list[rng.IntN(len(list))], rng.IntN(100))

@@ -449,6 +449,21 @@ func TestCLI(t *testing.T) {
 		if r := must(t, runBin(t, "toy", "version")); r.stdout != "toy test-1\n" {
 			t.Fatalf("toy version = %q", r.stdout)
 		}
+		// No command builds the password dictionaries unless it checks a
+		// password: no zxcvbn package does any work at start.
+		for _, args := range [][]string{{"version", "--data", data}, {"status", "--data", data}} {
+			cmd := exec.Command(filepath.Join(binDir, "toyhub"), args...)
+			cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
+			r := must(t, runCmd(t, cmd))
+			if !strings.Contains(r.stderr, "init runtime @") {
+				t.Fatalf("toyhub %s: no init trace:\n%s", args[0], r.stderr)
+			}
+			for line := range strings.Lines(r.stderr) {
+				if strings.Contains(line, "zxcvbn") {
+					t.Errorf("toyhub %s initialises zxcvbn at start: %s", args[0], strings.TrimSpace(line))
+				}
+			}
+		}
 	})
 
 	// A clean stop on SIGTERM, and a log with IDs but no names.
