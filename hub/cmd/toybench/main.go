@@ -70,12 +70,13 @@ type Report struct {
 	Soak       *SoakResult      `json:"soak,omitempty"`
 	Abuse      []AbuseResult    `json:"abuse,omitempty"`
 	WebAbuse   []WebAbuseResult `json:"web_abuse,omitempty"`
+	Start      []StartResult    `json:"start,omitempty"`
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.hubBin, "hub", "", "toyhub binary (default: build one)")
-	flag.StringVar(&o.modes, "mode", "throughput,load,storm", "what to measure: throughput, load, storm, abuse and soak, comma-separated")
+	flag.StringVar(&o.modes, "mode", "start,throughput,load,storm", "what to measure: start, throughput, load, storm, abuse and soak, comma-separated")
 	flag.StringVar(&o.pairs, "pairs", "1,25", "throughput: numbers of concurrent toy pairs, each in a closed loop")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "throughput and abuse: measuring time per configuration")
 	flag.IntVar(&o.size, "size", 320044, "recording size in bytes (320044: 10 s of 16 kHz 16-bit mono WAV)")
@@ -98,10 +99,10 @@ func run(o options) error {
 	modes := map[string]bool{}
 	for _, m := range strings.Split(o.modes, ",") {
 		switch m = strings.TrimSpace(m); m {
-		case "throughput", "load", "storm", "soak", "abuse":
+		case "start", "throughput", "load", "storm", "soak", "abuse":
 			modes[m] = true
 		default:
-			return fmt.Errorf("--mode %q: want throughput, load, storm, soak or abuse", m)
+			return fmt.Errorf("--mode %q: want start, throughput, load, storm, soak or abuse", m)
 		}
 	}
 	work, err := os.MkdirTemp("", "toybench")
@@ -127,6 +128,12 @@ func run(o options) error {
 	}
 	wav := recording(o.size)
 	var rep Report
+	if modes["start"] {
+		if rep.Start, err = starts(o, work, 41); err != nil {
+			return err
+		}
+		printStarts(rep.Start)
+	}
 	if modes["throughput"] {
 		if rep.Throughput, err = throughput(o, work, wav); err != nil {
 			return err
