@@ -271,15 +271,17 @@ func (f *hubFleet) send(ctx context.Context, i int, wav []byte) error {
 	}
 }
 
-// mosqServer is Mosquitto with the hub's mutual TLS: ECDSA P-256,
-// client certificates from a CA of its own required, TLS 1.2 or later.
+// mosqServer is a relay with the hub's mutual TLS: ECDSA P-256, client
+// certificates from a CA of its own required, TLS 1.2 or later. It is
+// Mosquitto, or (kind "mochi") a bare mochi broker (see serveMochi).
 type mosqServer struct {
+	kind                 string
 	bin, dir, conf, addr string
 	ca                   *certs.CA
 	process
 }
 
-func newMosqServer(bin, dir string) (*mosqServer, error) {
+func newMosqServer(kind, bin, dir string) (*mosqServer, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -323,7 +325,7 @@ log_dest none
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		return nil, err
 	}
-	s := &mosqServer{bin: bin, dir: dir, conf: confPath, addr: addr, ca: ca}
+	s := &mosqServer{kind: kind, bin: bin, dir: dir, conf: confPath, addr: addr, ca: ca}
 	return s, s.start()
 }
 
@@ -331,7 +333,14 @@ func (s *mosqServer) start() error {
 	// Go raised its own open-file limit, but gives children the original
 	// (often 1024): too few for a thousand toys.
 	cmd := exec.Command("sh", "-c", `ulimit -n 65536 2>/dev/null || ulimit -n 4096; exec "$0" -c "$1"`, s.bin, s.conf)
-	return s.run(cmd, "mosquitto", func() bool {
+	if s.kind == "mochi" {
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		cmd = exec.Command("sh", "-c", `ulimit -n 65536 2>/dev/null || ulimit -n 4096; exec "$0" "$@"`, self, serveMochiFlag, s.dir, s.addr)
+	}
+	return s.run(cmd, s.kind, func() bool {
 		c, err := net.Dial("tcp", s.addr)
 		if err == nil {
 			c.Close()
@@ -383,8 +392,8 @@ type mosqFleet struct {
 	waiting sync.Map // message ID → chan struct{}
 }
 
-func newMosqFleet(bin, dir string, n int) (*mosqFleet, error) {
-	srv, err := newMosqServer(bin, dir)
+func newMosqFleet(kind, bin, dir string, n int) (*mosqFleet, error) {
+	srv, err := newMosqServer(kind, bin, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -400,7 +409,7 @@ func newMosqFleet(bin, dir string, n int) (*mosqFleet, error) {
 	return f, nil
 }
 
-func (f *mosqFleet) label() string   { return "mosquitto" }
+func (f *mosqFleet) label() string   { return f.srv.kind }
 func (f *mosqFleet) pid() int        { return f.srv.pid() }
 func (f *mosqFleet) goroutines() int { return -1 }
 func (f *mosqFleet) restart() error  { f.srv.stop(); return f.srv.start() }

@@ -74,6 +74,13 @@ type Report struct {
 }
 
 func main() {
+	if len(os.Args) == 4 && os.Args[1] == serveMochiFlag {
+		if err := serveMochi(os.Args[2], os.Args[3]); err != nil {
+			fmt.Fprintln(os.Stderr, "toybench: mochi:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var o options
 	flag.StringVar(&o.hubBin, "hub", "", "toyhub binary (default: build one)")
 	flag.StringVar(&o.modes, "mode", "start,throughput,load,storm", "what to measure: start, throughput, load, storm, abuse and soak, comma-separated")
@@ -194,7 +201,7 @@ func fleets(o options, dir string, n int) ([]fleet, error) {
 	}
 	fs := []fleet{h}
 	if o.mosq != "" {
-		m, err := newMosqFleet(o.mosq, filepath.Join(dir, "mosquitto"), n)
+		m, err := newMosqFleet("mosquitto", o.mosq, filepath.Join(dir, "mosquitto"), n)
 		if err != nil {
 			h.close()
 			return nil, err
@@ -227,6 +234,16 @@ func storms(o options, work string) ([]StormResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A bare mochi broker with the same TLS: what of the hub's cost is
+	// its MQTT library's, and what is its own.
+	m, err := newMosqFleet("mochi", "", filepath.Join(work, "storm", "mochi"), o.stormToys)
+	if err != nil {
+		for _, f := range fs {
+			f.close()
+		}
+		return nil, err
+	}
+	fs = append(fs, m)
 	var out []StormResult
 	for _, f := range fs {
 		fmt.Fprintf(os.Stderr, "%s: %d toys connect, the server restarts, all reconnect at once...\n", f.label(), o.stormToys)
@@ -267,10 +284,13 @@ func printStorm(rs []StormResult) {
 	for _, r := range rs {
 		fmt.Fprintf(tw, "%s\t %d\t %.2f\t %.0f\t %d\t %.1f\t %.1f\t %d\t\n", r.Server, r.Toys, r.Seconds, r.HandshakesSec, r.FailedDials, r.IdleRSSMB, r.IdleAnonMB, r.Goroutines)
 	}
-	if len(rs) == 2 {
-		a, b := rs[0], rs[1]
-		fmt.Fprintf(tw, "%s ÷ %s\t\t %.2f\t %.2f\t\t %.2f\t %.2f\t\t\n", a.Server, b.Server, ratio(a.Seconds, b.Seconds), ratio(a.HandshakesSec, b.HandshakesSec),
-			ratio(a.IdleRSSMB, b.IdleRSSMB), ratio(a.IdleAnonMB, b.IdleAnonMB))
+	// Each server beside each later one: the hub beside Mosquitto and
+	// beside mochi alone, and mochi beside Mosquitto.
+	for i, a := range rs {
+		for _, b := range rs[i+1:] {
+			fmt.Fprintf(tw, "%s ÷ %s\t\t %.2f\t %.2f\t\t %.2f\t %.2f\t\t\n", a.Server, b.Server, ratio(a.Seconds, b.Seconds), ratio(a.HandshakesSec, b.HandshakesSec),
+				ratio(a.IdleRSSMB, b.IdleRSSMB), ratio(a.IdleAnonMB, b.IdleAnonMB))
+		}
 	}
 	tw.Flush()
 }

@@ -13,7 +13,7 @@ import (
 // that stores nothing, configured with the same mutual TLS (ECDSA P-256,
 // client certificates required): the reference the hub is compared with.
 func measureMosquitto(bin, dir string, pairs int, wav []byte, duration time.Duration) (Result, error) {
-	srv, err := newMosqServer(bin, dir)
+	srv, err := newMosqServer("mosquitto", bin, dir)
 	if err != nil {
 		return Result{}, err
 	}
