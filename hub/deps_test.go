@@ -54,7 +54,7 @@ func TestDependencies(t *testing.T) {
 		{"hub/discovery", []string{"certs", "hub/lan", "wire"}, []string{"modernc.org"}},
 		{"hub/control", []string{"certs", "hub/audit", "hub/datadir"}, []string{"modernc.org", "github.com/mochi-mqtt"}},
 		{"hub/archive", []string{"certs", "hub/backup", "hub/control", "hub/datadir", "store"}, []string{"github.com/mochi-mqtt"}},
-		{"hub/broker", []string{"certs", "hub/connlimit", "store", "wire"}, nil},
+		{"hub/broker", []string{"certs", "hub/connlimit", "hub/internal/pageout", "store", "wire"}, nil},
 		{"hub/enroll", []string{"certs", "hub/connlimit", "internal/attempts", "store", "wire"}, []string{"github.com/mochi-mqtt"}},
 		{"hub/selfcheck", []string{"certs", "hub/audit", "hub/enroll", "hub/lan", "store", "web/password", "wire"}, []string{"github.com/mochi-mqtt"}},
 		{"hub/household", []string{"certs", "hub/archive", "hub/audit", "hub/datadir", "hub/remote", "store", "web/password", "wire"}, []string{"github.com/mochi-mqtt"}},
@@ -63,6 +63,7 @@ func TestDependencies(t *testing.T) {
 		// knows nothing of the hub's store or broker.
 		{"hub/conformance", []string{"certs", "wire"}, []string{"modernc.org", "github.com/eclipse"}},
 		{"hub/internal/rawmqtt", nil, nil},
+		{"hub/internal/pageout", nil, []string{"github.com/", "modernc.org"}},
 		{"hub/internal/webflood", nil, []string{"github.com/"}},
 		{"hub/cmd/toybench", []string{"certs", "devices", "hub/control", "hub/internal/rawmqtt", "hub/internal/webflood", "wire"}, nil},
 	}

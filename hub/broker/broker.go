@@ -44,6 +44,7 @@ import (
 
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/hub/connlimit"
+	"github.com/toyhub/toyhub/hub/internal/pageout"
 	"github.com/toyhub/toyhub/store"
 	"github.com/toyhub/toyhub/wire"
 )
@@ -301,15 +302,18 @@ func (b *Broker) dropStale() {
 	}
 }
 
-// reclaim gives memory back to the system once a burst of connections
-// (every toy reconnecting after a power cut or a Wi-Fi outage) has
-// settled. Each handshake leaves garbage and a grown stack behind, and
-// Go alone would return them only over several two-minute collections: on
-// a Pi with 512 MB, for minutes, tens of megabytes.
+// reclaim gives memory back to the system once the hub's start, and each
+// burst of connections (every toy reconnecting after a power cut or a
+// Wi-Fi outage), has settled. Each handshake leaves garbage and a grown
+// stack behind, and Go alone would return them only over several
+// two-minute collections: on a Pi with 512 MB, for minutes, tens of
+// megabytes. The pages of the executable that only the start or the
+// burst read go back too (see pageout).
 func (b *Broker) reclaim() {
 	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
 	var last, since int64
+	started := false
 	for {
 		select {
 		case <-b.ctx.Done():
@@ -329,7 +333,14 @@ func (b *Broker) reclaim() {
 				runtime.GC()
 			}
 			debug.FreeOSMemory()
-			since = 0
+		}
+		if since >= 64 || !started {
+			if n, err := pageout.Executable(); err != nil {
+				b.log.Debug("Executable pages kept", "error", err)
+			} else {
+				b.log.Debug("Executable pages handed back", "bytes", n)
+			}
+			since, started = 0, true
 		}
 	}
 }
