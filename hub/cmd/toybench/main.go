@@ -71,6 +71,7 @@ type Report struct {
 	Abuse      []AbuseResult    `json:"abuse,omitempty"`
 	WebAbuse   []WebAbuseResult `json:"web_abuse,omitempty"`
 	Start      []StartResult    `json:"start,omitempty"`
+	Peak       *PeakResult      `json:"peak,omitempty"`
 }
 
 func main() {
@@ -83,7 +84,7 @@ func main() {
 	}
 	var o options
 	flag.StringVar(&o.hubBin, "hub", "", "toyhub binary (default: build one)")
-	flag.StringVar(&o.modes, "mode", "start,throughput,load,storm", "what to measure: start, throughput, load, storm, abuse and soak, comma-separated")
+	flag.StringVar(&o.modes, "mode", "start,throughput,peak,load,storm", "what to measure: start, throughput, peak, load, storm, abuse and soak, comma-separated")
 	flag.StringVar(&o.pairs, "pairs", "1,25", "throughput: numbers of concurrent toy pairs, each in a closed loop")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "throughput and abuse: measuring time per configuration")
 	flag.IntVar(&o.size, "size", 320044, "recording size in bytes (320044: 10 s of 16 kHz 16-bit mono WAV)")
@@ -106,10 +107,10 @@ func run(o options) error {
 	modes := map[string]bool{}
 	for _, m := range strings.Split(o.modes, ",") {
 		switch m = strings.TrimSpace(m); m {
-		case "start", "throughput", "load", "storm", "soak", "abuse":
+		case "start", "throughput", "peak", "load", "storm", "soak", "abuse":
 			modes[m] = true
 		default:
-			return fmt.Errorf("--mode %q: want start, throughput, load, storm, soak or abuse", m)
+			return fmt.Errorf("--mode %q: want start, throughput, peak, load, storm, soak or abuse", m)
 		}
 	}
 	work, err := os.MkdirTemp("", "toybench")
@@ -146,6 +147,14 @@ func run(o options) error {
 			return err
 		}
 		printThroughput(rep.Throughput, o)
+	}
+	if modes["peak"] {
+		r, err := peak(o, work, wav)
+		if err != nil {
+			return err
+		}
+		rep.Peak = &r
+		printPeak(r)
 	}
 	if modes["load"] {
 		if rep.Load, err = loads(o, work, wav); err != nil {
@@ -459,63 +468,84 @@ func procStats(pid int) (peakMB float64, cpu time.Duration, err error) {
 	return peakMB, time.Duration(ut+st) * time.Second / 100, nil // USER_HZ is 100 on Linux
 }
 
-func measureHub(hubBin, dir string, pairs int, wav []byte, duration time.Duration) (Result, error) {
-	// A benchmark sends far faster than a toy would.
-	srv, err := newHubServer(hubBin, dir, "", []string{"TOYHUB_LIMITS_MESSAGES_PER_MINUTE=1000000", "TOYHUB_LIMITS_BYTES_PER_DAY=1099511627776",
-		"TOYHUB_LIMITS_BYTES_PER_SECOND_PER_CONNECTION=0", "TOYHUB_LIMITS_PACKETS_PER_SECOND_PER_CONNECTION=0",
-		"TOYHUB_LIMITS_CONNECTIONS_PER_SOURCE=100000"})
-	if err != nil {
-		return Result{}, err
-	}
-	defer srv.stop()
-	data := srv.data
-	cmd := srv.cmd
+// benchLimits lift the hub's per-device limits: a benchmark sends far
+// faster than a toy would.
+var benchLimits = []string{"TOYHUB_LIMITS_MESSAGES_PER_MINUTE=1000000", "TOYHUB_LIMITS_BYTES_PER_DAY=1099511627776",
+	"TOYHUB_LIMITS_BYTES_PER_SECOND_PER_CONNECTION=0", "TOYHUB_LIMITS_PACKETS_PER_SECOND_PER_CONNECTION=0",
+	"TOYHUB_LIMITS_CONNECTIONS_PER_SOURCE=100000"}
 
+type pair struct{ a, b *devices.Client }
+
+// dialPairs enrolls and links pairs of toys on the hub in data and
+// connects them; hangUp closes them.
+func dialPairs(data, dir string, pairs int) (ps []pair, hangUp func(), err error) {
 	ctx := context.Background()
 	quiet := slog.New(slog.DiscardHandler)
-	type pair struct{ a, b *devices.Client }
-	var ps []pair
+	var clients []*devices.Client
+	hangUp = func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	}
 	for i := range pairs {
 		var cs [2]*devices.Client
 		for j, side := range []string{"toy", "friend"} {
 			name := fmt.Sprintf("%s %d", side, i)
 			out := filepath.Join(dir, fmt.Sprintf("bundle-%d-%d", i, j))
 			if _, err := control.AddDeviceBundle(data, name, "toy", out); err != nil {
-				return Result{}, err
+				return nil, hangUp, err
 			}
 			b, err := certs.LoadBundle(out)
 			if err != nil {
-				return Result{}, err
+				return nil, hangUp, err
 			}
 			if cs[j], err = devices.Dial(ctx, b, devices.Options{Logger: quiet}); err != nil {
-				return Result{}, err
+				return nil, hangUp, err
 			}
-			defer cs[j].Close()
+			clients = append(clients, cs[j])
 		}
 		if _, err := control.Link.Call(data, control.LinkArgs{A: fmt.Sprintf("toy %d", i), B: fmt.Sprintf("friend %d", i)}); err != nil {
-			return Result{}, err
+			return nil, hangUp, err
 		}
 		ps = append(ps, pair{cs[0], cs[1]})
 	}
+	return ps, hangUp, nil
+}
 
+// roundTrip sends one message from p.a to p.b, which fetches it and
+// confirms it played, and returns the time to the last byte fetched.
+func roundTrip(p pair, wav []byte) (time.Duration, error) {
+	ctx := context.Background()
+	id := wire.NewMessageID()
+	t0 := time.Now()
+	if err := p.a.Send(ctx, id, wav, nil); err != nil {
+		return 0, err
+	}
+	n, err := nextNotify(p.b, id)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := p.b.Fetch(ctx, n); err != nil {
+		return 0, err
+	}
+	d := time.Since(t0)
+	return d, p.b.Played(ctx, id)
+}
+
+func measureHub(hubBin, dir string, pairs int, wav []byte, duration time.Duration) (Result, error) {
+	srv, err := newHubServer(hubBin, dir, "", benchLimits)
+	if err != nil {
+		return Result{}, err
+	}
+	defer srv.stop()
+	cmd := srv.cmd
+	ps, hangUp, err := dialPairs(srv.data, dir, pairs)
+	defer hangUp()
+	if err != nil {
+		return Result{}, err
+	}
 	_, cpu0, _ := procStats(cmd.Process.Pid)
-	lat, err := closedLoop(pairs, duration, func(i int) (time.Duration, error) {
-		p := ps[i]
-		id := wire.NewMessageID()
-		t0 := time.Now()
-		if err := p.a.Send(ctx, id, wav, nil); err != nil {
-			return 0, err
-		}
-		n, err := nextNotify(p.b, id)
-		if err != nil {
-			return 0, err
-		}
-		if _, err := p.b.Fetch(ctx, n); err != nil {
-			return 0, err
-		}
-		d := time.Since(t0)
-		return d, p.b.Played(ctx, id)
-	})
+	lat, err := closedLoop(pairs, duration, func(i int) (time.Duration, error) { return roundTrip(ps[i], wav) })
 	if err != nil {
 		return Result{}, err
 	}
