@@ -77,18 +77,12 @@ type obs struct {
 	headers     []wire.Header
 	chunks      int
 	maxChunk    int
-	maxInFlight int
 	fetches     map[wire.MessageID]int
-	maxFetches  int // fetches in flight, at most
 	connects    []string
-	hellos      int64 // at the start
-	resumedSeq  int   // first chunk after a resumed header; -1 none
-	resumedNext int   // the next told to the resumed header
+	resumedSeq  int // first chunk after a resumed header; -1 none
+	resumedNext int // the next told to the resumed header
 	problems    []string
 	over        []string // limits not kept
-	committed   []wire.MessageID
-	refusedIDs  []wire.MessageID
-	heard       []wire.Heard
 	renewed     bool
 	subscribed  bool
 }
@@ -112,7 +106,7 @@ func newEngine(k *Kit) *engine {
 // reset starts a scenario: no faults, nothing seen.
 func (e *engine) reset() {
 	e.f = faults{}
-	e.o = &obs{fetches: map[wire.MessageID]int{}, hellos: e.k.hellos.Load(), resumedSeq: -1}
+	e.o = &obs{fetches: map[wire.MessageID]int{}, resumedSeq: -1}
 }
 
 // problem notes something the device got wrong.
@@ -210,7 +204,6 @@ func (e *engine) handle(ev event) {
 			e.out(wire.DownAck, wire.Encode(reject(h.ID, wire.OpHeard, wire.CodeBadRequest, 0, 0)), false)
 			return
 		}
-		e.o.heard = append(e.o.heard, h)
 		if st, ok := e.statuses[h.ID]; ok && st.To == h.To && st.State == h.State {
 			delete(e.statuses, h.ID)
 		}
@@ -265,7 +258,6 @@ func (e *engine) onFetch(b []byte) {
 	}
 	e.o.fetches[f.ID]++
 	if n := e.ask(); n > e.k.limits().FetchWindow {
-		e.o.maxFetches = max(e.o.maxFetches, n)
 		e.over("%d fetches in flight, above the window of %d it was told", n, e.k.limits().FetchWindow)
 	}
 	m := e.inbox[f.ID]
@@ -345,7 +337,6 @@ func (e *engine) onHeader(b []byte) {
 	}
 	if code := e.f.refuseHeader; code != "" {
 		e.f.refuseHeader = ""
-		e.o.refusedIDs = append(e.o.refusedIDs, h.ID)
 		e.answer(reject(h.ID, wire.OpHeader, code, 0, 0), false)
 		return
 	}
@@ -382,7 +373,6 @@ func (e *engine) onChunk(b []byte) {
 	e.o.chunks++
 	e.o.maxChunk = max(e.o.maxChunk, len(c.Data))
 	if n := e.ask(); n > e.k.limits().UploadWindow {
-		e.o.maxInFlight = max(e.o.maxInFlight, n)
 		e.over("%d chunks in flight, above the window of %d it was told", n, e.k.limits().UploadWindow)
 	}
 	if len(c.Data) > e.k.limits().Chunk {
@@ -410,7 +400,6 @@ func (e *engine) onChunk(b []byte) {
 	if code := e.f.refuseFirst; code != "" && seq == 0 {
 		e.f.refuseFirst = ""
 		delete(e.uploads, c.ID)
-		e.o.refusedIDs = append(e.o.refusedIDs, c.ID)
 		e.answer(reject(c.ID, wire.OpChunk, code, 0, u.attempt), true)
 		return
 	}
@@ -429,13 +418,11 @@ func (e *engine) onChunk(b []byte) {
 			}
 			e.f.refuseLast = ""
 			delete(e.uploads, c.ID)
-			e.o.refusedIDs = append(e.o.refusedIDs, c.ID)
 			e.flushHeld()
 			e.answer(reject(c.ID, wire.OpChunk, code, 0, u.attempt), true)
 			return
 		}
 		u.committed = true
-		e.o.committed = append(e.o.committed, c.ID)
 		e.flushHeld()
 		e.answer(wire.Ack{ID: c.ID, Op: wire.OpChunk, Status: wire.StatusCommitted, Seq: seq, Next: u.next, Attempt: u.attempt}, true)
 		return
