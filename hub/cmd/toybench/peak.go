@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/toyhub/toyhub/hub/internal/webflood"
@@ -66,8 +67,7 @@ func peak(o options, work string, wav []byte) (PeakResult, error) {
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	logins := 0
+	var logins atomic.Int64
 	for _, c := range clients {
 		wg.Go(func() {
 			for {
@@ -77,9 +77,7 @@ func peak(o options, work string, wav []byte) (PeakResult, error) {
 				default:
 				}
 				if _, err := c.Login("Mum", ownerPassword); err == nil {
-					mu.Lock()
-					logins++
-					mu.Unlock()
+					logins.Add(1)
 				}
 			}
 		})
@@ -94,7 +92,7 @@ func peak(o options, work string, wav []byte) (PeakResult, error) {
 	if err != nil {
 		return PeakResult{}, err
 	}
-	return PeakResult{Pairs: pairs, Messages: len(lat), Logins: logins, IdleMB: idle, PeakMB: hwm, BoundMB: PeakBoundMB, WithinMax: hwm <= PeakBoundMB}, nil
+	return PeakResult{Pairs: pairs, Messages: len(lat), Logins: int(logins.Load()), IdleMB: idle, PeakMB: hwm, BoundMB: PeakBoundMB, WithinMax: hwm <= PeakBoundMB}, nil
 }
 
 func printPeak(r PeakResult) {
