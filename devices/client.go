@@ -295,6 +295,25 @@ func (c *Client) publish(ctx context.Context, kind string, payload []byte) error
 	}
 }
 
+// post publishes a request that the protocol answers itself (a chunk, a
+// fetch) without waiting for the broker's PUBACK, so that a window of them
+// is in flight at once rather than one per round trip; a request lost on
+// the way is covered by the protocol's own timeout and resume. paho keeps
+// payload until the PUBACK, so the caller must not reuse it.
+func (c *Client) post(kind string, payload []byte) error {
+	tok := c.mc.Publish(wire.UpTopic(c.ID(), kind), 1, false, payload)
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("%w: %v", ErrConnectionLost, err)
+		}
+	case <-c.lost:
+		return ErrConnectionLost
+	default:
+	}
+	return nil
+}
+
 // dispatch runs on paho's router goroutine and must not block: every send
 // is non-blocking, and whatever does not fit is dropped and recovered by
 // the protocol's retries.

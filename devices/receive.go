@@ -52,7 +52,7 @@ func (c *Client) Fetch(ctx context.Context, n wire.Notify) ([]byte, error) {
 	inFlight := map[int]bool{}
 	request := func(i int) error {
 		inFlight[i] = true
-		return c.publish(ctx, wire.UpFetch, wire.Encode(wire.Fetch{ID: n.ID, Offset: pieces[i].off, Max: limit}))
+		return c.post(wire.UpFetch, wire.Encode(wire.Fetch{ID: n.ID, Offset: pieces[i].off, Max: limit}))
 	}
 	for missing > 0 {
 		for next < len(pieces) && len(inFlight) < c.opt.Window {

@@ -86,13 +86,12 @@ func (c *Client) sendHeader(ctx context.Context, h wire.Header, acks chan wire.A
 func (c *Client) stream(ctx context.Context, h wire.Header, wav []byte, next int, attempt uint32, acks chan wire.Ack) (bool, error) {
 	n := h.Chunks()
 	sent, acked := next, next
-	frame := make([]byte, 0, wire.ChunkHeaderLen+h.Chunk)
 	for {
 		for sent < n && sent-acked < c.opt.Window {
 			start := sent * h.Chunk
 			end := min(start+h.Chunk, len(wav))
-			frame = wire.AppendChunk(frame[:0], wire.Chunk{ID: h.ID, Seq: uint32(sent), Offset: uint32(start), Data: wav[start:end]})
-			if err := c.publish(ctx, wire.UpChunk, frame); err != nil {
+			frame := wire.AppendChunk(make([]byte, 0, wire.ChunkHeaderLen+end-start), wire.Chunk{ID: h.ID, Seq: uint32(sent), Offset: uint32(start), Data: wav[start:end]})
+			if err := c.post(wire.UpChunk, frame); err != nil {
 				return false, err
 			}
 			sent++
