@@ -253,7 +253,7 @@ func (s *Store) Seen(id string, t time.Time) {
 func (s *Store) RemoveDevice(ctx context.Context, id string, keepMessages bool) error {
 	now := s.now()
 	var msgs []string
-	err := s.w.do(ctx, func(tx *Tx) error {
+	err := s.w.doThen(ctx, func(tx *Tx) error {
 		if keepMessages {
 			var dek []byte
 			if err := tx.QueryRow("SELECT dek FROM devices WHERE id = ?", id).Scan(&dek); err != nil {
@@ -297,7 +297,7 @@ func (s *Store) RemoveDevice(ctx context.Context, id string, keepMessages bool) 
 			return err
 		}
 		return tx.execOne("DELETE FROM devices WHERE id = ?", id)
-	}, nil)
+	}, nil, func() { s.settings.forget(id) })
 	if err != nil {
 		return fmt.Errorf("store: remove device %s: %w", id, err)
 	}
@@ -310,9 +310,9 @@ func (s *Store) RemoveDevice(ctx context.Context, id string, keepMessages bool) 
 // DeleteDevice removes a device and everything that refers to it: its
 // certificates, links, and the messages it sent or was sent.
 func (s *Store) DeleteDevice(ctx context.Context, id string) error {
-	err := s.w.do(ctx, func(tx *Tx) error {
+	err := s.w.doThen(ctx, func(tx *Tx) error {
 		return tx.execOne("DELETE FROM devices WHERE id = ?", id) // the rest cascades
-	}, nil)
+	}, nil, func() { s.settings.forget(id) })
 	if err != nil {
 		return fmt.Errorf("store: delete device %s: %w", id, err)
 	}

@@ -63,7 +63,10 @@ func (s *Store) StartUpload(ctx context.Context, spec UploadSpec) (*Upload, erro
 	}
 	up := &Upload{UploadSpec: spec, aead: aead}
 	now := s.now()
-	err = s.w.do(ctx, func(tx *Tx) error {
+	// Lazy: a header lost in a power cut is sent again by the device,
+	// whose chunks are answered "unknown" until it does; the first chunk's
+	// synced commit makes it durable.
+	err = s.w.doLazy(ctx, func(tx *Tx) error {
 		var (
 			sender, format, state string
 			size                  int64
@@ -155,7 +158,7 @@ func (s *Store) StartUpload(ctx context.Context, spec UploadSpec) (*Upload, erro
 			}
 		}
 		return nil
-	}, nil)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("store: start upload %s: %w", spec.ID, err)
 	}
@@ -531,7 +534,9 @@ func (s *Store) MarkDelivered(recipient, id string, done func(st Status, ok bool
 		st Status
 		ok bool
 	)
-	op := &writeOp{done: func(err error) { done(st, ok && err == nil, err) }}
+	// Lazy: lost in a power cut, it is recorded again when the recipient
+	// fetches the message again or says it played it.
+	op := &writeOp{lazy: true, done: func(err error) { done(st, ok && err == nil, err) }}
 	op.tx = func(tx *Tx) error {
 		now := s.now()
 		r, err := tx.Exec("UPDATE deliveries SET delivered_at = ? WHERE message_id = ? AND recipient_id = ? AND delivered_at IS NULL", now, id, recipient)
@@ -643,7 +648,8 @@ func (s *Store) Heard(ctx context.Context, sender string, st Status) error {
 	if st.level() == 2 {
 		col = "played_at"
 	}
-	err := s.w.do(ctx, func(tx *Tx) error {
+	// Lazy: lost in a power cut, the status is sent again and heard again.
+	err := s.w.doLazy(ctx, func(tx *Tx) error {
 		r, err := tx.Exec(`UPDATE deliveries SET told = max(told, ?)
 			WHERE message_id = ? AND recipient_id = ? AND `+col+` IS NOT NULL
 			  AND message_id IN (SELECT id FROM messages WHERE sender_id = ? AND state = 'committed')`,
@@ -655,7 +661,7 @@ func (s *Store) Heard(ctx context.Context, sender string, st Status) error {
 			return ErrNotFound
 		}
 		return nil
-	}, nil)
+	})
 	if err != nil {
 		return fmt.Errorf("store: heard %s: %w", st.MessageID, err)
 	}

@@ -259,3 +259,46 @@ func TestRetentionWords(t *testing.T) {
 		}
 	}
 }
+
+// TestSettingsRead checks that settings read back are the ones written
+// last, however often they were read before (the store keeps them in
+// memory between writes), and that a removed device has none.
+func TestSettingsRead(t *testing.T) {
+	f := newFixture(t)
+	d := f.device("Teddy", KindToy)
+	steps := []struct {
+		name string
+		set  *Settings
+		want Settings
+	}{
+		{"defaults", nil, Settings{RetentionDays: DefaultRetentionDays}},
+		{"quiet hours set", &Settings{RetentionDays: 30, Quiet: true, QuietStart: 19 * 60, QuietEnd: 7 * 60}, Settings{RetentionDays: 30, Quiet: true, QuietStart: 19 * 60, QuietEnd: 7 * 60}},
+		{"quiet hours cleared", &Settings{RetentionDays: 30, DailyLimit: 5}, Settings{RetentionDays: 30, DailyLimit: 5}},
+		{"kept once played", &Settings{RetentionDays: RetainOncePlayed}, Settings{RetentionDays: RetainOncePlayed}},
+	}
+	for _, s := range steps {
+		if s.set != nil {
+			if err := f.s.SetDeviceSettings(f.ctx, d.ID, *s.set); err != nil {
+				t.Fatalf("%s: %v", s.name, err)
+			}
+		}
+		for range 2 {
+			got, err := f.s.DeviceSettings(f.ctx, d.ID)
+			if err != nil || got != s.want {
+				t.Fatalf("%s: read %+v, %v; want %+v", s.name, got, err, s.want)
+			}
+		}
+	}
+	if err := f.s.SetDeviceSettings(f.ctx, d.ID, Settings{RetentionDays: -7}); err == nil {
+		t.Fatal("a retention of -7 days was accepted")
+	}
+	if got, _ := f.s.DeviceSettings(f.ctx, d.ID); got != steps[len(steps)-1].want {
+		t.Fatalf("a refused change was read back: %+v", got)
+	}
+	if err := f.s.DeleteDevice(f.ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.DeviceSettings(f.ctx, d.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("settings of a removed device: %v, want ErrNotFound", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -44,8 +45,52 @@ func (s Settings) InQuiet(t time.Time) bool {
 	return m >= s.QuietStart || m < s.QuietEnd // across midnight
 }
 
+// settingsCache keeps the settings read last of each device: the router
+// asks for a device's quiet hours at every fetch, and they change only
+// through SetDeviceSettings or a device's removal, which forget them.
+type settingsCache struct {
+	mu  sync.Mutex
+	gen uint64 // counts forgettings, so that a read that raced one is not kept
+	m   map[string]Settings
+}
+
+func (c *settingsCache) get(id string) (Settings, uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, ok := c.m[id]
+	return st, c.gen, ok
+}
+
+func (c *settingsCache) put(id string, st Settings, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
+	if c.m == nil {
+		c.m = map[string]Settings{}
+	}
+	c.m[id] = st
+}
+
+func (c *settingsCache) forget(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	delete(c.m, id)
+}
+
 // DeviceSettings returns a device's settings.
 func (s *Store) DeviceSettings(ctx context.Context, id string) (Settings, error) {
+	if st, _, ok := s.settings.get(id); ok {
+		return st, nil
+	}
+	st, err := s.readSettings(ctx, id)
+	return st, err
+}
+
+func (s *Store) readSettings(ctx context.Context, id string) (Settings, error) {
+	_, gen, _ := s.settings.get(id)
 	var st Settings
 	var qs, qe sql.NullInt64
 	err := s.db.QueryRowContext(ctx, "SELECT retention_days, quiet_start, quiet_end, daily_limit FROM devices WHERE id = ?", id).
@@ -59,6 +104,7 @@ func (s *Store) DeviceSettings(ctx context.Context, id string) (Settings, error)
 	if qs.Valid && qe.Valid {
 		st.Quiet, st.QuietStart, st.QuietEnd = true, int(qs.Int64), int(qe.Int64)
 	}
+	s.settings.put(id, st, gen)
 	return st, nil
 }
 
@@ -74,10 +120,10 @@ func (s *Store) SetDeviceSettings(ctx context.Context, id string, st Settings) e
 	if st.Quiet {
 		qs, qe = st.QuietStart, st.QuietEnd
 	}
-	err := s.w.do(ctx, func(tx *Tx) error {
+	err := s.w.doThen(ctx, func(tx *Tx) error {
 		return tx.execOne("UPDATE devices SET retention_days = ?, quiet_start = ?, quiet_end = ?, daily_limit = ? WHERE id = ?",
 			st.RetentionDays, qs, qe, st.DailyLimit, id)
-	}, nil)
+	}, nil, func() { s.settings.forget(id) })
 	if err != nil {
 		return fmt.Errorf("store: settings of %s: %w", id, err)
 	}

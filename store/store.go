@@ -86,6 +86,8 @@ type Store struct {
 	hot  *hotCache
 	opt  Options
 
+	settings settingsCache
+
 	closeOnce sync.Once
 }
 

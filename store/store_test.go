@@ -272,6 +272,79 @@ func TestPragmas(t *testing.T) {
 	}
 }
 
+// TestLazyCommits checks the synchronous level each batch commits under:
+// only a batch made wholly of lazy changes skips its fsync, and every
+// other batch, and every operation on the bare connection, is back at
+// FULL.
+func TestLazyCommits(t *testing.T) {
+	f := newFixture(t)
+	w := f.s.w
+	level := func(seen *int) func(*Tx) error {
+		return func(tx *Tx) error { return tx.QueryRow("PRAGMA synchronous").Scan(seen) }
+	}
+	// batch submits ops while the writer is held, so that they commit as
+	// one batch, and returns the level each saw.
+	batch := func(lazy ...bool) []int {
+		hold, held := make(chan struct{}), make(chan struct{})
+		done := make(chan error, len(lazy)+1)
+		if err := w.submit(&writeOp{tx: func(*Tx) error { close(held); <-hold; return nil }, done: func(err error) { done <- err }}); err != nil {
+			t.Fatal(err)
+		}
+		<-held
+		seen := make([]int, len(lazy))
+		for i, l := range lazy {
+			if err := w.submit(&writeOp{tx: level(&seen[i]), lazy: l, done: func(err error) { done <- err }}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		close(hold)
+		for range len(lazy) + 1 {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+		return seen
+	}
+	connLevel := func() int {
+		var n int
+		if err := w.do(f.ctx, nil, func(c *sql.Conn) error { return c.QueryRowContext(f.ctx, "PRAGMA synchronous").Scan(&n) }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	const normal, full = 1, 2
+	steps := []struct {
+		name string
+		lazy []bool
+		want int
+	}{
+		{"lazy alone", []bool{true}, normal},
+		{"lazy together", []bool{true, true, true}, normal},
+		{"one synced among lazy", []bool{true, false, true}, full},
+		{"synced after lazy", []bool{false}, full},
+		{"lazy again", []bool{true, true}, normal},
+	}
+	for _, s := range steps {
+		// The holding op is not lazy, so it commits on its own first;
+		// what follows is gathered into the next batch.
+		for i, got := range batch(s.lazy...) {
+			if got != s.want {
+				t.Errorf("%s: op %d committed at synchronous=%d, want %d", s.name, i, got, s.want)
+			}
+		}
+		if got := connLevel(); got != full {
+			t.Errorf("after %s: the connection's own operations run at synchronous=%d, want %d", s.name, got, full)
+		}
+	}
+	var n int
+	if err := w.doLazy(f.ctx, level(&n)); err != nil || n != normal {
+		t.Fatalf("doLazy: synchronous=%d, %v", n, err)
+	}
+	if err := w.do(f.ctx, level(&n), nil); err != nil || n != full {
+		t.Fatalf("do after doLazy: synchronous=%d, %v", n, err)
+	}
+}
+
 func TestDevices(t *testing.T) {
 	f := newFixture(t)
 	bunny := f.device("Bunny", KindToy)

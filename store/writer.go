@@ -76,6 +76,12 @@ type writeOp struct {
 	tx   func(*Tx) error
 	conn func(*sql.Conn) error
 	size int
+	// lazy marks a change that the protocol repairs if a power cut loses
+	// it (a status the sender hears again, an upload header the device
+	// sends again): a batch of only such changes commits without an
+	// fsync of its own, and becomes durable with the next commit that
+	// has one, since the WAL is synced whole and replayed in order.
+	lazy bool
 	done func(error)
 	err  error
 }
@@ -90,6 +96,8 @@ type writer struct {
 	mu     sync.RWMutex
 	closed bool
 	exited chan struct{}
+
+	normal bool // the connection is at synchronous=NORMAL; used by the writer goroutine only
 }
 
 func newWriter(db *sql.DB, conn *sql.Conn) *writer {
@@ -112,9 +120,31 @@ func (w *writer) submit(op *writeOp) error {
 // do runs fn in a transaction (or, if conn is set, runs conn alone) and
 // waits until it is durable.
 func (w *writer) do(ctx context.Context, fn func(*Tx) error, conn func(*sql.Conn) error) error {
+	return w.wait(ctx, &writeOp{tx: fn, conn: conn}, nil)
+}
+
+// doLazy is do for a change the protocol repairs if it is lost (see
+// writeOp.lazy): it returns once committed, perhaps before it is synced.
+func (w *writer) doLazy(ctx context.Context, fn func(*Tx) error) error {
+	return w.wait(ctx, &writeOp{tx: fn, lazy: true}, nil)
+}
+
+// doThen is do, with then called on the writer goroutine once the
+// transaction has committed or failed, even if ctx ended before: for
+// caches that must forget what it changed only after it is visible.
+func (w *writer) doThen(ctx context.Context, fn func(*Tx) error, conn func(*sql.Conn) error, then func()) error {
+	return w.wait(ctx, &writeOp{tx: fn, conn: conn}, then)
+}
+
+func (w *writer) wait(ctx context.Context, op *writeOp, then func()) error {
 	done := make(chan error, 1)
-	op := &writeOp{tx: fn, conn: conn, done: func(err error) { done <- err }}
-	if conn != nil {
+	op.done = func(err error) {
+		if then != nil {
+			then()
+		}
+		done <- err
+	}
+	if op.conn != nil {
 		op.tx = nil
 	}
 	if err := w.submit(op); err != nil {
@@ -174,6 +204,10 @@ func (w *writer) loop() {
 			}
 		}
 		if first.conn != nil {
+			if err := w.sync(false); err != nil {
+				first.done(err)
+				continue
+			}
 			first.done(first.conn(w.conn))
 			continue
 		}
@@ -215,6 +249,14 @@ func (w *writer) run(batch []*writeOp) {
 		_, _ = w.conn.ExecContext(ctx, "ROLLBACK")
 		finish(fmt.Errorf("store: %s: %w", what, err))
 	}
+	lazy := true
+	for _, op := range batch {
+		lazy = lazy && op.lazy
+	}
+	if err := w.sync(lazy); err != nil {
+		finish(err)
+		return
+	}
 	if _, err := tx.Exec("BEGIN IMMEDIATE"); err != nil {
 		finish(fmt.Errorf("store: begin: %w", err))
 		return
@@ -243,6 +285,24 @@ func (w *writer) run(batch []*writeOp) {
 		return
 	}
 	finish(nil)
+}
+
+// sync sets whether the next commit skips its fsync (synchronous=NORMAL,
+// for lazy batches) or syncs the WAL before it returns (FULL, the
+// store's default).
+func (w *writer) sync(normal bool) error {
+	if w.normal == normal {
+		return nil
+	}
+	level := "FULL"
+	if normal {
+		level = "NORMAL"
+	}
+	if _, err := w.conn.ExecContext(context.Background(), "PRAGMA synchronous = "+level); err != nil {
+		return fmt.Errorf("store: synchronous %s: %w", level, err)
+	}
+	w.normal = normal
+	return nil
 }
 
 // newClosedWriter is the writer of a read-only store: every write fails
