@@ -296,12 +296,14 @@ func (c *Client) publish(ctx context.Context, kind string, payload []byte) error
 }
 
 // post publishes a request that the protocol answers itself (a chunk, a
-// fetch) without waiting for the broker's PUBACK, so that a window of them
-// is in flight at once rather than one per round trip; a request lost on
-// the way is covered by the protocol's own timeout and resume. paho keeps
-// payload until the PUBACK, so the caller must not reuse it.
+// fetch) at QoS 0, without waiting: so a window of them is in flight at
+// once rather than one per round trip, and no PUBACK is written for each.
+// The answer is the request's acknowledgement; one lost on the way is
+// repeated after the protocol's timeout, or resumed after a reconnect.
+// paho may still hold payload after post returns, so the caller must not
+// reuse it.
 func (c *Client) post(kind string, payload []byte) error {
-	tok := c.mc.Publish(wire.UpTopic(c.ID(), kind), 1, false, payload)
+	tok := c.mc.Publish(wire.UpTopic(c.ID(), kind), 0, false, payload)
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {

@@ -16,7 +16,8 @@
 //	toyhub/v1/<device-id>/down/<kind>   hub → device
 //
 // A device subscribes to toyhub/v1/<device-id>/down/# and publishes with
-// QoS 1. Once it has subscribed, the hub publishes its [Limits] on
+// QoS 1, or QoS 0 for chunks and fetches, whose answers acknowledge them.
+// Once it has subscribed, the hub publishes its [Limits] on
 // down/limits; until it hears them, a device keeps to [DefaultLimits]. The hub publishes with QoS 0: every exchange below is a request
 // that the device repeats if no answer arrives, so nothing depends on the
 // broker keeping a queue, and a device that is offline for a week loses
