@@ -117,3 +117,5 @@ tool (
 )
 
 replace github.com/trustelem/zxcvbn => ./third_party/zxcvbn
+
+replace github.com/mochi-mqtt/server/v2 => ./third_party/mochi
