@@ -82,16 +82,10 @@ func (c *settingsCache) forget(id string) {
 
 // DeviceSettings returns a device's settings.
 func (s *Store) DeviceSettings(ctx context.Context, id string) (Settings, error) {
-	if st, _, ok := s.settings.get(id); ok {
+	st, gen, ok := s.settings.get(id)
+	if ok {
 		return st, nil
 	}
-	st, err := s.readSettings(ctx, id)
-	return st, err
-}
-
-func (s *Store) readSettings(ctx context.Context, id string) (Settings, error) {
-	_, gen, _ := s.settings.get(id)
-	var st Settings
 	var qs, qe sql.NullInt64
 	err := s.db.QueryRowContext(ctx, "SELECT retention_days, quiet_start, quiet_end, daily_limit FROM devices WHERE id = ?", id).
 		Scan(&st.RetentionDays, &qs, &qe, &st.DailyLimit)

@@ -332,12 +332,13 @@ func (b *Broker) reclaim() {
 			debug.FreeOSMemory()
 			floor = stacks
 			b.log.Debug("Memory reclaimed", "collections", cycles, "stack_bytes", stacks)
-		} else if stacks := stackInUse(); floor > 0 && stacks > floor+regrowth {
+		} else if floor > 0 && stackInUse() > floor+regrowth {
 			// Reading one packet takes mochi over 8 KiB of stack, so each
 			// keepalive grows an idle reader's stack back to 16 KiB until
 			// a collection shrinks it again; with a thousand toys that is
 			// 8 MB within a keepalive. One collection here halves what
-			// grew since the last; with a few toys it never runs.
+			// grew since the last; with a few toys it never runs, and
+			// before the first burst the stacks are not even read.
 			runtime.GC()
 			floor = min(floor, stackInUse())
 		}
