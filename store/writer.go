@@ -298,7 +298,13 @@ func (w *writer) sync(normal bool) error {
 	if normal {
 		level = "NORMAL"
 	}
-	if _, err := w.conn.ExecContext(context.Background(), "PRAGMA synchronous = "+level); err != nil {
+	// Prepared once and kept, as every statement of the writer's, rather
+	// than parsed again at each switch.
+	st, err := w.stmt("PRAGMA synchronous = " + level)
+	if err == nil {
+		_, err = st.ExecContext(context.Background())
+	}
+	if err != nil {
 		return fmt.Errorf("store: synchronous %s: %w", level, err)
 	}
 	w.normal = normal
