@@ -374,6 +374,17 @@ func (cl *Client) ClearExpiredInflights(now, maximumExpiry int64) []uint16 {
 // Read reads incoming packets from the connected client and transforms them into
 // packets to be handled by the packetHandler.
 func (cl *Client) Read(packetHandler ReadFn) error {
+	return cl.read(func(cl *Client, pk *packets.Packet) error {
+		return packetHandler(cl, *pk)
+	})
+}
+
+// read is Read with a handler that takes the packet by reference. Every
+// value of packets.Packet is 800 bytes, and each function on the way
+// from reading a packet to answering it held one or two: reading a
+// PINGREQ and writing its PINGRESP took over 8 KiB of stack, so every
+// keepalive grew an idle client's reading goroutine back to 16 KiB.
+func (cl *Client) read(handle func(*Client, *packets.Packet) error) error {
 	var err error
 
 	for {
@@ -388,7 +399,7 @@ func (cl *Client) Read(packetHandler ReadFn) error {
 			return err
 		}
 
-		err = cl.readAndHandle(fh, packetHandler)
+		err = cl.readAndHandle(fh, handle)
 		if err != nil {
 			return err
 		}
@@ -396,19 +407,22 @@ func (cl *Client) Read(packetHandler ReadFn) error {
 }
 
 // readAndHandle reads the packet whose fixed header has been read and
-// processes it. It is a function of its own so that the packet, a large
-// value, lives in its frame rather than in Read's: a client waits in
-// ReadFixedHeader for most of its life, and with the packet in Read's frame
-// that wait took over 4 KiB of stack, so the collector could never shrink
-// an idle client's reading goroutine below 16 KiB.
+// processes it. It is a function of its own so that what reading and
+// processing take lives in its frame rather than in Read's: a client
+// waits in ReadFixedHeader for most of its life, and with a packet in
+// Read's frame that wait took over 4 KiB of stack, so the collector could
+// never shrink an idle client's reading goroutine below 16 KiB.
 //
 //go:noinline
-func (cl *Client) readAndHandle(fh *packets.FixedHeader, packetHandler ReadFn) error {
-	pk, err := cl.ReadPacket(fh)
-	if err != nil {
+func (cl *Client) readAndHandle(fh *packets.FixedHeader, handle func(*Client, *packets.Packet) error) error {
+	pk := new(packets.Packet)
+	if err := cl.readPacket(fh, pk); err != nil {
 		return err
 	}
-	return packetHandler(cl, pk) // Process inbound packet.
+	if err := cl.ops.hooks.onPacketRead(cl, pk); err != nil {
+		return err
+	}
+	return handle(cl, pk) // Process inbound packet.
 }
 
 // Stop instructs the client to shut down all processing goroutines and disconnect.
@@ -485,6 +499,17 @@ func (cl *Client) ReadFixedHeader(fh *packets.FixedHeader) error {
 
 // ReadPacket reads the remaining buffer into an MQTT packet.
 func (cl *Client) ReadPacket(fh *packets.FixedHeader) (pk packets.Packet, err error) {
+	if err = cl.readPacket(fh, &pk); err != nil {
+		return pk, err
+	}
+
+	pk, err = cl.ops.hooks.OnPacketRead(cl, pk)
+	return
+}
+
+// readPacket reads and decodes into pk the packet whose fixed header is fh,
+// without the OnPacketRead hooks.
+func (cl *Client) readPacket(fh *packets.FixedHeader, pk *packets.Packet) (err error) {
 	atomic.AddInt64(&cl.ops.info.PacketsReceived, 1)
 
 	pk.ProtocolVersion = cl.Properties.ProtocolVersion // inherit client protocol version for decoding
@@ -492,14 +517,15 @@ func (cl *Client) ReadPacket(fh *packets.FixedHeader) (pk packets.Packet, err er
 	p := make([]byte, pk.FixedHeader.Remaining)
 	n, err := io.ReadFull(cl.Net.bconn, p)
 	if err != nil {
-		return pk, err
+		return err
 	}
 
 	atomic.AddInt64(&cl.ops.info.BytesReceived, int64(n))
 
-	// Decode the remaining packet values using a fresh copy of the bytes,
-	// otherwise the next packet will change the data of this one.
-	px := append([]byte{}, p[:]...)
+	// p is this packet's own: the next packet is read into a fresh slice,
+	// so decoding p directly cannot see it change. (Upstream decoded a
+	// copy of p, one more allocation of every payload.)
+	px := p
 	switch pk.FixedHeader.Type {
 	case packets.Connect:
 		err = pk.ConnectDecode(px)
@@ -536,16 +562,19 @@ func (cl *Client) ReadPacket(fh *packets.FixedHeader) (pk packets.Packet, err er
 		err = fmt.Errorf("invalid packet type; %v", pk.FixedHeader.Type)
 	}
 
-	if err != nil {
-		return pk, err
-	}
-
-	pk, err = cl.ops.hooks.OnPacketRead(cl, pk)
-	return
+	return err
 }
 
 // WritePacket encodes and writes a packet to the client.
 func (cl *Client) WritePacket(pk packets.Packet) error {
+	return cl.writePacket(&pk)
+}
+
+// writePacket is WritePacket with the packet by reference, which it may
+// change as WritePacket changes its copy. The hooks are called from frames
+// of their own, so that the packet values they take are not on the stack
+// while the packet is written to the network.
+func (cl *Client) writePacket(pk *packets.Packet) error {
 	if cl.Closed() {
 		return ErrConnectionClosed
 	}
@@ -575,7 +604,9 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 		pk.Mods.AllowResponseInfo = true // [MQTT-3.1.2-28] we need to know which properties we can encode
 	}
 
-	pk = cl.ops.hooks.OnPacketEncode(cl, pk)
+	if cl.ops.hooks.Provides(OnPacketEncode) {
+		cl.packetEncode(pk)
+	}
 
 	var err error
 	buf := new(bytes.Buffer)
@@ -661,9 +692,25 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 		atomic.AddInt64(&cl.ops.info.MessagesSent, 1)
 	}
 
-	cl.ops.hooks.OnPacketSent(cl, pk, buf.Bytes())
+	if cl.ops.hooks.Provides(OnPacketSent) {
+		cl.packetSent(pk, buf.Bytes())
+	}
 
 	return err
+}
+
+// packetEncode calls the OnPacketEncode hooks on pk.
+//
+//go:noinline
+func (cl *Client) packetEncode(pk *packets.Packet) {
+	*pk = cl.ops.hooks.OnPacketEncode(cl, *pk)
+}
+
+// packetSent calls the OnPacketSent hooks on pk.
+//
+//go:noinline
+func (cl *Client) packetSent(pk *packets.Packet, b []byte) {
+	cl.ops.hooks.OnPacketSent(cl, *pk, b)
 }
 
 func (cl *Client) flushOutbuf() (err error) {

@@ -285,6 +285,39 @@ func (h *Hooks) OnPacketRead(cl *Client, pk packets.Packet) (pkx packets.Packet,
 	return
 }
 
+// onPacketRead is OnPacketRead on pk in place, for the broker's own read
+// loop, which drops the packet on any error: where OnPacketRead returns the
+// packet as it was before the hooks with ErrRejectPacket, pk is left as the
+// hooks before the rejecting one made it. Each hook is called from a frame
+// of its own, so that reading a packet does not hold the four packet values
+// that OnPacketRead's loop does.
+func (h *Hooks) onPacketRead(cl *Client, pk *packets.Packet) error {
+	for _, hook := range h.GetAll() {
+		if hook.Provides(OnPacketRead) {
+			err := packetRead(hook, cl, pk)
+			if err != nil && errors.Is(err, packets.ErrRejectPacket) {
+				h.Log.Debug("packet rejected", "hook", hook.ID(), "packet", *pk)
+				return err
+			}
+		}
+	}
+
+	return nil
+}
+
+// packetRead calls hook's OnPacketRead with pk, and keeps what it returns
+// unless it returns an error.
+//
+//go:noinline
+func packetRead(hook Hook, cl *Client, pk *packets.Packet) error {
+	npk, err := hook.OnPacketRead(cl, *pk)
+	if err != nil {
+		return err
+	}
+	*pk = npk
+	return nil
+}
+
 // OnAuthPacket is called when an auth packet is received. It is intended to allow developers
 // to create their own auth packet handling mechanisms.
 func (h *Hooks) OnAuthPacket(cl *Client, pk packets.Packet) (pkx packets.Packet, err error) {

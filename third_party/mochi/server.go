@@ -424,7 +424,7 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 		return err
 	}
 
-	err = cl.Read(s.receivePacket)
+	err = cl.read(s.receive)
 	if err != nil {
 		s.sendLWT(cl)
 		cl.Stop(err)
@@ -540,7 +540,12 @@ func (s *Server) readConnectionPacket(cl *Client) (pk packets.Packet, err error)
 // receivePacket processes an incoming packet for a client, and issues a disconnect to the client
 // if an error has occurred (if mqtt v5).
 func (s *Server) receivePacket(cl *Client, pk packets.Packet) error {
-	err := s.processPacket(cl, pk)
+	return s.receive(cl, &pk)
+}
+
+// receive is receivePacket with the packet by reference.
+func (s *Server) receive(cl *Client, pk *packets.Packet) error {
+	err := s.process(cl, pk)
 	if err != nil {
 		if code, ok := err.(packets.Code); ok &&
 			cl.Properties.ProtocolVersion == 5 &&
@@ -548,7 +553,7 @@ func (s *Server) receivePacket(cl *Client, pk packets.Packet) error {
 			_ = s.DisconnectClient(cl, code)
 		}
 
-		s.Log.Warn("error processing packet", "error", err, "client", cl.ID, "listener", cl.Net.Listener, "pk", pk)
+		s.Log.Warn("error processing packet", "error", err, "client", cl.ID, "listener", cl.Net.Listener, "pk", *pk)
 
 		return err
 	}
@@ -688,68 +693,84 @@ func (s *Server) SendConnack(cl *Client, reason packets.Code, present bool, prop
 // processPacket processes an inbound packet for a client. Since the method is
 // typically called as a goroutine, errors are primarily for test checking purposes.
 func (s *Server) processPacket(cl *Client, pk packets.Packet) error {
+	return s.process(cl, &pk)
+}
+
+// process is processPacket with the packet by reference: each packet value
+// on the stack is 800 bytes, and a client's reading goroutine processes
+// every packet it reads.
+func (s *Server) process(cl *Client, pk *packets.Packet) error {
 	var err error
 
 	switch pk.FixedHeader.Type {
 	case packets.Connect:
-		err = s.processConnect(cl, pk)
+		err = s.processConnect(cl, *pk)
 	case packets.Disconnect:
-		err = s.processDisconnect(cl, pk)
+		err = s.processDisconnect(cl, *pk)
 	case packets.Pingreq:
-		err = s.processPingreq(cl, pk)
+		err = s.processPingreq(cl, *pk)
 	case packets.Publish:
 		code := pk.PublishValidate(s.Options.Capabilities.TopicAliasMaximum)
 		if code != packets.CodeSuccess {
 			return code
 		}
-		err = s.processPublish(cl, pk)
+		err = s.processPublish(cl, *pk)
 	case packets.Puback:
-		err = s.processPuback(cl, pk)
+		err = s.processPuback(cl, *pk)
 	case packets.Pubrec:
-		err = s.processPubrec(cl, pk)
+		err = s.processPubrec(cl, *pk)
 	case packets.Pubrel:
-		err = s.processPubrel(cl, pk)
+		err = s.processPubrel(cl, *pk)
 	case packets.Pubcomp:
-		err = s.processPubcomp(cl, pk)
+		err = s.processPubcomp(cl, *pk)
 	case packets.Subscribe:
 		code := pk.SubscribeValidate()
 		if code != packets.CodeSuccess {
 			return code
 		}
-		err = s.processSubscribe(cl, pk)
+		err = s.processSubscribe(cl, *pk)
 	case packets.Unsubscribe:
 		code := pk.UnsubscribeValidate()
 		if code != packets.CodeSuccess {
 			return code
 		}
-		err = s.processUnsubscribe(cl, pk)
+		err = s.processUnsubscribe(cl, *pk)
 	case packets.Auth:
 		code := pk.AuthValidate()
 		if code != packets.CodeSuccess {
 			return code
 		}
-		err = s.processAuth(cl, pk)
+		err = s.processAuth(cl, *pk)
 	default:
 		return fmt.Errorf("no valid packet available; %v", pk.FixedHeader.Type)
 	}
 
-	s.hooks.OnPacketProcessed(cl, pk, err)
+	s.hooks.OnPacketProcessed(cl, *pk, err)
 	if err != nil {
 		return err
 	}
 
 	if cl.State.Inflight.Len() > 0 && atomic.LoadInt32(&cl.State.Inflight.sendQuota) > 0 {
-		next, ok := cl.State.Inflight.NextImmediate()
-		if ok {
-			_ = cl.WritePacket(next)
-			if ok := cl.State.Inflight.Delete(next.PacketID); ok {
-				atomic.AddInt64(&s.Info.Inflight, -1)
-			}
-			cl.State.Inflight.DecreaseSendQuota()
-		}
+		s.sendNextInflight(cl)
 	}
 
 	return nil
+}
+
+// sendNextInflight sends the next inflight message that is waiting for send
+// quota. It is a function of its own, so that its packet does not take room
+// in processPacket's frame while other packets are processed.
+//
+//go:noinline
+func (s *Server) sendNextInflight(cl *Client) {
+	next, ok := cl.State.Inflight.NextImmediate()
+	if ok {
+		_ = cl.WritePacket(next)
+		if ok := cl.State.Inflight.Delete(next.PacketID); ok {
+			atomic.AddInt64(&s.Info.Inflight, -1)
+		}
+		cl.State.Inflight.DecreaseSendQuota()
+	}
 }
 
 // processConnect processes a Connect packet. The packet cannot be used to establish
@@ -761,7 +782,7 @@ func (s *Server) processConnect(cl *Client, _ packets.Packet) error {
 
 // processPingreq processes a Pingreq packet.
 func (s *Server) processPingreq(cl *Client, _ packets.Packet) error {
-	return cl.WritePacket(packets.Packet{
+	return cl.writePacket(&packets.Packet{
 		FixedHeader: packets.FixedHeader{
 			Type: packets.Pingresp, // [MQTT-3.12.4-1]
 		},
@@ -1401,7 +1422,10 @@ func (s *Server) UnsubscribeClient(cl *Client) {
 	s.hooks.OnUnsubscribed(cl, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsubscribe}, Filters: filters})
 }
 
-// processAuth processes an Auth packet.
+// processAuth processes an Auth packet. It is not inlined, so that the
+// packets its hook takes and returns are not in processPacket's frame.
+//
+//go:noinline
 func (s *Server) processAuth(cl *Client, pk packets.Packet) error {
 	_, err := s.hooks.OnAuthPacket(cl, pk)
 	if err != nil {
