@@ -34,8 +34,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"runtime"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -44,7 +42,6 @@ import (
 
 	"github.com/toyhub/toyhub/certs"
 	"github.com/toyhub/toyhub/hub/connlimit"
-	"github.com/toyhub/toyhub/hub/internal/pageout"
 	"github.com/toyhub/toyhub/store"
 	"github.com/toyhub/toyhub/wire"
 )
@@ -300,86 +297,6 @@ func (b *Broker) dropStale() {
 	} else if n > 0 {
 		b.log.Info("Stale uploads discarded", "count", n)
 	}
-}
-
-// reclaim gives memory back to the system once the hub's start, and each
-// burst of connections (every toy reconnecting after a power cut or a
-// Wi-Fi outage), has settled. Each handshake leaves garbage and a grown
-// stack behind, and Go alone would return them only over several
-// two-minute collections: on a Pi with 512 MB, for minutes, tens of
-// megabytes. The pages of the executable that only the start or the
-// burst read go back too (see pageout).
-func (b *Broker) reclaim() {
-	t := time.NewTicker(10 * time.Second)
-	defer t.Stop()
-	var last, since int64
-	started := false
-	var floor uint64 // the least the stacks have held after a reclaim
-	for {
-		select {
-		case <-b.ctx.Done():
-			return
-		case <-t.C:
-		}
-		n := b.lis.handshakes.Load()
-		if n != last {
-			since += n - last
-			last = n
-			continue // still busy
-		}
-		if since >= 64 {
-			cycles, stacks := shrinkStacks()
-			debug.FreeOSMemory()
-			floor = stacks
-			b.log.Debug("Memory reclaimed", "collections", cycles, "stack_bytes", stacks)
-		} else if floor > 0 && stackInUse() > floor+regrowth {
-			// Reading one packet takes mochi over 8 KiB of stack, so each
-			// keepalive grows an idle reader's stack back to 16 KiB until
-			// a collection shrinks it again; with a thousand toys that is
-			// 8 MB within a keepalive. One collection here halves what
-			// grew since the last; with a few toys it never runs, and
-			// before the first burst the stacks are not even read.
-			runtime.GC()
-			floor = min(floor, stackInUse())
-		}
-		if since >= 64 || !started {
-			if n, err := pageout.Executable(); err != nil {
-				b.log.Debug("Executable pages kept", "error", err)
-			} else {
-				b.log.Debug("Executable pages handed back", "bytes", n)
-			}
-			since, started = 0, true
-		}
-	}
-}
-
-// regrowth is how much the goroutines' stacks may grow back above their
-// least before reclaim collects: 256 readers' worth.
-const regrowth = 2 << 20
-
-func stackInUse() uint64 {
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.StackInuse
-}
-
-// shrinkStacks collects until the goroutines' stacks stop shrinking, at
-// most eight times. A collection halves the stack of a parked goroutine
-// that uses under a quarter of it, and gives the freed stack memory back
-// only at the next one: a reading goroutine whose stack the handshake's
-// hooks grew to 64 KiB takes four or five to settle at 8 KiB.
-func shrinkStacks() (cycles int, stacks uint64) {
-	stacks = stackInUse()
-	for cycles < 8 {
-		runtime.GC()
-		cycles++
-		now := stackInUse()
-		if now >= stacks && cycles >= 2 {
-			return cycles, now
-		}
-		stacks = min(stacks, now)
-	}
-	return cycles, stacks
 }
 
 // newServer builds the embedded MQTT broker with explicit limits instead
