@@ -185,9 +185,19 @@ func (f *hubFleet) label() string              { return "hub" }
 func (f *hubFleet) pid() int                   { return f.srv.pid() }
 func (f *hubFleet) goroutines() int            { return f.srv.goroutines() }
 func (f *hubFleet) metric(name string) float64 { return f.srv.metric(name) }
+
+// memory is where the hub's memory is: the Go heap in use, what the heap
+// keeps free without handing it back, stacks, the runtime's own tables,
+// and the anonymous memory outside Go's (mostly SQLite's).
 func (f *hubFleet) memory() string {
-	return fmt.Sprintf("Go heap in use %.1f MB (allocated %.1f), stacks %.1f MB, heap objects %.0f",
-		f.srv.metric("go_memstats_heap_inuse_bytes")/1e6, f.srv.metric("go_memstats_heap_alloc_bytes")/1e6, f.srv.metric("go_memstats_stack_inuse_bytes")/1e6, f.srv.metric("go_memstats_heap_objects"))
+	m := func(name string) float64 { return f.srv.metric("go_memstats_"+name+"_bytes") / (1 << 20) }
+	out := fmt.Sprintf("Go heap in use %.1f MB (allocated %.1f), kept free %.1f, stacks %.1f, runtime tables %.1f",
+		m("heap_inuse"), m("heap_alloc"), m("heap_idle")-m("heap_released"), m("stack_inuse"),
+		m("mspan_inuse")+m("mcache_inuse")+m("gc_sys")+m("other_sys")+m("buck_hash_sys"))
+	if anon, err := procStatus(f.pid(), "RssAnon:"); err == nil {
+		out += fmt.Sprintf(", outside Go %.1f", anon-(m("sys")-m("heap_released")))
+	}
+	return out + fmt.Sprintf(" MB; heap objects %.0f", f.srv.metric("go_memstats_heap_objects"))
 }
 func (f *hubFleet) restart() error { f.srv.stop(); return f.srv.start() }
 func (f *hubFleet) close()         { f.hangUp(); f.srv.stop() }
