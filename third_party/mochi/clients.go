@@ -18,6 +18,7 @@ import (
 
 	"github.com/rs/xid"
 
+	"github.com/mochi-mqtt/server/v2/mempool"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -63,6 +64,17 @@ func (cl *Clients) GetAll() map[string]*Client {
 		m[k] = v
 	}
 	return m
+}
+
+// appendAll appends every client to dst, without copying the map as
+// GetAll does.
+func (cl *Clients) appendAll(dst []*Client) []*Client {
+	cl.RLock()
+	defer cl.RUnlock()
+	for _, v := range cl.internal {
+		dst = append(dst, v)
+	}
+	return dst
 }
 
 // Get returns the value of a client if it exists.
@@ -155,6 +167,7 @@ type ClientState struct {
 	open            context.Context      // indicate that the client is open for packet exchange
 	cancelOpen      context.CancelFunc   // cancel function for open context
 	outboundQty     int32                // number of messages currently in the outbound queue
+	writing         atomic.Bool          // a goroutine is writing the outbound queue
 	Keepalive       uint16               // the number of seconds the connection can wait
 	ServerKeepalive bool                 // keepalive was set by the server
 }
@@ -191,12 +204,47 @@ func newClient(c net.Conn, o *ops) *Client {
 }
 
 // WriteLoop ranges over pending outbound messages and writes them to the client connection.
+// The server does not run it: it starts a writer only while packets are
+// queued (see wakeWriter). A client that runs WriteLoop keeps it as its
+// only writer.
 func (cl *Client) WriteLoop() {
+	cl.State.writing.Store(true)
 	for {
 		select {
 		case pk := <-cl.State.outbound:
 			cl.writeOutbound(pk)
 		case <-cl.State.open.Done():
+			return
+		}
+	}
+}
+
+// wakeWriter makes sure a goroutine writes the outbound queue, after a
+// packet was queued. An idle client then has no writing goroutine: with
+// a thousand idle clients, a thousand goroutines and their 4 KiB stacks
+// fewer.
+func (cl *Client) wakeWriter() {
+	if cl.State.writing.CompareAndSwap(false, true) {
+		go cl.drainOutbound()
+	}
+}
+
+// drainOutbound writes queued packets until the queue is empty, then
+// ends. A packet queued while it ends is counted in outboundQty before
+// its wakeWriter runs: either that call finds no writer and starts one,
+// or this one sees the count and carries on.
+func (cl *Client) drainOutbound() {
+	for {
+		select {
+		case pk := <-cl.State.outbound:
+			cl.writeOutbound(pk)
+			continue
+		case <-cl.State.open.Done():
+			return // writing stays set: a closed client is never written again
+		default:
+		}
+		cl.State.writing.Store(false)
+		if atomic.LoadInt32(&cl.State.outboundQty) == 0 || !cl.State.writing.CompareAndSwap(false, true) {
 			return
 		}
 	}
@@ -352,6 +400,9 @@ func (cl *Client) ClearInflights() {
 // ClearExpiredInflights deletes any inflight messages which have expired.
 func (cl *Client) ClearExpiredInflights(now, maximumExpiry int64) []uint16 {
 	deleted := []uint16{}
+	if cl.State.Inflight.Len() == 0 {
+		return deleted // most clients, most of the time: no copy, no sort
+	}
 	for _, tk := range cl.State.Inflight.GetAll(false) {
 		expired := tk.ProtocolVersion == 5 && tk.Expiry > 0 && tk.Expiry < now // [MQTT-3.3.2-5]
 
@@ -609,7 +660,11 @@ func (cl *Client) writePacket(pk *packets.Packet) error {
 	}
 
 	var err error
-	buf := new(bytes.Buffer)
+	buf := writeBuffers.Get()
+	defer writeBuffers.Put(buf)
+	if pk.FixedHeader.Type == packets.Publish {
+		buf.Grow(len(pk.Payload) + len(pk.TopicName) + 64) // one allocation, if any, not a doubling per write
+	}
 	switch pk.FixedHeader.Type {
 	case packets.Connect:
 		err = pk.ConnectEncode(buf)
@@ -724,3 +779,10 @@ func (cl *Client) flushOutbuf() (err error) {
 	}
 	return
 }
+
+// writeBuffers holds the buffers packets are encoded into before they are
+// written, up to 64 KiB each (a 32 KiB publish and its header): a fresh
+// buffer for each, grown by doubling, was most of what the server
+// allocated while it relayed large messages. A larger one is left to the
+// collector.
+var writeBuffers = mempool.NewBuffer(64 << 10)
