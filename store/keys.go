@@ -172,11 +172,16 @@ func seal(aead cipher.AEAD, plaintext, adata []byte) []byte {
 var ErrCorrupt = errors.New("store: record does not authenticate")
 
 func open(aead cipher.AEAD, sealed, adata []byte) ([]byte, error) {
+	return openAppend(nil, aead, sealed, adata)
+}
+
+// openAppend is open appending the plaintext to dst.
+func openAppend(dst []byte, aead cipher.AEAD, sealed, adata []byte) ([]byte, error) {
 	n := aead.NonceSize()
 	if len(sealed) < n+aead.Overhead() {
 		return nil, ErrCorrupt
 	}
-	pt, err := aead.Open(nil, sealed[:n], sealed[n:], adata)
+	pt, err := aead.Open(dst, sealed[:n], sealed[n:], adata)
 	if err != nil {
 		return nil, ErrCorrupt
 	}

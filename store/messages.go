@@ -453,8 +453,16 @@ func (p Piece) Last() bool { return p.Offset+int64(len(p.Data)) == p.Size }
 // of the stored chunk that holds it, but only to a recipient of the
 // message: authorization is decided here, on every read.
 func (s *Store) ReadFor(ctx context.Context, recipient, id string, offset int64) (Piece, error) {
+	p, _, err := s.AppendFor(ctx, nil, recipient, id, offset)
+	return p, err
+}
+
+// AppendFor is ReadFor for a caller that reuses its buffers: it opens the
+// bytes into dst's spare capacity when there is enough, and returns dst
+// extended by them; p.Data is that extension.
+func (s *Store) AppendFor(ctx context.Context, dst []byte, recipient, id string, offset int64) (Piece, []byte, error) {
 	if m := s.hot.get(id); m != nil {
-		return m.read(recipient, offset)
+		return m.read(dst, recipient, offset)
 	}
 	var (
 		dek, sealed []byte
@@ -474,40 +482,43 @@ func (s *Store) ReadFor(ctx context.Context, recipient, id string, offset int64)
 		var size int64
 		if s.db.QueryRowContext(ctx, `SELECT m.size FROM deliveries d JOIN messages m ON m.id = d.message_id
 			WHERE d.message_id = ? AND d.recipient_id = ? AND m.state = 'committed'`, id, recipient).Scan(&size) == nil && offset >= size {
-			return Piece{}, fmt.Errorf("store: read %s at %d: %w (%d bytes)", id, offset, ErrPastEnd, size)
+			return Piece{}, dst, fmt.Errorf("store: read %s at %d: %w (%d bytes)", id, offset, ErrPastEnd, size)
 		}
-		return Piece{}, fmt.Errorf("store: read %s at %d for %s: %w", id, offset, recipient, ErrNotFound)
+		return Piece{}, dst, fmt.Errorf("store: read %s at %d for %s: %w", id, offset, recipient, ErrNotFound)
 	}
 	if err != nil {
-		return Piece{}, fmt.Errorf("store: read %s: %w", id, err)
+		return Piece{}, dst, fmt.Errorf("store: read %s: %w", id, err)
 	}
 	aead, err := s.keys.dataKey("messages", id, dek)
 	if err != nil {
-		return Piece{}, err
+		return Piece{}, dst, err
 	}
-	data, err := open(aead, sealed, chunkAD(id, p.Seq))
-	if err != nil {
-		return Piece{}, fmt.Errorf("store: read %s chunk %d: %w", id, p.Seq, err)
-	}
-	start := int64(p.Seq) * chunkSize
-	p.Offset = offset
-	p.Data = data[offset-start:]
-	return p, nil
+	return appendPiece(dst, aead, sealed, id, p.Seq, chunkSize, offset, p.Size)
 }
 
-func (m *hotMessage) read(recipient string, offset int64) (Piece, error) {
+func (m *hotMessage) read(dst []byte, recipient string, offset int64) (Piece, []byte, error) {
 	if _, ok := m.recipients[recipient]; !ok || offset < 0 {
-		return Piece{}, fmt.Errorf("store: read %s at %d for %s: %w", m.id, offset, recipient, ErrNotFound)
+		return Piece{}, dst, fmt.Errorf("store: read %s at %d for %s: %w", m.id, offset, recipient, ErrNotFound)
 	}
 	if offset >= m.size {
-		return Piece{}, fmt.Errorf("store: read %s at %d: %w (%d bytes)", m.id, offset, ErrPastEnd, m.size)
+		return Piece{}, dst, fmt.Errorf("store: read %s at %d: %w (%d bytes)", m.id, offset, ErrPastEnd, m.size)
 	}
 	seq := int(offset / int64(m.chunkSize))
-	data, err := open(m.aead, m.chunks[seq], chunkAD(m.id, seq))
+	return appendPiece(dst, m.aead, m.chunks[seq], m.id, seq, int64(m.chunkSize), offset, m.size)
+}
+
+// appendPiece opens chunk seq of a message onto dst and keeps its bytes
+// from offset on.
+func appendPiece(dst []byte, aead cipher.AEAD, sealed []byte, id string, seq int, chunkSize, offset, size int64) (Piece, []byte, error) {
+	out, err := openAppend(dst, aead, sealed, chunkAD(id, seq))
 	if err != nil {
-		return Piece{}, fmt.Errorf("store: read %s chunk %d: %w", m.id, seq, err)
+		return Piece{}, dst, fmt.Errorf("store: read %s chunk %d: %w", id, seq, err)
 	}
-	return Piece{Seq: seq, Offset: offset, Data: data[offset-int64(seq)*int64(m.chunkSize):], Size: m.size}, nil
+	if skip := int(offset - int64(seq)*chunkSize); skip > 0 {
+		n := copy(out[len(dst):], out[len(dst)+skip:])
+		out = out[:len(dst)+n]
+	}
+	return Piece{Seq: seq, Offset: offset, Data: out[len(dst):], Size: size}, out, nil
 }
 
 // Status is a change in a delivery that its sender should hear of.

@@ -474,3 +474,57 @@ func TestHotCache(t *testing.T) {
 		t.Fatalf("cache holds %d bytes; oldest kept=%v newest kept=%v", hc.used, hc.get("0") != nil, hc.get("9") != nil)
 	}
 }
+
+// TestAppendFor: a fetch's bytes are opened after what the buffer already
+// holds (the frame's header), into its spare room when there is enough,
+// from the hot cache and from the database alike.
+func TestAppendFor(t *testing.T) {
+	f := newFixture(t)
+	a, b := f.device("a", KindToy), f.device("b", KindToy)
+	f.link(a, b)
+	data := randBytes(40_000)
+	up, err := f.s.StartUpload(f.ctx, spec("000000000000000000000000000000dd", a, data, 16384, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := range up.Chunks() {
+		if r := put(t, f.s, up, seq, piece(data, 16384, seq), seq == up.Chunks()-1); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	cold := &Store{db: f.s.db, keys: f.s.keys, opt: f.opt, hot: newHotCache(-1)}
+	head := []byte("header")
+	tests := []struct {
+		name     string
+		room     int // spare capacity after the header
+		off, end int64
+	}{
+		{"a whole chunk, room for it", 16384, 0, 16384},
+		{"from inside a chunk", 16384, 5000, 16384},
+		{"the short last chunk", 16384, 32768, 40_000},
+		{"no room: a new buffer", 10, 16384, 32768},
+	}
+	for _, tt := range tests {
+		for name, s := range map[string]*Store{"hot": f.s, "database": cold} {
+			t.Run(tt.name+", "+name, func(t *testing.T) {
+				buf := append(make([]byte, 0, len(head)+tt.room), head...)
+				p, out, err := s.AppendFor(f.ctx, buf, b.ID, up.ID, tt.off)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(p.Data, data[tt.off:tt.end]) || p.Offset != tt.off {
+					t.Fatalf("bytes %d to %d at %d, want %d to %d", p.Offset, p.Offset+int64(len(p.Data)), p.Offset, tt.off, tt.end)
+				}
+				if !bytes.Equal(out[:len(head)], head) || len(out) != len(head)+len(p.Data) || &out[len(head)] != &p.Data[0] {
+					t.Fatal("the header is not kept, followed by the bytes")
+				}
+				if inPlace := &out[0] == &buf[:1][0]; inPlace != (tt.room >= 16384) {
+					t.Fatalf("opened in the given buffer: %v, with %d bytes of room", inPlace, tt.room)
+				}
+			})
+		}
+	}
+	if _, out, err := f.s.AppendFor(f.ctx, head, a.ID, up.ID, 0); !errors.Is(err, ErrNotFound) || !bytes.Equal(out, head) {
+		t.Fatalf("the sender reads its own message: %v; buffer %q", err, out)
+	}
+}

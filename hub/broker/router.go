@@ -45,6 +45,13 @@ type router struct {
 	attempts atomic.Uint32 // the last upload attempt numbered (see wire.Ack.Attempt)
 }
 
+// frames are the buffers fetch answers are built in: a frame's header and
+// the largest chunk.
+var frames = sync.Pool{New: func() any {
+	b := make([]byte, 0, wire.ChunkHeaderLen+wire.MaxChunk)
+	return &b
+}}
+
 // handle serves one request from device dev.
 func (r *router) handle(cl *mqtt.Client, dev, kind string, payload []byte) {
 	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
@@ -200,16 +207,21 @@ func (r *router) onFetch(ctx context.Context, cl *mqtt.Client, dev string, b []b
 		r.reject(cl, f.ID, wire.OpFetch, 0, wire.CodeQuiet, "quiet hours: the message waits until they end")
 		return
 	}
-	p, err := r.st.ReadFor(ctx, dev, f.ID.String(), f.Offset)
+	// The chunk is opened straight after room for the frame's header, in
+	// a buffer used again once the reply is written (WritePacket copies
+	// it): no 32 KiB allocation and copy for each fetch.
+	buf := frames.Get().(*[]byte)
+	defer frames.Put(buf)
+	p, frame, err := r.st.AppendFor(ctx, (*buf)[:wire.ChunkHeaderLen], dev, f.ID.String(), f.Offset)
 	if err != nil {
 		r.storeFailed(cl, wire.OpFetch, dev, f.ID, err)
 		return
 	}
 	if f.Max > 0 && len(p.Data) > f.Max {
 		p.Data = p.Data[:f.Max]
+		frame = frame[:wire.ChunkHeaderLen+f.Max]
 	}
-	frame := wire.AppendChunk(make([]byte, 0, wire.ChunkHeaderLen+len(p.Data)),
-		wire.Chunk{ID: f.ID, Seq: uint32(p.Seq), Offset: uint32(p.Offset), Data: p.Data})
+	wire.AppendChunk(frame[:0], wire.Chunk{ID: f.ID, Seq: uint32(p.Seq), Offset: uint32(p.Offset)}) // the header, in place
 	r.reply(cl, wire.DownData, frame)
 	if p.Last() {
 		r.delivered(dev, f.ID.String())
