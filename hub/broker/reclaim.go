@@ -46,7 +46,7 @@ func (b *Broker) reclaim() {
 			floor = stacks
 			heap.reclaimed(now, heapObjects())
 			b.log.Debug("Memory reclaimed", "collections", cycles, "stack_bytes", stacks)
-		case heap.due(now, heapObjects()):
+		case heap.due(now, heapNow()):
 			debug.FreeOSMemory()
 			heap.reclaimed(now, heapObjects())
 			if floor > 0 {
@@ -81,10 +81,11 @@ func (b *Broker) reclaim() {
 // when the heap has doubled since the last collection, and keeps the
 // freed pages for the next cycle, so an idle hub holds about twice its
 // live heap: with 1,000 toys, 25 MB more than it uses. A collection that
-// also returns the freed pages (debug.FreeOSMemory) once the heap has
-// grown by a quarter keeps it near what is live. It runs at most once a
-// minute, so under load it adds at most one collection a minute to Go's
-// own.
+// also returns the freed pages (debug.FreeOSMemory) keeps it near what is
+// live: once the heap has grown by a quarter, or once a collection of
+// Go's own (every two minutes at the least) has left a quarter of it
+// free and kept. It runs at most once a minute, so under load it adds at
+// most one collection a minute to Go's own.
 type heapWatch struct {
 	floor uint64    // the heap's bytes just after the last reclaim
 	at    time.Time // when that was; zero before the first
@@ -95,14 +96,19 @@ const (
 	heapSlack = 1 << 20 // growth never worth a collection
 )
 
-// due says whether the heap, at heap bytes now, has grown enough since the
-// last reclaim (or the baseline taken once the hub has started) to
-// collect.
-func (w *heapWatch) due(now time.Time, heap uint64) bool {
+// heapState is the heap as the watch reads it: the bytes of its objects,
+// live or not yet collected, and the bytes it holds free and has not
+// returned to the system.
+type heapState struct{ objects, free uint64 }
+
+// due says whether the heap now has grown enough since the last reclaim
+// (or the baseline taken once the hub has started), or keeps enough free,
+// to collect.
+func (w *heapWatch) due(now time.Time, h heapState) bool {
 	if w.at.IsZero() || now.Sub(w.at) < heapEvery {
 		return false
 	}
-	return heap > w.floor+max(w.floor/4, heapSlack)
+	return h.objects > w.floor+max(w.floor/4, heapSlack) || h.free > max(h.objects/4, heapSlack)
 }
 
 // reclaimed notes a reclaim at now that left heap bytes.
@@ -110,16 +116,23 @@ func (w *heapWatch) reclaimed(now time.Time, heap uint64) {
 	w.floor, w.at = heap, now
 }
 
-// heapObjects is the bytes of the heap's objects, live or not yet
-// collected; reading it does not stop the world.
-func heapObjects() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+// heapNow reads the heap's state; reading it does not stop the world.
+func heapNow() heapState {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/free:bytes"}}
 	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		return 0
+	var h heapState
+	if s[0].Value.Kind() == metrics.KindUint64 {
+		h.objects = s[0].Value.Uint64()
 	}
-	return s[0].Value.Uint64()
+	if s[1].Value.Kind() == metrics.KindUint64 {
+		h.free = s[1].Value.Uint64()
+	}
+	return h
 }
+
+// heapObjects is the bytes of the heap's objects, live or not yet
+// collected.
+func heapObjects() uint64 { return heapNow().objects }
 
 // regrowth is how much the goroutines' stacks may grow back above their
 // least before reclaim collects: 256 readers' worth.
