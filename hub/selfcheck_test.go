@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/metrics"
 	"slices"
 	"strings"
 	"testing"
@@ -247,5 +248,27 @@ func TestChangeChecksCoalesced(t *testing.T) {
 	}
 	if n := strings.Count(th.audit(t), "check.done"); n != 1 {
 		t.Fatalf("%d check.done entries for two checks with the same result", n)
+	}
+}
+
+// TestSelfCheckHandsMemoryBack: a check reads every device, name and
+// certificate, and then collects and hands the pages back at once (a
+// forced collection), rather than keeping its garbage until the heap has
+// doubled.
+func TestSelfCheckHandsMemoryBack(t *testing.T) {
+	th := startHub(t)
+	forced := func() uint64 {
+		s := []metrics.Sample{{Name: "/gc/cycles/forced:gc-cycles"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	before := forced()
+	th.check(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for forced() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("no collection after the self-check")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
