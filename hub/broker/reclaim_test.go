@@ -27,7 +27,8 @@ func TestHeapWatchDue(t *testing.T) {
 		{"a quarter kept free, too soon", heapWatch{floor: 24 * mb, at: t0}, 59 * time.Second, heapState{20 * mb, 20 * mb}, false},
 		{"small heap: a quarter is under the slack", heapWatch{floor: 2 * mb, at: t0}, time.Hour, heapState{3 * mb, mb}, false},
 		{"small heap: grown by more than the slack", heapWatch{floor: 2 * mb, at: t0}, time.Hour, heapState{3*mb + 1, 0}, true},
-		{"small heap: more than the slack kept free", heapWatch{floor: 2 * mb, at: t0}, time.Hour, heapState{2 * mb, mb + 1}, true},
+		{"small heap: a quarter kept free, under the slack", heapWatch{floor: 2 * mb, at: t0}, time.Hour, heapState{2 * mb, 4 * mb}, false},
+		{"small heap: more than the slack kept free", heapWatch{floor: 2 * mb, at: t0}, time.Hour, heapState{2 * mb, 4*mb + 1}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if got := c.watch.due(t0.Add(c.after), c.heap); got != c.want {
