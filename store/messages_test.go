@@ -27,6 +27,21 @@ func put(t *testing.T, s *Store, u *Upload, seq int, data []byte, commit bool) C
 	return <-ch
 }
 
+// sendAll uploads a whole message and commits it.
+func sendAll(t *testing.T, f *fixture, sp UploadSpec, data []byte) *Upload {
+	t.Helper()
+	up, err := f.s.StartUpload(f.ctx, sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := range up.Chunks() {
+		if r := put(t, f.s, up, seq, piece(data, sp.ChunkSize, seq), seq == up.Chunks()-1); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	return up
+}
+
 func piece(data []byte, chunk, seq int) []byte {
 	end := min((seq+1)*chunk, len(data))
 	return data[seq*chunk : end]
@@ -377,15 +392,7 @@ func TestNothingInClear(t *testing.T) {
 	f.link(a, b)
 	// A WAV-like recording with a distinctive pattern.
 	data := append([]byte("RIFF\x00\x00\x00\x00WAVEfmt "), bytes.Repeat([]byte("child-voice-sample-"), 3000)...)
-	up, err := f.s.StartUpload(f.ctx, spec("000000000000000000000000000000bb", a, data, 8192))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for seq := range up.Chunks() {
-		if r := put(t, f.s, up, seq, piece(data, 8192, seq), seq == up.Chunks()-1); r.Err != nil {
-			t.Fatal(r.Err)
-		}
-	}
+	sendAll(t, f, spec("000000000000000000000000000000bb", a, data, 8192), data)
 	needles := [][]byte{[]byte("child-voice-sample-"), []byte("WAVEfmt")}
 	for _, n := range names {
 		needles = append(needles, []byte(n), []byte(NormalizeName(n)))
@@ -423,15 +430,7 @@ func TestHotCache(t *testing.T) {
 	f.link(a, c)
 	f.link(a, eve)
 	data := randBytes(50_000)
-	up, err := f.s.StartUpload(f.ctx, spec("000000000000000000000000000000cc", a, data, 16384, b, c))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for seq := range up.Chunks() {
-		if r := put(t, f.s, up, seq, piece(data, 16384, seq), seq == up.Chunks()-1); r.Err != nil {
-			t.Fatal(r.Err)
-		}
-	}
+	up := sendAll(t, f, spec("000000000000000000000000000000cc", a, data, 16384, b, c), data)
 	if f.s.hot.get(up.ID) == nil {
 		t.Fatal("a message committed in one go is not in the hot cache")
 	}
@@ -483,15 +482,7 @@ func TestAppendFor(t *testing.T) {
 	a, b := f.device("a", KindToy), f.device("b", KindToy)
 	f.link(a, b)
 	data := randBytes(40_000)
-	up, err := f.s.StartUpload(f.ctx, spec("000000000000000000000000000000dd", a, data, 16384, b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for seq := range up.Chunks() {
-		if r := put(t, f.s, up, seq, piece(data, 16384, seq), seq == up.Chunks()-1); r.Err != nil {
-			t.Fatal(r.Err)
-		}
-	}
+	up := sendAll(t, f, spec("000000000000000000000000000000dd", a, data, 16384, b), data)
 	cold := &Store{db: f.s.db, keys: f.s.keys, opt: f.opt, hot: newHotCache(-1)}
 	head := []byte("header")
 	tests := []struct {
