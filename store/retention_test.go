@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"database/sql"
 	"errors"
 	"os"
 	"slices"
@@ -301,4 +302,41 @@ func TestSettingsRead(t *testing.T) {
 	if _, err := f.s.DeviceSettings(f.ctx, d.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("settings of a removed device: %v, want ErrNotFound", err)
 	}
+}
+
+// TestSettingsKnownFromOpen: the store reads every device's settings when
+// it opens, and all again at the first it does not know, so that an idle
+// hub's look at quiet hours never asks SQLite (whose code the start's
+// pageout hands back).
+func TestSettingsKnownFromOpen(t *testing.T) {
+	f := newFixture(t)
+	a, b := f.device("Teddy", KindToy), f.device("Bunny", KindToy)
+	want := Settings{RetentionDays: 30, Quiet: true, QuietStart: 19 * 60, QuietEnd: 7 * 60}
+	if err := f.s.SetDeviceSettings(f.ctx, a.ID, want); err != nil {
+		t.Fatal(err)
+	}
+	f.reopen()
+	closed, err := sql.Open("sqlite", ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close() // any read through it fails
+	readers := f.s.db
+	fromMemory := func(when string, ids []string, wants []Settings) {
+		t.Helper()
+		f.s.db = closed
+		defer func() { f.s.db = readers }()
+		for i, id := range ids {
+			if got, err := f.s.DeviceSettings(f.ctx, id); err != nil || got != wants[i] {
+				t.Errorf("%s, device %d: %+v, %v; want %+v from memory", when, i, got, err, wants[i])
+			}
+		}
+	}
+	def := Settings{RetentionDays: DefaultRetentionDays}
+	fromMemory("just opened", []string{a.ID, b.ID}, []Settings{want, def})
+	c := f.device("Owl", KindToy)
+	if _, err := f.s.DeviceSettings(f.ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	fromMemory("after a device was added and read", []string{a.ID, b.ID, c.ID}, []Settings{want, def, def})
 }

@@ -206,6 +206,11 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 			return nil, err
 		}
 	}
+	if opt.SchemaLimit == 0 {
+		// Known from the start, so that an idle hub never asks SQLite for
+		// them; a failure here is the next DeviceSettings's to report.
+		_, _ = s.readSettings(ctx, 0)
+	}
 	return s, nil
 }
 
