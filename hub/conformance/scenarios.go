@@ -514,9 +514,13 @@ func expired(s *scene) (bool, string) {
 
 func revoked(s *scene) (bool, string) {
 	s.k.revoked.Store(true)
+	// Counted from before the drop: a device still running from the last
+	// scenario reconnects at once, is refused and stops, and Start, called
+	// while it stops, may find it running and do nothing. That attempt is
+	// the one this scenario waits for.
+	start := s.k.hellos.Load()
 	s.k.drop()
 	s.e.lost()
-	start := s.k.hellos.Load()
 	if err := s.dev.Start(s.ctx); err != nil {
 		return false, "the device did not start: " + err.Error()
 	}
