@@ -192,8 +192,20 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	rdb.SetMaxOpenConns(8)
 	rdb.SetMaxIdleConns(8)
 
+	var ck *checkpointer
+	if opt.Journal == "wal" {
+		// Checkpoints run beside the writer (see checkpointer), not in
+		// the commit that crosses SQLite's threshold.
+		if _, err := conn.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0"); err != nil {
+			conn.Close()
+			wdb.Close()
+			rdb.Close()
+			return nil, fmt.Errorf("store: open %s: %w", opt.Path, err)
+		}
+		ck = newCheckpointer(dsn(opt.Path, opt, true))
+	}
 	s := &Store{db: rdb, keys: keys, opt: opt, hot: newHotCache(opt.HotCacheBytes)}
-	s.w = newWriter(wdb, conn)
+	s.w = newWriter(wdb, conn, ck)
 	if opt.SchemaLimit == 0 || opt.SchemaLimit >= 7 {
 		if err := s.chainAudit(ctx); err != nil {
 			s.Close()
@@ -462,16 +474,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Checkpoint copies the WAL into the database file and truncates it.
-func (s *Store) Checkpoint(ctx context.Context) error {
-	if s.opt.Journal != "wal" {
-		return nil
-	}
-	return s.w.do(ctx, func(tx *Tx) error { return nil }, func(c *sql.Conn) error {
-		_, err := c.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
-		return err
-	})
-}
+// Checkpoint copies the WAL into the database file and truncates it,
+// after every write queued before it.
+func (s *Store) Checkpoint(ctx context.Context) error { return s.truncateWAL(ctx) }
 
 // IntegrityCheck runs SQLite's integrity check.
 func (s *Store) IntegrityCheck(ctx context.Context) error {

@@ -98,10 +98,13 @@ type writer struct {
 	exited chan struct{}
 
 	normal bool // the connection is at synchronous=NORMAL; used by the writer goroutine only
+
+	ck       *checkpointer // nil without a WAL
+	walBytes int           // committed since the last pass was asked for; writer goroutine only
 }
 
-func newWriter(db *sql.DB, conn *sql.Conn) *writer {
-	w := &writer{db: db, conn: conn, ops: make(chan *writeOp, 1024), stmts: map[string]*sql.Stmt{}, exited: make(chan struct{})}
+func newWriter(db *sql.DB, conn *sql.Conn, ck *checkpointer) *writer {
+	w := &writer{db: db, conn: conn, ck: ck, ops: make(chan *writeOp, 1024), stmts: map[string]*sql.Stmt{}, exited: make(chan struct{})}
 	go w.loop()
 	return w
 }
@@ -176,7 +179,11 @@ func (w *writer) close() error {
 	if w.conn == nil {
 		return nil // a read-only store's
 	}
-	return errors.Join(w.conn.Close(), w.db.Close())
+	var err error
+	if w.ck != nil {
+		err = w.ck.close() // before the writer's, whose close may checkpoint the rest
+	}
+	return errors.Join(err, w.conn.Close(), w.db.Close())
 }
 
 func (w *writer) stmt(query string) (*sql.Stmt, error) {
@@ -208,7 +215,7 @@ func (w *writer) loop() {
 				first.done(err)
 				continue
 			}
-			first.done(first.conn(w.conn))
+			first.done(w.runConn(first.conn))
 			continue
 		}
 		batch := []*writeOp{first}
@@ -234,8 +241,21 @@ func (w *writer) loop() {
 	}
 }
 
+// runConn runs an operation on the connection alone. Such operations are
+// checkpoints, so none runs while the checkpointer's does.
+func (w *writer) runConn(fn func(*sql.Conn) error) error {
+	if w.ck != nil {
+		w.ck.mu.Lock()
+		defer w.ck.mu.Unlock()
+	}
+	return fn(w.conn)
+}
+
 func (w *writer) run(batch []*writeOp) {
 	ctx := context.Background()
+	if w.ck != nil {
+		w.ck.inline(w.conn)
+	}
 	tx := &Tx{w: w, ctx: ctx}
 	finish := func(err error) {
 		for _, op := range batch {
@@ -283,6 +303,15 @@ func (w *writer) run(batch []*writeOp) {
 		// (SQLITE_BUSY, SQLITE_FULL); end it so the next batch starts clean.
 		abort("commit", err)
 		return
+	}
+	if w.ck != nil {
+		for _, op := range batch {
+			w.walBytes += op.size + 4096 // the op's bytes and about a page of rows
+		}
+		if w.walBytes >= walKick {
+			w.walBytes = 0
+			w.ck.kick()
+		}
 	}
 	finish(nil)
 }
