@@ -226,7 +226,7 @@ func TestLimitsTold(t *testing.T) {
 	bunny := th.device("Bunny", "toy")
 	th.device("Bear", "toy")
 	th.link("Bunny", "Bear")
-	want := wire.Limits{Chunk: 4096, UploadWindow: 16, FetchWindow: 16, RetryMS: 10000, MaxBytes: 1 << 20, MaxSeconds: 30, KeepaliveS: 30}
+	want := wire.Limits{Chunk: 4096, UploadWindow: 16, FetchWindow: 16, RetryMS: 10000, MaxBytes: 1 << 20, MaxSeconds: 30, KeepaliveS: 30, Batch: true}
 
 	me := bunny.Info.DeviceID
 	r, err := th.rawDial(th.rawTLS(bunny), me)

@@ -30,7 +30,7 @@ type checkpointer struct {
 	db      *sql.DB // one query-only connection, opened at the first pass
 	wake    chan struct{}
 	stopped chan struct{}
-	big     atomic.Bool // the last pass left more than walBound frames
+	big     atomic.Bool  // the last pass left more than walBound frames
 	passes  atomic.Int64 // background passes run, and the writer's
 	inlines atomic.Int64
 	// mu is held by every checkpoint of the store, whichever connection

@@ -198,6 +198,9 @@ type ChunkResult struct {
 	Err        error
 	Committed  bool     // the chunk completed the message, which is now committed
 	Recipients []string // when Committed
+	// More says a later chunk of the same upload was made durable in the
+	// same commit: its result follows at once.
+	More bool
 }
 
 // PutChunk seals chunk seq of an upload and queues it for the next group
@@ -223,7 +226,9 @@ func (s *Store) PutChunk(u *Upload, seq int, data []byte, commit bool, duration 
 		hot = s.hotCandidate(u)
 	}
 	var res ChunkResult
-	op := &writeOp{size: len(sealed), done: func(err error) {
+	op := &writeOp{size: len(sealed), group: u}
+	op.done = func(err error) {
+		res.More = op.more
 		if err != nil {
 			res = ChunkResult{Err: fmt.Errorf("store: chunk %d of %s: %w", seq, id, err)}
 		}
@@ -234,7 +239,7 @@ func (s *Store) PutChunk(u *Upload, seq int, data []byte, commit bool, duration 
 			s.hot.put(hot)
 		}
 		done(res)
-	}}
+	}
 	op.tx = func(tx *Tx) error {
 		now := s.now()
 		r, err := tx.Exec("UPDATE messages SET next_seq = next_seq + 1, updated_at = ? WHERE id = ? AND sender_id = ? AND next_seq = ? AND state = 'uploading'",

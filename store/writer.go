@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -82,8 +83,13 @@ type writeOp struct {
 	// fsync of its own, and becomes durable with the next commit that
 	// has one, since the WAL is synced whole and replayed in order.
 	lazy bool
-	done func(error)
-	err  error
+	// group names ops whose callers want to know whether another op of
+	// theirs follows in the same commit (more): an upload's chunks, so
+	// that one answer can cover them all.
+	group any
+	more  bool
+	done  func(error)
+	err   error
 }
 
 // writer owns the only writing connection and commits in groups.
@@ -258,6 +264,7 @@ func (w *writer) run(batch []*writeOp) {
 	}
 	tx := &Tx{w: w, ctx: ctx}
 	finish := func(err error) {
+		markMore(batch)
 		for _, op := range batch {
 			if op.err == nil {
 				op.err = err
@@ -314,6 +321,22 @@ func (w *writer) run(batch []*writeOp) {
 		}
 	}
 	finish(nil)
+}
+
+// markMore sets more on each grouped op that another op of its group
+// follows in the batch.
+func markMore(batch []*writeOp) {
+	var seen []any // groups met walking back from the end; few per batch
+	for i := len(batch) - 1; i >= 0; i-- {
+		g := batch[i].group
+		if g == nil {
+			continue
+		}
+		batch[i].more = slices.Contains(seen, g)
+		if !batch[i].more {
+			seen = append(seen, g)
+		}
+	}
 }
 
 // sync sets whether the next commit skips its fsync (synchronous=NORMAL,

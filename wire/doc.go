@@ -42,7 +42,10 @@
 //     message is already stored; or "rejected" with an [Error].
 //  3. The sender publishes chunks to up/chunk as binary [Chunk] frames,
 //     in order, starting at Next. It may have several chunks in flight.
-//     Chunk n carries bytes [n*chunk, min((n+1)*chunk, size)).
+//     Chunk n carries bytes [n*chunk, min((n+1)*chunk, size)). For a new
+//     message (an ID never sent before) the first window of chunks may
+//     follow the header at once, before its answer: the hub handles a
+//     device's requests in order. A resumed upload waits for Next.
 //  4. The hub acknowledges each chunk on down/ack ("stored", with Next)
 //     only after it is durably written. The WAV header is checked when
 //     chunk 0 arrives ("not_wav", "too_long"), the size and SHA-256 when
@@ -50,6 +53,9 @@
 //     "committed" (it is stored, and the message with it), never "stored". A chunk the hub already holds is
 //     acknowledged again without being stored twice. A chunk out of order
 //     is "rejected" with code "out_of_order" and Next says where to resume.
+//     A header with Batch set (to a hub whose [Limits] say Batch) asks for
+//     one "stored" per commit: it names the last chunk of the upload made
+//     durable in that commit, and its Next covers every chunk before it.
 //
 // After a disconnect the sender publishes the same header again and
 // continues from Next. A sender that gives up on an upload publishes a
@@ -79,7 +85,9 @@
 //  2. The recipient pulls the bytes at its own pace: it publishes a [Fetch]
 //     (message ID and offset) to up/fetch and receives one [Chunk] frame on
 //     down/data holding the bytes from that offset to the end of the stored
-//     chunk that contains it. It may have several fetches in flight.
+//     chunk that contains it. It may have several fetches in flight. To a
+//     hub whose [Limits] say Batch, one fetch with Count (at most the fetch
+//     window) asks for that many pieces in a row, each its own frame.
 //  3. The recipient verifies the SHA-256 and publishes a [Played] to
 //     up/played once the message has played. The hub records the delivery
 //     as played and answers with an [Ack] ("played"). A played message is

@@ -94,6 +94,10 @@ type Header struct {
 	Size   int64     `json:"size"`
 	SHA256 Digest    `json:"sha256"`
 	Chunk  int       `json:"chunk"`
+	// Batch asks the hub to answer chunks made durable together with
+	// one "stored", naming the last of them, whose Next covers every
+	// chunk before it; only to a hub whose Limits say Batch.
+	Batch bool `json:"batch,omitempty"`
 }
 
 // Chunks is the number of chunks the message is split into.
@@ -165,6 +169,10 @@ type Fetch struct {
 	// smaller than the sender's chunks; 0 means to the end of the stored
 	// chunk that holds Offset.
 	Max int `json:"max,omitempty"`
+	// Count asks for that many pieces from Offset on, each its own
+	// answer, in order, stopping at the end of the message: at most the
+	// fetch window, and only to a hub whose Limits say Batch. 0 means 1.
+	Count int `json:"count,omitempty"`
 }
 
 // Played confirms that a message was received whole and played (up/played).
@@ -183,6 +191,8 @@ type Limits struct {
 	MaxBytes     int64 `json:"max_bytes"`     // largest message
 	MaxSeconds   int   `json:"max_seconds"`   // longest message
 	KeepaliveS   int   `json:"keepalive_s"`   // MQTT keepalive to use
+	// Batch says the hub takes Header.Batch and Fetch.Count.
+	Batch bool `json:"batch,omitempty"`
 }
 
 // DefaultLimits are what a device assumes until the hub says otherwise:

@@ -199,32 +199,37 @@ func (r *router) onFetch(ctx context.Context, cl *mqtt.Client, dev string, b []b
 		r.reject(cl, f.ID, wire.OpFetch, 0, wire.CodeBadRequest, err.Error())
 		return
 	}
-	if f.Offset < 0 || f.Max < 0 {
-		r.reject(cl, f.ID, wire.OpFetch, 0, wire.CodeBadRequest, fmt.Sprintf("offset %d, max %d: a fetch starts at 0 or later, and asks for 1 byte or more", f.Offset, f.Max))
+	if f.Offset < 0 || f.Max < 0 || f.Count < 0 || f.Count > fetchWindow {
+		r.reject(cl, f.ID, wire.OpFetch, 0, wire.CodeBadRequest, fmt.Sprintf("offset %d, max %d, count %d: a fetch starts at 0 or later, asks for 1 byte or more, and for at most %d pieces", f.Offset, f.Max, f.Count, fetchWindow))
 		return
 	}
 	if r.quiet(ctx, dev) {
 		r.reject(cl, f.ID, wire.OpFetch, 0, wire.CodeQuiet, "quiet hours: the message waits until they end")
 		return
 	}
-	// The chunk is opened straight after room for the frame's header, in
+	// Each piece is opened straight after room for the frame's header, in
 	// a buffer used again once the reply is written (WritePacket copies
-	// it): no 32 KiB allocation and copy for each fetch.
+	// it): no 32 KiB allocation and copy for each piece.
 	buf := frames.Get().(*[]byte)
 	defer frames.Put(buf)
-	p, frame, err := r.st.AppendFor(ctx, (*buf)[:wire.ChunkHeaderLen], dev, f.ID.String(), f.Offset)
-	if err != nil {
-		r.storeFailed(cl, wire.OpFetch, dev, f.ID, err)
-		return
-	}
-	if f.Max > 0 && len(p.Data) > f.Max {
-		p.Data = p.Data[:f.Max]
-		frame = frame[:wire.ChunkHeaderLen+f.Max]
-	}
-	wire.AppendChunk(frame[:0], wire.Chunk{ID: f.ID, Seq: uint32(p.Seq), Offset: uint32(p.Offset)}) // the header, in place
-	r.reply(cl, wire.DownData, frame)
-	if p.Last() {
-		r.delivered(dev, f.ID.String())
+	off := f.Offset
+	for range max(f.Count, 1) {
+		p, frame, err := r.st.AppendFor(ctx, (*buf)[:wire.ChunkHeaderLen], dev, f.ID.String(), off)
+		if err != nil {
+			r.storeFailed(cl, wire.OpFetch, dev, f.ID, err)
+			return
+		}
+		if f.Max > 0 && len(p.Data) > f.Max {
+			p.Data = p.Data[:f.Max]
+			frame = frame[:wire.ChunkHeaderLen+f.Max]
+		}
+		wire.AppendChunk(frame[:0], wire.Chunk{ID: f.ID, Seq: uint32(p.Seq), Offset: uint32(p.Offset)}) // the header, in place
+		r.reply(cl, wire.DownData, frame)
+		if p.Last() {
+			r.delivered(dev, f.ID.String())
+			return // a count beyond the end asks for no more
+		}
+		off = p.Offset + int64(len(p.Data))
 	}
 }
 
@@ -291,5 +296,5 @@ const (
 // limits are what this hub allows a device (wire.Limits).
 func (r *router) limits() wire.Limits {
 	return wire.Limits{Chunk: r.cfg.MaxChunk, UploadWindow: uploadWindow, FetchWindow: fetchWindow, RetryMS: 10000,
-		MaxBytes: r.cfg.MaxMessageBytes, MaxSeconds: int(r.cfg.MaxDuration / time.Second), KeepaliveS: 30}
+		MaxBytes: r.cfg.MaxMessageBytes, MaxSeconds: int(r.cfg.MaxDuration / time.Second), KeepaliveS: 30, Batch: true}
 }

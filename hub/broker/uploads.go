@@ -28,6 +28,9 @@ type upload struct {
 	// attempt numbers the header accepted last: every answer about this
 	// upload carries it, so a device can tell answers to an earlier try.
 	attempt uint32
+	// batch: the device asked for one answer per commit (wire.Header.Batch)
+	// in the header accepted last.
+	batch atomic.Bool
 
 	durable atomic.Int64 // chunks known to be durable
 	broken  atomic.Bool  // a queued write failed; the sender must send the header again
@@ -181,6 +184,7 @@ func (r *router) prepare(ctx context.Context, dev string, h wire.Header, up *sto
 	defer u.mu.Unlock()
 	u.touched.Store(r.cfg.Now().Unix())
 	u.st, u.hdr = up, h
+	u.batch.Store(h.Batch)
 	u.attempt = r.attempts.Add(1)
 	if u.hash != nil && u.next == up.Next && int(u.durable.Load()) == up.Next && !u.broken.Load() {
 		return u.attempt, nil
@@ -321,6 +325,9 @@ func (r *router) chunkDone(dev string, id wire.MessageID, u *upload, attempt uin
 		return
 	}
 	u.durable.Store(int64(seq + 1))
+	if !res.Committed && res.More && u.batch.Load() {
+		return // the answer to the upload's last chunk in this commit covers it
+	}
 	if !res.Committed {
 		r.answer(dev, wire.Ack{ID: id, Op: wire.OpChunk, Status: wire.StatusStored, Seq: seq, Next: seq + 1, Attempt: attempt})
 		return
