@@ -191,7 +191,7 @@ func (a *Agent) sendOutbox(ctx context.Context, c *Client) error {
 		if err != nil || time.Since(st.ModTime()) < time.Second {
 			continue // still being written
 		}
-		id, err := outboxID(p)
+		id, fresh, err := outboxID(p)
 		if err != nil {
 			return err
 		}
@@ -205,7 +205,13 @@ func (a *Agent) sendOutbox(ctx context.Context, c *Client) error {
 			a.moveOut(p, "rejected")
 			continue
 		}
-		err = c.Send(ctx, id, wav, a.To)
+		// A message never tried before sends its first chunks behind
+		// its header; one tried before (its ID kept beside it) resumes.
+		send := c.Send
+		if fresh {
+			send = c.SendNew
+		}
+		err = send(ctx, id, wav, a.To)
 		var we *wire.Error
 		switch {
 		case err == nil:
@@ -232,16 +238,19 @@ func (a *Agent) sendOutbox(ctx context.Context, c *Client) error {
 	return nil
 }
 
-func outboxID(wavPath string) (wire.MessageID, error) {
+// outboxID is the ID kept beside an outbox file, made and kept now
+// (fresh) if it has none.
+func outboxID(wavPath string) (id wire.MessageID, fresh bool, err error) {
 	idPath := wavPath + ".id"
 	if b, err := os.ReadFile(idPath); err == nil {
-		return wire.ParseMessageID(strings.TrimSpace(string(b)))
+		id, err := wire.ParseMessageID(strings.TrimSpace(string(b)))
+		return id, false, err
 	}
-	id := wire.NewMessageID()
+	id = wire.NewMessageID()
 	if err := certs.WriteFileAtomic(idPath, []byte(id.String()+"\n"), 0o600); err != nil {
-		return id, err
+		return id, false, err
 	}
-	return id, nil
+	return id, true, nil
 }
 
 func (a *Agent) moveOut(p, sub string) {

@@ -302,8 +302,12 @@ func (c *Client) publish(ctx context.Context, kind string, payload []byte) error
 // repeated after the protocol's timeout, or resumed after a reconnect.
 // paho may still hold payload after post returns, so the caller must not
 // reuse it.
-func (c *Client) post(kind string, payload []byte) error {
-	tok := c.mc.Publish(wire.UpTopic(c.ID(), kind), 0, false, payload)
+func (c *Client) post(kind string, payload []byte) error { return c.postQoS(0, kind, payload) }
+
+// postQoS is post at the QoS given: the request's answer, not the
+// PUBACK, tells that it arrived.
+func (c *Client) postQoS(qos byte, kind string, payload []byte) error {
+	tok := c.mc.Publish(wire.UpTopic(c.ID(), kind), qos, false, payload)
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {

@@ -50,18 +50,37 @@ func (c *Client) Fetch(ctx context.Context, n wire.Notify) ([]byte, error) {
 	have := make([]bool, len(pieces))
 	missing, next := len(pieces), 0
 	inFlight := map[int]bool{}
-	request := func(i int) error {
-		inFlight[i] = true
-		return c.post(wire.UpFetch, wire.Encode(wire.Fetch{ID: n.ID, Offset: pieces[i].off, Max: limit}))
-	}
-	for missing > 0 {
-		for next < len(pieces) && len(inFlight) < c.opt.Window {
-			if !have[next] {
-				if err := request(next); err != nil {
-					return nil, err
+	// request asks for k pieces from piece i: in one fetch from a hub
+	// that takes a count, in k fetches from one that does not.
+	batch := c.Limits().Batch
+	request := func(i, k int) error {
+		for j := i; j < i+k; j++ {
+			inFlight[j] = true
+			if !batch || j == i+k-1 {
+				f := wire.Fetch{ID: n.ID, Offset: pieces[j].off, Max: limit}
+				if batch && k > 1 {
+					f.Offset, f.Count = pieces[i].off, k
+				}
+				if err := c.post(wire.UpFetch, wire.Encode(f)); err != nil {
+					return err
 				}
 			}
+		}
+		return nil
+	}
+	for missing > 0 {
+		// The next run of missing pieces that fits the window.
+		for next < len(pieces) && have[next] {
 			next++
+		}
+		if k := 0; next < len(pieces) && len(inFlight) < c.opt.Window {
+			for next+k < len(pieces) && !have[next+k] && len(inFlight)+k < c.opt.Window {
+				k++
+			}
+			if err := request(next, k); err != nil {
+				return nil, err
+			}
+			next += k
 		}
 		select {
 		case f := <-frames:
@@ -79,7 +98,7 @@ func (c *Client) Fetch(ctx context.Context, n wire.Notify) ([]byte, error) {
 			missing--
 		case <-time.After(c.opt.Timeout):
 			for i := range inFlight {
-				if err := request(i); err != nil {
+				if err := request(i, 1); err != nil {
 					return nil, err
 				}
 			}

@@ -18,14 +18,32 @@ import (
 // Errors from the hub are *wire.Error; ErrConnectionLost means reconnect
 // and call Send again.
 func (c *Client) Send(ctx context.Context, id wire.MessageID, wav []byte, to []string) error {
+	return c.send(ctx, id, wav, to, false)
+}
+
+// SendNew is Send for an id never sent before: the first window of chunks
+// follows the header without waiting for its answer, which saves a round
+// trip. After a failure, resume with Send, never with SendNew: a resumed
+// upload continues from the hub's next, not from chunk 0.
+func (c *Client) SendNew(ctx context.Context, id wire.MessageID, wav []byte, to []string) error {
+	return c.send(ctx, id, wav, to, true)
+}
+
+func (c *Client) send(ctx context.Context, id wire.MessageID, wav []byte, to []string, fresh bool) error {
 	h := wire.Header{V: wire.Version, ID: id, To: to, Format: wire.FormatWAV, Size: int64(len(wav)),
-		SHA256: sha256.Sum256(wav), Chunk: c.opt.Chunk}
+		SHA256: sha256.Sum256(wav), Chunk: c.opt.Chunk, Batch: c.Limits().Batch}
 	acks := make(chan wire.Ack, 4*c.opt.Window+8)
 	defer track(c, c.uploads, id, acks)()
 
 	mismatches := 0
 	for {
-		next, attempt, done, err := c.sendHeader(ctx, h, acks)
+		// Chunks sent ahead of the header's answer: only for a new
+		// upload, whose next can only be 0.
+		ahead := 0
+		if fresh {
+			ahead, fresh = min(h.Chunks(), c.opt.Window), false
+		}
+		next, attempt, done, err := c.sendHeader(ctx, h, wav, ahead, acks)
 		if err != nil || done {
 			return err
 		}
@@ -33,7 +51,7 @@ func (c *Client) Send(ctx context.Context, id wire.MessageID, wav []byte, to []s
 		// lost a write, chunks crossed, or it forgot the upload): send
 		// the header again. Answers to this attempt that arrive later
 		// carry its number, and are ignored.
-		done, err = c.stream(ctx, h, wav, next, attempt, acks)
+		done, err = c.stream(ctx, h, wav, next, max(next, ahead), attempt, acks)
 		var we *wire.Error
 		if errors.As(err, &we) && we.Code == wire.CodeHashMismatch && mismatches == 0 {
 			// Bytes changed on the way: the hub dropped the upload, and
@@ -47,9 +65,31 @@ func (c *Client) Send(ctx context.Context, id wire.MessageID, wav []byte, to []s
 	}
 }
 
-func (c *Client) sendHeader(ctx context.Context, h wire.Header, acks chan wire.Ack) (next int, attempt uint32, done bool, err error) {
+// postChunk sends chunk seq of the recording without waiting.
+func (c *Client) postChunk(h wire.Header, wav []byte, seq int) error {
+	start := seq * h.Chunk
+	end := min(start+h.Chunk, len(wav))
+	frame := wire.AppendChunk(make([]byte, 0, wire.ChunkHeaderLen+end-start), wire.Chunk{ID: h.ID, Seq: uint32(seq), Offset: uint32(start), Data: wav[start:end]})
+	return c.post(wire.UpChunk, frame)
+}
+
+// sendHeader publishes the header, then the first ahead chunks at once
+// (the hub handles a device's requests in order, so they find the upload
+// the header starts), and waits for the header's answer.
+func (c *Client) sendHeader(ctx context.Context, h wire.Header, wav []byte, ahead int, acks chan wire.Ack) (next int, attempt uint32, done bool, err error) {
 	for {
-		if err := c.publish(ctx, wire.UpHeader, wire.Encode(h)); err != nil {
+		if ahead > 0 {
+			// Not waiting for the PUBACK either: the answer says it all.
+			if err := c.postQoS(1, wire.UpHeader, wire.Encode(h)); err != nil {
+				return 0, 0, false, err
+			}
+			for seq := range ahead {
+				if err := c.postChunk(h, wav, seq); err != nil {
+					return 0, 0, false, err
+				}
+			}
+			ahead = 0 // a header repeated after a timeout waits for its answer
+		} else if err := c.publish(ctx, wire.UpHeader, wire.Encode(h)); err != nil {
 			return 0, 0, false, err
 		}
 		timeout := time.After(c.opt.Timeout)
@@ -80,18 +120,16 @@ func (c *Client) sendHeader(ctx context.Context, h wire.Header, acks chan wire.A
 	}
 }
 
-// stream sends chunks from next on with up to Window unacknowledged. It
-// returns done once the hub says committed, or done=false, err=nil when the
-// upload should resume from a new header.
-func (c *Client) stream(ctx context.Context, h wire.Header, wav []byte, next int, attempt uint32, acks chan wire.Ack) (bool, error) {
+// stream sends chunks from sent on (those from next were sent already)
+// with up to Window unacknowledged. It returns done once the hub says
+// committed, or done=false, err=nil when the upload should resume from a
+// new header.
+func (c *Client) stream(ctx context.Context, h wire.Header, wav []byte, next, sent int, attempt uint32, acks chan wire.Ack) (bool, error) {
 	n := h.Chunks()
-	sent, acked := next, next
+	acked := next
 	for {
 		for sent < n && sent-acked < c.opt.Window {
-			start := sent * h.Chunk
-			end := min(start+h.Chunk, len(wav))
-			frame := wire.AppendChunk(make([]byte, 0, wire.ChunkHeaderLen+end-start), wire.Chunk{ID: h.ID, Seq: uint32(sent), Offset: uint32(start), Data: wav[start:end]})
-			if err := c.post(wire.UpChunk, frame); err != nil {
+			if err := c.postChunk(h, wav, sent); err != nil {
 				return false, err
 			}
 			sent++

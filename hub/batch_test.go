@@ -3,6 +3,7 @@ package hub_test
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"testing"
 	"time"
 
@@ -155,4 +156,31 @@ func TestFetchCount(t *testing.T) {
 			t.Fatalf("%+v, want unknown", a)
 		}
 	})
+}
+
+// TestSendNewRefused: a new message sent ahead of its header's answer to
+// a device that is not a contact fails with the header's refusal, not with
+// the chunks' "unknown"; the same client then sends to its contact, and
+// the same message sent again is known as committed.
+func TestSendNewRefused(t *testing.T) {
+	th := startHub(t)
+	bunny := th.device("Bunny", "toy")
+	th.device("Bear", "toy")
+	th.device("Stranger", "toy")
+	th.link("Bunny", "Bear")
+	c := th.dial(bunny)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	msg := recording(3, 2)
+	var we *wire.Error
+	if err := c.SendNew(ctx, wire.NewMessageID(), msg, []string{"Stranger"}); !errors.As(err, &we) || we.Code != wire.CodeNotContact {
+		t.Fatalf("to a stranger: %v, want not_contact", err)
+	}
+	id := wire.NewMessageID()
+	if err := c.SendNew(ctx, id, msg, []string{"Bear"}); err != nil {
+		t.Fatalf("to Bear after the refusal: %v", err)
+	}
+	if err := c.Send(ctx, id, msg, []string{"Bear"}); err != nil {
+		t.Fatalf("the same message again: %v", err)
+	}
 }

@@ -27,7 +27,7 @@ func BenchmarkPairMessage(b *testing.B) {
 	for b.Loop() {
 		id := wire.NewMessageID()
 		t0 := time.Now()
-		if err := ca.Send(ctx, id, wav, nil); err != nil {
+		if err := ca.SendNew(ctx, id, wav, nil); err != nil {
 			b.Fatal(err)
 		}
 		t1 := time.Now()

@@ -518,7 +518,7 @@ func roundTrip(p pair, wav []byte) (time.Duration, error) {
 	ctx := context.Background()
 	id := wire.NewMessageID()
 	t0 := time.Now()
-	if err := p.a.Send(ctx, id, wav, nil); err != nil {
+	if err := p.a.SendNew(ctx, id, wav, nil); err != nil {
 		return 0, err
 	}
 	n, err := nextNotify(p.b, id)
