@@ -56,7 +56,9 @@ type upload struct {
 	committed bool
 	stored    int // "stored" answers in this upload
 	sentMax   int // the highest chunk the device sent in this attempt
-	resumed   int // next, as told to a resumed header; -1 before
+	// unanswered: a chunk stored but not yet answered, with Batch (0 or 1)
+	unanswered int
+	resumed    int // next, as told to a resumed header; -1 before
 }
 
 // faults are the kit's misbehaviour in the current scenario.
@@ -91,7 +93,7 @@ type delayed struct {
 	at      time.Time
 	kind    string
 	payload []byte
-	counts  bool
+	counts  int
 }
 
 func newEngine(k *Kit) *engine {
@@ -135,19 +137,20 @@ func (e *engine) delayer() {
 	}
 }
 
-// out publishes now; counts says the message answers a chunk or a fetch.
-func (e *engine) out(kind string, payload []byte, counts bool) {
-	if counts {
+// out publishes now; counts is how many chunks or fetches the message
+// answers.
+func (e *engine) out(kind string, payload []byte, counts int) {
+	if counts > 0 {
 		e.sent.Lock()
-		e.answered++
+		e.answered += counts
 		e.sent.Unlock()
 	}
 	e.k.publish(kind, payload)
 }
 
-// ask counts a chunk or a fetch, and returns how many are now in flight.
-func (e *engine) ask() int {
-	e.asked++
+// ask counts n chunks or fetches, and returns how many are now in flight.
+func (e *engine) ask(n int) int {
+	e.asked += n
 	e.sent.Lock()
 	defer e.sent.Unlock()
 	return e.asked - e.answered
@@ -161,7 +164,7 @@ func (e *engine) lost() {
 }
 
 // answer sends an answer about an upload, held back if the fault says so.
-func (e *engine) answer(a wire.Ack, counts bool) {
+func (e *engine) answer(a wire.Ack, counts int) {
 	if e.f.ackDelay > 0 {
 		e.later <- delayed{at: time.Now().Add(e.f.ackDelay), kind: wire.DownAck, payload: wire.Encode(a), counts: counts}
 		return
@@ -190,18 +193,18 @@ func (e *engine) handle(ev event) {
 		var p wire.Played
 		if err := wire.Decode(ev.payload, &p); err != nil {
 			e.problem("a played that does not decode: %v", err)
-			e.out(wire.DownAck, wire.Encode(reject(p.ID, wire.OpPlayed, wire.CodeBadRequest, 0, 0)), false)
+			e.out(wire.DownAck, wire.Encode(reject(p.ID, wire.OpPlayed, wire.CodeBadRequest, 0, 0)), 0)
 			return
 		}
 		if m := e.inbox[p.ID]; m != nil {
 			m.played = true
 		}
-		e.out(wire.DownAck, wire.Encode(wire.Ack{ID: p.ID, Op: wire.OpPlayed, Status: wire.StatusPlayed}), false)
+		e.out(wire.DownAck, wire.Encode(wire.Ack{ID: p.ID, Op: wire.OpPlayed, Status: wire.StatusPlayed}), 0)
 	case wire.UpHeard:
 		var h wire.Heard
 		if err := wire.Decode(ev.payload, &h); err != nil {
 			e.problem("a heard that does not decode: %v", err)
-			e.out(wire.DownAck, wire.Encode(reject(h.ID, wire.OpHeard, wire.CodeBadRequest, 0, 0)), false)
+			e.out(wire.DownAck, wire.Encode(reject(h.ID, wire.OpHeard, wire.CodeBadRequest, 0, 0)), 0)
 			return
 		}
 		if st, ok := e.statuses[h.ID]; ok && st.To == h.To && st.State == h.State {
@@ -217,7 +220,7 @@ func (e *engine) handle(ev event) {
 		var c wire.Cancel
 		if wire.Decode(ev.payload, &c) == nil {
 			delete(e.uploads, c.ID)
-			e.out(wire.DownAck, wire.Encode(wire.Ack{ID: c.ID, Op: wire.OpCancel, Status: wire.StatusCancelled}), false)
+			e.out(wire.DownAck, wire.Encode(wire.Ack{ID: c.ID, Op: wire.OpCancel, Status: wire.StatusCancelled}), 0)
 		}
 	}
 }
@@ -232,7 +235,7 @@ func (e *engine) notify(id wire.MessageID, m *outMsg) {
 		obj["mood"] = "a field of a later v1" // devices ignore fields they do not know
 		b, _ = json.Marshal(obj)
 	}
-	e.out(wire.DownNotify, b, false)
+	e.out(wire.DownNotify, b, 0)
 }
 
 func (e *engine) onSync() {
@@ -244,92 +247,113 @@ func (e *engine) onSync() {
 		}
 	}
 	for _, st := range e.statuses {
-		e.out(wire.DownStatus, wire.Encode(st), false)
+		e.out(wire.DownStatus, wire.Encode(st), 0)
 	}
-	e.out(wire.DownAck, wire.Encode(wire.Ack{Op: wire.OpSync, Status: wire.StatusDone, Pending: pending}), false)
+	e.out(wire.DownAck, wire.Encode(wire.Ack{Op: wire.OpSync, Status: wire.StatusDone, Pending: pending}), 0)
 }
 
 func (e *engine) onFetch(b []byte) {
 	var f wire.Fetch
 	if err := wire.Decode(b, &f); err != nil {
 		e.problem("a fetch that does not decode: %v", err)
-		e.out(wire.DownAck, wire.Encode(reject(f.ID, wire.OpFetch, wire.CodeBadRequest, 0, 0)), true)
+		e.out(wire.DownAck, wire.Encode(reject(f.ID, wire.OpFetch, wire.CodeBadRequest, 0, 0)), 1)
 		return
 	}
 	e.o.fetches[f.ID]++
-	if n := e.ask(); n > e.k.limits().FetchWindow {
+	if f.Count < 0 || f.Count > e.k.limits().FetchWindow {
+		e.problem("a fetch with count %d, outside 0 to the fetch window of %d it was told", f.Count, e.k.limits().FetchWindow)
+		e.out(wire.DownAck, wire.Encode(reject(f.ID, wire.OpFetch, wire.CodeBadRequest, 0, 0)), 1)
+		return
+	}
+	pieces := max(f.Count, 1)
+	if n := e.ask(pieces); n > e.k.limits().FetchWindow {
 		e.over("%d fetches in flight, above the window of %d it was told", n, e.k.limits().FetchWindow)
 	}
+	// A refusal answers every piece the fetch asked for.
 	m := e.inbox[f.ID]
 	if m != nil && m.quietAtFetch {
 		m.quiet, m.quietAtFetch = true, false
 	}
 	switch {
 	case m == nil || m.gone:
-		e.out(wire.DownAck, wire.Encode(reject(f.ID, wire.OpFetch, wire.CodeUnknown, 0, 0)), true)
+		e.out(wire.DownAck, wire.Encode(reject(f.ID, wire.OpFetch, wire.CodeUnknown, 0, 0)), pieces)
 		return
 	case m.quiet:
-		e.out(wire.DownAck, wire.Encode(reject(f.ID, wire.OpFetch, wire.CodeQuiet, 0, 0)), true)
+		e.out(wire.DownAck, wire.Encode(reject(f.ID, wire.OpFetch, wire.CodeQuiet, 0, 0)), pieces)
 		return
 	case f.Offset < 0 || f.Max < 0:
-		e.out(wire.DownAck, wire.Encode(reject(f.ID, wire.OpFetch, wire.CodeBadRequest, 0, 0)), true)
+		e.out(wire.DownAck, wire.Encode(reject(f.ID, wire.OpFetch, wire.CodeBadRequest, 0, 0)), pieces)
 		return
 	case f.Offset >= int64(len(m.data)):
-		e.out(wire.DownAck, wire.Encode(reject(f.ID, wire.OpFetch, wire.CodeBeyondSize, 0, 0)), true)
+		e.out(wire.DownAck, wire.Encode(reject(f.ID, wire.OpFetch, wire.CodeBeyondSize, 0, 0)), pieces)
 		return
 	}
-	if m.dropAt > 0 && m.served+1 == m.dropAt {
-		m.dropAt = 0
-		e.k.drop()
-		e.lost()
-		return
+	// A fetch with a count is served as that many fetches in a row,
+	// stopping at the end of the message.
+	off := f.Offset
+	for i := range pieces {
+		if m.dropAt > 0 && m.served+1 == m.dropAt {
+			m.dropAt = 0
+			e.k.drop()
+			e.lost()
+			return
+		}
+		seq := int(off) / m.chunk
+		end := min((seq+1)*m.chunk, len(m.data))
+		data := m.data[off:end]
+		if f.Max > 0 && len(data) > f.Max {
+			data = data[:f.Max]
+		}
+		m.served++
+		m.covered = max(m.covered, off+int64(len(data)))
+		last := off+int64(len(data)) == int64(len(m.data))
+		counts := 1
+		if last {
+			counts = pieces - i // pieces asked for past the end are answered too
+		}
+		e.out(wire.DownData, wire.AppendChunk(nil, wire.Chunk{ID: f.ID, Seq: uint32(seq), Offset: uint32(off), Data: data}), counts)
+		if last {
+			return
+		}
+		off += int64(len(data))
 	}
-	seq := int(f.Offset) / m.chunk
-	end := min((seq+1)*m.chunk, len(m.data))
-	data := m.data[f.Offset:end]
-	if f.Max > 0 && len(data) > f.Max {
-		data = data[:f.Max]
-	}
-	m.served++
-	m.covered = max(m.covered, f.Offset+int64(len(data)))
-	e.out(wire.DownData, wire.AppendChunk(nil, wire.Chunk{ID: f.ID, Seq: uint32(seq), Offset: uint32(f.Offset), Data: data}), true)
 }
 
 func (e *engine) onRenew(b []byte) {
 	var r wire.Renew
 	if err := wire.Decode(b, &r); err != nil {
-		e.out(wire.DownAck, wire.Encode(reject(wire.MessageID{}, wire.OpRenew, wire.CodeBadRequest, 0, 0)), false)
+		e.out(wire.DownAck, wire.Encode(reject(wire.MessageID{}, wire.OpRenew, wire.CodeBadRequest, 0, 0)), 0)
 		return
 	}
 	csr, err := certs.ParseCSR([]byte(r.CSR))
 	if err != nil || !e.k.sameKey(csr) {
 		e.problem("a renewal whose CSR is not for the device's own key")
-		e.out(wire.DownAck, wire.Encode(reject(wire.MessageID{}, wire.OpRenew, wire.CodeBadRequest, 0, 0)), false)
+		e.out(wire.DownAck, wire.Encode(reject(wire.MessageID{}, wire.OpRenew, wire.CodeBadRequest, 0, 0)), 0)
 		return
 	}
 	iss, err := e.k.ca.IssueClient(csr.PublicKey, e.k.device, 30*24*time.Hour, time.Now())
 	if err != nil {
-		e.out(wire.DownAck, wire.Encode(reject(wire.MessageID{}, wire.OpRenew, wire.CodeStorage, 0, 0)), false)
+		e.out(wire.DownAck, wire.Encode(reject(wire.MessageID{}, wire.OpRenew, wire.CodeStorage, 0, 0)), 0)
 		return
 	}
 	e.k.mu.Lock()
 	e.k.serials[iss.Serial] = true
 	e.k.mu.Unlock()
 	e.o.renewed = true
-	e.out(wire.DownCert, wire.Encode(wire.Certificate{Cert: string(iss.PEM)}), false)
+	e.out(wire.DownCert, wire.Encode(wire.Certificate{Cert: string(iss.PEM)}), 0)
 }
 
 func (e *engine) onHeader(b []byte) {
 	var h wire.Header
 	if err := wire.Decode(b, &h); err != nil {
 		e.problem("a header that does not decode: %v", err)
-		e.answer(reject(h.ID, wire.OpHeader, wire.CodeBadRequest, 0, 0), false)
+		e.answer(reject(h.ID, wire.OpHeader, wire.CodeBadRequest, 0, 0), 0)
 		return
 	}
 	e.o.headers = append(e.o.headers, h)
 	if err := h.Check(); err != nil {
 		e.problem("a header the hub would refuse: %v", err)
-		e.answer(reject(h.ID, wire.OpHeader, wire.CodeBadHeader, 0, 0), false)
+		e.answer(reject(h.ID, wire.OpHeader, wire.CodeBadHeader, 0, 0), 0)
 		return
 	}
 	if h.Chunk > e.k.limits().Chunk {
@@ -337,12 +361,12 @@ func (e *engine) onHeader(b []byte) {
 	}
 	if code := e.f.refuseHeader; code != "" {
 		e.f.refuseHeader = ""
-		e.answer(reject(h.ID, wire.OpHeader, code, 0, 0), false)
+		e.answer(reject(h.ID, wire.OpHeader, code, 0, 0), 0)
 		return
 	}
 	u := e.uploads[h.ID]
 	if u != nil && u.committed {
-		e.answer(wire.Ack{ID: h.ID, Op: wire.OpHeader, Status: wire.StatusCommitted, Next: h.Chunks()}, false)
+		e.answer(wire.Ack{ID: h.ID, Op: wire.OpHeader, Status: wire.StatusCommitted, Next: h.Chunks()}, 0)
 		return
 	}
 	if u == nil || u.h.Size != h.Size || u.h.SHA256 != h.SHA256 || u.h.Chunk != h.Chunk {
@@ -353,13 +377,13 @@ func (e *engine) onHeader(b []byte) {
 		e.o.resumedSeq, e.o.resumedNext = -1, u.next
 	}
 	e.attempts++
-	u.attempt, u.sentMax = e.attempts, u.next-1
-	e.answer(wire.Ack{ID: h.ID, Op: wire.OpHeader, Status: wire.StatusAccepted, Next: u.next, Attempt: u.attempt}, false)
+	u.attempt, u.sentMax, u.unanswered = e.attempts, u.next-1, 0
+	e.answer(wire.Ack{ID: h.ID, Op: wire.OpHeader, Status: wire.StatusAccepted, Next: u.next, Attempt: u.attempt}, 0)
 	if e.f.stale && h.Chunks() > 2 {
 		e.f.stale = false
 		// An answer about this upload, from an attempt before this one,
 		// saying that all but the last chunk are stored.
-		e.answer(wire.Ack{ID: h.ID, Op: wire.OpChunk, Status: wire.StatusStored, Seq: h.Chunks() - 2, Next: h.Chunks() - 1, Attempt: u.attempt - 1}, false)
+		e.answer(wire.Ack{ID: h.ID, Op: wire.OpChunk, Status: wire.StatusStored, Seq: h.Chunks() - 2, Next: h.Chunks() - 1, Attempt: u.attempt - 1}, 0)
 	}
 }
 
@@ -367,12 +391,12 @@ func (e *engine) onChunk(b []byte) {
 	c, err := wire.DecodeChunk(b)
 	if err != nil {
 		e.problem("a chunk frame that does not decode: %v", err)
-		e.answer(reject(wire.MessageID{}, wire.OpChunk, wire.CodeBadRequest, 0, 0), true)
+		e.answer(reject(wire.MessageID{}, wire.OpChunk, wire.CodeBadRequest, 0, 0), 1)
 		return
 	}
 	e.o.chunks++
 	e.o.maxChunk = max(e.o.maxChunk, len(c.Data))
-	if n := e.ask(); n > e.k.limits().UploadWindow {
+	if n := e.ask(1); n > e.k.limits().UploadWindow {
 		e.over("%d chunks in flight, above the window of %d it was told", n, e.k.limits().UploadWindow)
 	}
 	if len(c.Data) > e.k.limits().Chunk {
@@ -380,7 +404,7 @@ func (e *engine) onChunk(b []byte) {
 	}
 	u := e.uploads[c.ID]
 	if u == nil {
-		e.answer(reject(c.ID, wire.OpChunk, wire.CodeUnknown, 0, 0), true)
+		e.answer(reject(c.ID, wire.OpChunk, wire.CodeUnknown, 0, 0), 1)
 		return
 	}
 	seq := int(c.Seq)
@@ -394,18 +418,18 @@ func (e *engine) onChunk(b []byte) {
 	}
 	u.sentMax = max(u.sentMax, seq)
 	if seq != u.next || int(c.Offset) != seq*u.h.Chunk {
-		e.answer(reject(c.ID, wire.OpChunk, wire.CodeOutOfOrder, u.next, u.attempt), true)
+		e.answer(reject(c.ID, wire.OpChunk, wire.CodeOutOfOrder, u.next, u.attempt), u.settle())
 		return
 	}
 	if code := e.f.refuseFirst; code != "" && seq == 0 {
 		e.f.refuseFirst = ""
 		delete(e.uploads, c.ID)
-		e.answer(reject(c.ID, wire.OpChunk, code, 0, u.attempt), true)
+		e.answer(reject(c.ID, wire.OpChunk, code, 0, u.attempt), u.settle())
 		return
 	}
 	if code := e.f.refuseSecond; code != "" && seq == 1 {
 		e.f.refuseSecond = ""
-		e.answer(reject(c.ID, wire.OpChunk, code, u.next, u.attempt), true)
+		e.answer(reject(c.ID, wire.OpChunk, code, u.next, u.attempt), u.settle())
 		return
 	}
 	u.data = append(u.data, c.Data...)
@@ -419,25 +443,33 @@ func (e *engine) onChunk(b []byte) {
 			e.f.refuseLast = ""
 			delete(e.uploads, c.ID)
 			e.flushHeld()
-			e.answer(reject(c.ID, wire.OpChunk, code, 0, u.attempt), true)
+			e.answer(reject(c.ID, wire.OpChunk, code, 0, u.attempt), u.settle())
 			return
 		}
 		u.committed = true
 		e.flushHeld()
-		e.answer(wire.Ack{ID: c.ID, Op: wire.OpChunk, Status: wire.StatusCommitted, Seq: seq, Next: u.next, Attempt: u.attempt}, true)
+		e.answer(wire.Ack{ID: c.ID, Op: wire.OpChunk, Status: wire.StatusCommitted, Seq: seq, Next: u.next, Attempt: u.attempt}, u.settle())
+		return
+	}
+	if u.h.Batch && !e.f.reverse && u.unanswered == 0 && seq%2 == 0 {
+		// Asked for answers per commit: the kit answers every second
+		// chunk, the answer covering both, so that a device counting
+		// answers rather than following next is caught.
+		u.unanswered = 1
 		return
 	}
 	a := wire.Ack{ID: c.ID, Op: wire.OpChunk, Status: wire.StatusStored, Seq: seq, Next: u.next, Attempt: u.attempt}
+	covers := u.settle()
 	u.stored++
 	if e.f.reverse {
 		if e.f.held == nil {
 			e.f.held = &a
 			return
 		}
-		e.answer(a, true)
+		e.answer(a, 1)
 		e.flushHeld()
 	} else {
-		e.answer(a, true)
+		e.answer(a, covers)
 	}
 	if e.f.dropAfter > 0 && u.stored == e.f.dropAfter {
 		e.f.dropAfter = 0
@@ -446,9 +478,17 @@ func (e *engine) onChunk(b []byte) {
 	}
 }
 
+// settle is how many chunks an answer about u covers: the one it names,
+// and one held unanswered (Batch).
+func (u *upload) settle() int {
+	n := 1 + u.unanswered
+	u.unanswered = 0
+	return n
+}
+
 func (e *engine) flushHeld() {
 	if e.f.held != nil {
-		e.answer(*e.f.held, true)
+		e.answer(*e.f.held, 1)
 		e.f.held = nil
 	}
 }

@@ -97,7 +97,7 @@ func (o *Options) defaults() {
 // them shows.
 func (k *Kit) limits() wire.Limits {
 	return wire.Limits{Chunk: 4096, UploadWindow: 2, FetchWindow: 2, RetryMS: k.opt.RetryMS,
-		MaxBytes: 2 << 20, MaxSeconds: 120, KeepaliveS: 30}
+		MaxBytes: 2 << 20, MaxSeconds: 120, KeepaliveS: 30, Batch: true}
 }
 
 // Kit is a running conformance hub.

@@ -314,7 +314,7 @@ func quiet(s *scene) (bool, string) {
 func receipts(s *scene) (bool, string) {
 	st := wire.Status{ID: wire.NewMessageID(), To: s.e.sender, State: wire.StatePlayed, At: time.Now().Unix()}
 	s.e.statuses[st.ID] = st
-	s.e.out(wire.DownStatus, wire.Encode(st), false)
+	s.e.out(wire.DownStatus, wire.Encode(st), 0)
 	if !s.wait(s.step(), func() bool { _, left := s.e.statuses[st.ID]; return !left }) {
 		return false, "no up/heard for a Status: the hub repeats it at every sync for 30 days"
 	}
