@@ -20,7 +20,10 @@
 // operation does not undo the others, and no caller hears of success
 // before the transaction holding its operation is durable
 // (synchronous=FULL). Reads use a separate pool of query-only connections
-// and, in WAL mode, never wait for the writer.
+// and, in WAL mode, never wait for the writer. In WAL mode the WAL is
+// copied into the database file by passive checkpoints on a connection
+// of their own, beside the writer's commits, rather than inside the commit
+// that crosses SQLite's threshold (checkpoint.go).
 //
 // # Concurrency
 //
