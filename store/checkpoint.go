@@ -48,10 +48,10 @@ const (
 	walBound = 4000
 )
 
-func newCheckpointer(dsn string) *checkpointer {
+func newCheckpointer(dsn string) (*checkpointer, error) {
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
-		return nil // sql.Open fails only for an unknown driver
+		return nil, err
 	}
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
@@ -59,7 +59,7 @@ func newCheckpointer(dsn string) *checkpointer {
 	db.SetConnMaxIdleTime(time.Minute)
 	c := &checkpointer{db: db, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	go c.loop()
-	return c
+	return c, nil
 }
 
 // kick asks for a pass; it never blocks.

@@ -196,13 +196,19 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	if opt.Journal == "wal" {
 		// Checkpoints run beside the writer (see checkpointer), not in
 		// the commit that crosses SQLite's threshold.
-		if _, err := conn.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0"); err != nil {
+		ck, err = newCheckpointer(dsn(opt.Path, opt, true))
+		if err == nil {
+			_, err = conn.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0")
+		}
+		if err != nil {
+			if ck != nil {
+				ck.close()
+			}
 			conn.Close()
 			wdb.Close()
 			rdb.Close()
 			return nil, fmt.Errorf("store: open %s: %w", opt.Path, err)
 		}
-		ck = newCheckpointer(dsn(opt.Path, opt, true))
 	}
 	s := &Store{db: rdb, keys: keys, opt: opt, hot: newHotCache(opt.HotCacheBytes)}
 	s.w = newWriter(wdb, conn, ck)
