@@ -56,7 +56,7 @@ func TestDependencies(t *testing.T) {
 		{"hub/archive", []string{"certs", "hub/backup", "hub/control", "hub/datadir", "store"}, []string{"github.com/mochi-mqtt"}},
 		{"hub/broker", []string{"certs", "hub/connlimit", "hub/internal/pageout", "store", "wire"}, nil},
 		{"hub/enroll", []string{"certs", "hub/connlimit", "internal/attempts", "store", "wire"}, []string{"github.com/mochi-mqtt"}},
-		{"hub/selfcheck", []string{"certs", "hub/audit", "hub/enroll", "hub/lan", "store", "web/password", "wire"}, []string{"github.com/mochi-mqtt"}},
+		{"hub/selfcheck", []string{"certs", "hub/audit", "hub/enroll", "hub/internal/pageout", "hub/lan", "store", "web/password", "wire"}, []string{"github.com/mochi-mqtt"}},
 		{"hub/household", []string{"certs", "hub/archive", "hub/audit", "hub/datadir", "hub/remote", "store", "web/password", "wire"}, []string{"github.com/mochi-mqtt"}},
 		{"hub/remote", []string{"certs", "hub/connlimit", "store"}, []string{"github.com/mochi-mqtt", "github.com/eclipse"}},
 		// The conformance kit speaks the protocol through wire alone: it

@@ -24,6 +24,7 @@ import (
 
 	"github.com/toyhub/toyhub/hub/audit"
 	"github.com/toyhub/toyhub/hub/enroll"
+	"github.com/toyhub/toyhub/hub/internal/pageout"
 	"github.com/toyhub/toyhub/hub/lan"
 	"github.com/toyhub/toyhub/store"
 )
@@ -141,8 +142,14 @@ func (c *Checker) Run(ctx context.Context, trigger string, network bool, targets
 	// The check reads every device, name and certificate (with 1,000
 	// toys, about 35 MB of garbage), once a day or after a change: hand
 	// it back now, as after a burst of connections, rather than keep it
-	// until the heap has doubled.
-	go debug.FreeOSMemory()
+	// until the heap has doubled. The pages of the executable it read
+	// (SQLite's, the scans': an idle hub with 10 toys went from 13 to 24
+	// MB at its first check) go back too, after the collection, which
+	// reads some of them.
+	go func() {
+		debug.FreeOSMemory()
+		_, _ = pageout.Executable() // where the system has no MADV_PAGEOUT, they stay
+	}()
 	// The check is over before its report can be seen: whoever sees the
 	// report and asks for another check is not told that one runs. (The
 	// next run waits for this one's lock.)

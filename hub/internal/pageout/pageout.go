@@ -11,8 +11,23 @@
 // drops them now; whatever runs again faults its pages back.
 package pageout
 
+import "sync/atomic"
+
 // Executable pages out the executable's read-only mappings (text and
 // read-only data), and returns how many bytes it advised. Writable data
 // and the heap are not touched. On systems without MADV_PAGEOUT it does
 // nothing and returns an error.
-func Executable() (int, error) { return executable() }
+func Executable() (int, error) {
+	n, err := executable()
+	if err == nil {
+		handed.Add(1)
+	}
+	return n, err
+}
+
+// handed counts the times Executable handed the pages back.
+var handed atomic.Uint64
+
+// Handed is how many times Executable has handed the pages back in this
+// process.
+func Handed() uint64 { return handed.Load() }
