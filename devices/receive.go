@@ -56,14 +56,13 @@ func (c *Client) Fetch(ctx context.Context, n wire.Notify) ([]byte, error) {
 	request := func(i, k int) error {
 		for j := i; j < i+k; j++ {
 			inFlight[j] = true
-			if !batch || j == i+k-1 {
-				f := wire.Fetch{ID: n.ID, Offset: pieces[j].off, Max: limit}
-				if batch && k > 1 {
-					f.Offset, f.Count = pieces[i].off, k
-				}
-				if err := c.post(wire.UpFetch, wire.Encode(f)); err != nil {
-					return err
-				}
+		}
+		if batch && k > 1 {
+			return c.post(wire.UpFetch, wire.Encode(wire.Fetch{ID: n.ID, Offset: pieces[i].off, Max: limit, Count: k}))
+		}
+		for j := i; j < i+k; j++ {
+			if err := c.post(wire.UpFetch, wire.Encode(wire.Fetch{ID: n.ID, Offset: pieces[j].off, Max: limit})); err != nil {
+				return err
 			}
 		}
 		return nil
