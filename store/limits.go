@@ -15,16 +15,12 @@ var ErrRateLimit = errors.New("store: sending too fast")
 // and bytes a day. It returns the messages the sender began in the last
 // 24 hours, for the parents' daily limit.
 func (s *Store) checkRate(tx *Tx, sender string, size, now int64) (today int, err error) {
-	n, _, err := sentSince(tx, sender, now-60)
+	today, lastMinute, bytes, err := sentSince(tx, sender, now-86400, now-60)
 	if err != nil {
 		return 0, err
 	}
-	if n >= s.opt.MaxMessagesPerMinute {
-		return 0, fmt.Errorf("%w: %d messages in the last minute", ErrRateLimit, n)
-	}
-	today, bytes, err := sentSince(tx, sender, now-86400)
-	if err != nil {
-		return 0, err
+	if lastMinute >= s.opt.MaxMessagesPerMinute {
+		return 0, fmt.Errorf("%w: %d messages in the last minute", ErrRateLimit, lastMinute)
 	}
 	if bytes+size > s.opt.MaxBytesPerDay {
 		return 0, fmt.Errorf("%w: %d MB in the last day", ErrRateLimit, bytes>>20)
@@ -32,12 +28,15 @@ func (s *Store) checkRate(tx *Tx, sender string, size, now int64) (today int, er
 	return today, nil
 }
 
-// sentSinceQuery reads only the window's entries of the covering index
-// messages_sender_created, however many messages the sender has kept.
-const sentSinceQuery = "SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE sender_id = ? AND created_at > ?"
+// sentSinceQuery reads only the day's entries of the covering index
+// messages_sender_created, however many messages the sender has kept,
+// and reads them once for both windows: a sender's day holds as many
+// entries as the limits let it send, thousands in a benchmark.
+const sentSinceQuery = "SELECT count(*), coalesce(sum(created_at > ?), 0), coalesce(sum(size), 0) FROM messages WHERE sender_id = ? AND created_at > ?"
 
-// sentSince counts the messages a sender began after since, and their bytes.
-func sentSince(tx *Tx, sender string, since int64) (n int, bytes int64, err error) {
-	err = tx.QueryRow(sentSinceQuery, sender, since).Scan(&n, &bytes)
-	return n, bytes, err
+// sentSince counts the messages a sender began after day, those of them
+// begun after minute, and the bytes of all of them.
+func sentSince(tx *Tx, sender string, day, minute int64) (n, recent int, bytes int64, err error) {
+	err = tx.QueryRow(sentSinceQuery, minute, sender, day).Scan(&n, &recent, &bytes)
+	return n, recent, bytes, err
 }

@@ -17,7 +17,7 @@ func TestHistoryPlans(t *testing.T) {
 		args  []any
 		want  []string // in order, one plan line each
 	}{
-		{"rate and daily limits", sentSinceQuery, []any{"a", 5},
+		{"rate and daily limits", sentSinceQuery, []any{9, "a", 5},
 			[]string{"SEARCH messages USING COVERING INDEX messages_sender_created (sender_id=? AND created_at>?)"}},
 		{"untold statuses", untoldQuery, []any{0, "a"},
 			[]string{"SCAN d USING INDEX deliveries_untold", "SEARCH m USING INDEX sqlite_autoindex_messages_1 (id=?)"}},

@@ -433,3 +433,48 @@ func TestLinks(t *testing.T) {
 		t.Errorf("second unlink: %v", err)
 	}
 }
+
+// TestRateWindows: the hub's own bounds count a sender's messages of the
+// last minute and bytes of the last day, each in its own window, read
+// from one pass over the day's entries.
+func TestRateWindows(t *testing.T) {
+	data := bytes.Repeat([]byte{1}, 1000)
+	for _, c := range []struct {
+		name      string
+		perMinute int
+		perDay    int64
+		ago       []time.Duration // earlier messages, before the one tried
+		refused   string          // "" when the message is accepted
+	}{
+		{"a quiet sender", 2, 10000, nil, ""},
+		{"one in the minute, under two", 2, 10000, []time.Duration{30 * time.Second}, ""},
+		{"two in the minute", 2, 10000, []time.Duration{50 * time.Second, 10 * time.Second}, "2 messages in the last minute"},
+		{"older than a minute count for the day only", 2, 10000, []time.Duration{2 * time.Hour, time.Hour, 61 * time.Second}, ""},
+		{"the day's bytes", 100, 3500, []time.Duration{20 * time.Hour, 10 * time.Hour, time.Hour}, "0 MB in the last day"},
+		{"older than a day count for nothing", 100, 3500, []time.Duration{48 * time.Hour, 25 * time.Hour, 24*time.Hour + time.Second}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.s.opt.MaxMessagesPerMinute, f.s.opt.MaxBytesPerDay = c.perMinute, c.perDay
+			a, b := f.device("A", KindToy), f.device("B", KindToy)
+			f.link(a, b)
+			start := f.now
+			for i, ago := range c.ago {
+				f.mu.Lock()
+				f.now = start.Add(-ago)
+				f.mu.Unlock()
+				f.send(fmt.Sprintf("m%d", i), a, data, b)
+			}
+			f.mu.Lock()
+			f.now = start
+			f.mu.Unlock()
+			_, err := f.s.StartUpload(f.ctx, spec("tried", a, data, len(data), b))
+			switch {
+			case c.refused == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case c.refused != "" && (!errors.Is(err, ErrRateLimit) || !strings.Contains(err.Error(), c.refused)):
+				t.Fatalf("got %v, want a refusal saying %q", err, c.refused)
+			}
+		})
+	}
+}
