@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/toyhub/toyhub/devices"
+	"github.com/toyhub/toyhub/hub"
 	"github.com/toyhub/toyhub/wire"
 )
 
@@ -51,6 +53,75 @@ func TestExchange(t *testing.T) {
 	}
 	if n, err := b.Sync(ctx); err != nil || n != 0 {
 		t.Fatalf("after a played message and a resend, %d wait (%v)", n, err)
+	}
+}
+
+// TestNotifiedAsSynced: the notification sent as a message is committed,
+// to every recipient connected, says what a later sync says of it,
+// whichever door the message came through.
+func TestNotifiedAsSynced(t *testing.T) {
+	th := startHub(t, func(c *hub.Config) { c.WebAddr = "127.0.0.1:0" })
+	mum := th.setupOwner(t)
+	teddy, bear := th.device("Teddy", "toy"), th.device("Bear", "toy")
+	bunny := th.dial(th.device("Bunny", "toy"))
+	th.link("Bunny", "Teddy")
+	th.link("Bunny", "Bear")
+	toys := map[string]*devices.Client{"Teddy": th.dial(teddy), "Bear": th.dial(bear)}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i, c := range []struct {
+		name, from string
+		to         []string
+		send       func(t *testing.T, wav []byte) wire.MessageID
+	}{
+		{"a toy to two toys", "Bunny", []string{"Teddy", "Bear"}, func(t *testing.T, wav []byte) wire.MessageID {
+			id := wire.NewMessageID()
+			if err := bunny.Send(ctx, id, wav, []string{"Teddy", "Bear"}); err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}},
+		{"the web app to a toy", "Mum", []string{"Teddy"}, func(t *testing.T, wav []byte) wire.MessageID {
+			resp, body := mum.do("POST", "/toys/"+teddy.Info.DeviceID+"/messages", "audio/wav", wav)
+			id, err := wire.ParseMessageID(body)
+			if resp.StatusCode != http.StatusCreated || err != nil {
+				t.Fatalf("send from the web: %d %s", resp.StatusCode, body)
+			}
+			return id
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			wav := recording(1, uint32(20+i))
+			id := c.send(t, wav)
+			for _, name := range c.to {
+				told := notified(t, toys[name], id)
+				if told.FromName != c.from || told.Size != int64(len(wav)) || told.SHA256 != sha256.Sum256(wav) || told.Format != wire.FormatWAV || told.SentAt == 0 {
+					t.Fatalf("%s was told %+v", name, told)
+				}
+				if _, err := toys[name].Sync(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if synced := notified(t, toys[name], id); synced != told {
+					t.Fatalf("%s was told\n%+v\nas it was committed, and\n%+v\nat a sync", name, told, synced)
+				}
+			}
+		})
+	}
+}
+
+// notified waits for a notification of message id.
+func notified(t *testing.T, c *devices.Client, id wire.MessageID) wire.Notify {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case n := <-c.Notifications():
+			if n.ID == id {
+				return n
+			}
+		case <-timeout:
+			t.Fatalf("no notification of %s", id)
+		}
 	}
 }
 

@@ -198,6 +198,9 @@ type ChunkResult struct {
 	Err        error
 	Committed  bool     // the chunk completed the message, which is now committed
 	Recipients []string // when Committed
+	// Waiting is, when Committed, the message as its recipients are told
+	// of it: read in the commit, so that telling them asks no reader.
+	Waiting Waiting
 	// More says a later chunk of the same upload was made durable in the
 	// same commit: its result follows at once.
 	More bool
@@ -265,7 +268,10 @@ func (s *Store) PutChunk(u *Upload, seq int, data []byte, commit bool, duration 
 			return fmt.Errorf("%w: commit before the last chunk", ErrOutOfOrder)
 		}
 		res.Committed = true
-		res.Recipients, err = recipientsTx(tx, id)
+		if res.Recipients, err = recipientsTx(tx, id); err != nil {
+			return err
+		}
+		res.Waiting, err = s.committedAs(tx, u, now)
 		return err
 	}
 	if err := s.w.submit(op); err != nil {
@@ -399,16 +405,29 @@ func (s *Store) WaitingFor(ctx context.Context, recipient string) ([]Waiting, er
 	return s.waiting(ctx, waitingQuery+" ORDER BY m.committed_at, m.id", recipient)
 }
 
-// WaitingMessage returns one waiting message, for notifying its recipient.
-func (s *Store) WaitingMessage(ctx context.Context, recipient, id string) (Waiting, error) {
-	ws, err := s.waiting(ctx, waitingQuery+" AND m.id = ?", recipient, id)
-	if err != nil {
+// committedAs is the message of upload u, committed at now in tx, as
+// waitingQuery would read it for each of its recipients.
+func (s *Store) committedAs(tx *Tx, u *Upload, now int64) (Waiting, error) {
+	var name, dek []byte
+	if err := tx.QueryRow("SELECT name, dek FROM devices WHERE id = ?", u.Sender).Scan(&name, &dek); err != nil {
 		return Waiting{}, err
 	}
-	if len(ws) == 0 {
-		return Waiting{}, fmt.Errorf("store: message %s for %s: %w", id, recipient, ErrNotFound)
+	sender, err := s.senderName(u.Sender, name, dek)
+	return Waiting{MessageID: u.ID, Sender: u.Sender, SenderName: sender, Format: u.Format, Size: u.Size,
+		SHA256: u.SHA256, ChunkSize: u.ChunkSize, SentAt: time.Unix(now, 0)}, err
+}
+
+// senderName opens the sealed name of device id.
+func (s *Store) senderName(id string, name, dek []byte) (string, error) {
+	aead, err := s.keys.dataKey("devices", id, dek)
+	if err != nil {
+		return "", err
 	}
-	return ws[0], nil
+	plain, err := open(aead, name, ad("devices", id, "name"))
+	if err != nil {
+		return "", fmt.Errorf("store: name of device %s: %w", id, err)
+	}
+	return string(plain), nil
 }
 
 func (s *Store) waiting(ctx context.Context, query string, args ...any) ([]Waiting, error) {
@@ -429,15 +448,9 @@ func (s *Store) waiting(ctx context.Context, query string, args ...any) ([]Waiti
 		}
 		copy(w.SHA256[:], sum)
 		w.SentAt = time.Unix(sent, 0)
-		aead, err := s.keys.dataKey("devices", w.Sender, dek)
-		if err != nil {
+		if w.SenderName, err = s.senderName(w.Sender, name, dek); err != nil {
 			return nil, err
 		}
-		plain, err := open(aead, name, ad("devices", w.Sender, "name"))
-		if err != nil {
-			return nil, fmt.Errorf("store: name of device %s: %w", w.Sender, err)
-		}
-		w.SenderName = string(plain)
 		out = append(out, w)
 	}
 	return out, rows.Err()

@@ -9,20 +9,18 @@ import (
 	"github.com/toyhub/toyhub/wire"
 )
 
-// announce notifies the connected recipients of a committed message.
-func (r *router) announce(id string, recipients []string) {
+// announce notifies the connected recipients of message w, just
+// committed. What they are told was read in the commit; a fetch is
+// authorized piece by piece, whatever a notification said.
+func (r *router) announce(w store.Waiting, recipients []string) {
 	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
 	defer cancel()
+	n := wire.Encode(notifyOf(w))
 	for _, rc := range recipients {
 		if !r.online(rc) || r.quiet(ctx, rc) {
 			continue // a toy in its quiet hours hears of it when they end
 		}
-		w, err := r.st.WaitingMessage(ctx, rc, id)
-		if err != nil {
-			r.log.Debug("Not notified", "device", rc, "message", id, "error", err)
-			continue
-		}
-		r.send(rc, wire.DownNotify, wire.Encode(notifyOf(w)))
+		r.send(rc, wire.DownNotify, n)
 	}
 }
 
@@ -88,11 +86,11 @@ func (r *router) releaseQuiet(ctx context.Context) {
 
 // committed announces a message the store has committed, from whichever
 // door it came (via): the toy's chunks or the web app.
-func (r *router) committed(dev, id string, size int64, recipients []string, via string) {
-	r.log.Info("Message committed", "device", dev, "message", id, "bytes", size, "recipients", len(recipients), "via", via)
-	r.metrics.MessageStored(size)
-	go r.announce(id, recipients)
-	r.live.Publish(append([]string{dev}, recipients...)...)
+func (r *router) committed(dev string, res store.ChunkResult, via string) {
+	r.log.Info("Message committed", "device", dev, "message", res.Waiting.MessageID, "bytes", res.Waiting.Size, "recipients", len(res.Recipients), "via", via)
+	r.metrics.MessageStored(res.Waiting.Size)
+	go r.announce(res.Waiting, res.Recipients)
+	r.live.Publish(append([]string{dev}, res.Recipients...)...)
 }
 
 // delivered records that a recipient has fetched a whole message, and

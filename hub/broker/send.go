@@ -55,7 +55,7 @@ func (b *Broker) Send(ctx context.Context, from string, to []string, wav []byte)
 			return "", ctx.Err()
 		}
 	}
-	r.committed(from, id, int64(len(wav)), last.Recipients, "web")
+	r.committed(from, last, "web")
 	return id, nil
 }
 

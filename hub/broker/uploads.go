@@ -334,5 +334,5 @@ func (r *router) chunkDone(dev string, id wire.MessageID, u *upload, attempt uin
 	}
 	r.forget(dev, id)
 	r.answer(dev, wire.Ack{ID: id, Op: wire.OpChunk, Status: wire.StatusCommitted, Seq: seq, Next: n, Attempt: attempt})
-	r.committed(dev, id.String(), u.hdr.Size, res.Recipients, "mqtt")
+	r.committed(dev, res, "mqtt")
 }
