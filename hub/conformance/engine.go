@@ -377,8 +377,11 @@ func (e *engine) onHeader(b []byte) {
 		e.o.resumedSeq, e.o.resumedNext = -1, u.next
 	}
 	e.attempts++
+	// The answer's next covers a chunk held unanswered (Batch): it is no
+	// longer in flight.
+	held := u.unanswered
 	u.attempt, u.sentMax, u.unanswered = e.attempts, u.next-1, 0
-	e.answer(wire.Ack{ID: h.ID, Op: wire.OpHeader, Status: wire.StatusAccepted, Next: u.next, Attempt: u.attempt}, 0)
+	e.answer(wire.Ack{ID: h.ID, Op: wire.OpHeader, Status: wire.StatusAccepted, Next: u.next, Attempt: u.attempt}, held)
 	if e.f.stale && h.Chunks() > 2 {
 		e.f.stale = false
 		// An answer about this upload, from an attempt before this one,

@@ -322,11 +322,19 @@ func receipts(s *scene) (bool, string) {
 }
 
 func sends(s *scene) (bool, string) {
-	if _, ok, why := s.upload(nil, "keeping to its limits"); !ok {
+	h, ok, why := s.upload(nil, "keeping to its limits")
+	if !ok {
 		return false, why
 	}
 	if p := s.limits(); p != "" {
 		return false, p
+	}
+	if n := len(s.e.o.headers); n > 1 {
+		why := "every answer came at once"
+		if h.Batch {
+			why = "with batch one answer covers every chunk of a commit: follow the next it names, do not count answers"
+		}
+		return false, fmt.Sprintf("sent the header %d times, though %s", n, why)
 	}
 	return true, fmt.Sprintf("%d chunks of at most %d bytes, at most %d in flight", s.e.o.chunks, s.e.o.maxChunk, s.k.limits().UploadWindow)
 }
