@@ -167,18 +167,15 @@ func TestConformanceFirstTry(t *testing.T) {
 // polls during quiet hours, and reconnects in a tight loop whatever the
 // hub said. It does renew its certificate, so that it stays connected.
 type firstTry struct {
+	runner
+	link
 	t   *testing.T
 	dir string
 
-	mu      sync.Mutex
-	running bool
-	stopped chan struct{}
-	quit    chan struct{}
-	c       paho.Client
-	id      string
-	up      map[wire.MessageID]*naiveUpload
-	in      map[wire.MessageID]*naiveFetch
-	seed    uint32
+	mu   sync.Mutex
+	up   map[wire.MessageID]*naiveUpload
+	in   map[wire.MessageID]*naiveFetch
+	seed uint32
 }
 
 type naiveUpload struct {
@@ -194,59 +191,67 @@ type naiveFetch struct {
 }
 
 func (f *firstTry) Start(context.Context) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.running {
-		return nil
-	}
-	f.running = true
-	f.quit, f.stopped = make(chan struct{}), make(chan struct{})
-	f.up, f.in = map[wire.MessageID]*naiveUpload{}, map[wire.MessageID]*naiveFetch{}
-	go f.loop()
+	f.start(func() {
+		f.mu.Lock()
+		f.up, f.in = map[wire.MessageID]*naiveUpload{}, map[wire.MessageID]*naiveFetch{}
+		f.mu.Unlock()
+	}, f.loop)
 	return nil
 }
 
-func (f *firstTry) stop() {
-	f.mu.Lock()
-	running := f.running
-	f.mu.Unlock()
+// runner runs a hand-written device's loop from its first Start until
+// stop.
+type runner struct {
+	mu            sync.Mutex
+	running       bool
+	quit, stopped chan struct{}
+}
+
+// start runs first, then loop in a goroutine, unless it runs already.
+func (r *runner) start(first, loop func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.running {
+		return
+	}
+	r.running = true
+	r.quit, r.stopped = make(chan struct{}), make(chan struct{})
+	first()
+	go func() {
+		defer close(r.stopped)
+		loop()
+	}()
+}
+
+func (r *runner) stop() {
+	r.mu.Lock()
+	running := r.running
+	r.mu.Unlock()
 	if running {
-		close(f.quit)
-		<-f.stopped
+		close(r.quit)
+		<-r.stopped
 	}
 }
 
 // loop connects, and connects again 50 ms after any failure or loss.
 func (f *firstTry) loop() {
-	defer close(f.stopped)
 	for {
 		select {
 		case <-f.quit:
 			return
 		case <-time.After(50 * time.Millisecond):
 		}
-		b, err := certs.LoadBundle(f.dir)
-		if err != nil {
+		var (
+			b *certs.Bundle
+			c paho.Client
+		)
+		lost, ok := dial(f.dir, func(pc paho.Client, pb *certs.Bundle) {
+			b, c = pb, pc
+			f.set(c, b.Info.DeviceID)
+		}, f.dispatch)
+		if !ok {
 			continue
 		}
-		lost := make(chan struct{})
-		// dispatch publishes from paho's handler, and paho handles a lost
-		// connection only once the handler returns: with paho's default
-		// write timeout, a publish caught by the kit's drop held the
-		// handler, and so the reconnection, for 30 s (under -race in a
-		// full run: "0 connection attempts" where this device hammers).
-		o := paho.NewClientOptions().AddBroker("tls://" + b.Info.Hub[0]).SetClientID(b.Info.DeviceID).
-			SetTLSConfig(certs.ClientTLS(b.Pool(), b.Cert, "")).SetAutoReconnect(false).SetConnectTimeout(2 * time.Second).
-			SetWriteTimeout(200 * time.Millisecond).
-			SetConnectionLostHandler(func(paho.Client, error) { close(lost) })
-		c := paho.NewClient(o)
-		if tok := c.Connect(); !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
-			continue
-		}
-		f.mu.Lock()
-		f.c, f.id = c, b.Info.DeviceID
-		f.mu.Unlock()
-		c.Subscribe(wire.DownFilter(b.Info.DeviceID), 1, func(_ paho.Client, m paho.Message) { f.dispatch(b, m) }).WaitTimeout(3 * time.Second)
 		f.pub(wire.UpSync, []byte("{}"))
 		renewed := false
 		tick := time.NewTicker(500 * time.Millisecond)
@@ -271,10 +276,57 @@ func (f *firstTry) loop() {
 	}
 }
 
-func (f *firstTry) pub(kind string, payload []byte) {
-	f.mu.Lock()
-	c, id := f.c, f.id
-	f.mu.Unlock()
+// dial connects a hand-written device with the bundle in dir, without
+// paho's own reconnection, calls connected, and subscribes the device to
+// its down topics, each message to handle. lost is closed when the
+// connection ends. Handlers publish, and paho handles a lost connection
+// only once the handler returns: with paho's default write timeout, a
+// publish caught by the kit's drop held the handler, and so the
+// reconnection, for 30 s (under -race in a full run: "0 connection
+// attempts" where firstTry hammers); so a publish gives up after 200 ms.
+func dial(dir string, connected func(paho.Client, *certs.Bundle), handle func(*certs.Bundle, paho.Message)) (lost chan struct{}, ok bool) {
+	b, err := certs.LoadBundle(dir)
+	if err != nil {
+		return nil, false
+	}
+	lost = make(chan struct{})
+	o := paho.NewClientOptions().AddBroker("tls://" + b.Info.Hub[0]).SetClientID(b.Info.DeviceID).
+		SetTLSConfig(certs.ClientTLS(b.Pool(), b.Cert, "")).SetAutoReconnect(false).SetConnectTimeout(2 * time.Second).
+		SetWriteTimeout(200 * time.Millisecond).
+		SetConnectionLostHandler(func(paho.Client, error) { close(lost) })
+	c := paho.NewClient(o)
+	if tok := c.Connect(); !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
+		return nil, false
+	}
+	connected(c, b)
+	c.Subscribe(wire.DownFilter(b.Info.DeviceID), 1, func(_ paho.Client, m paho.Message) { handle(b, m) }).WaitTimeout(3 * time.Second)
+	return lost, true
+}
+
+// link is a hand-written device's connection, once dial has made it.
+type link struct {
+	mu sync.Mutex
+	c  paho.Client
+	id string
+}
+
+func (l *link) set(c paho.Client, id string) {
+	l.mu.Lock()
+	l.c, l.id = c, id
+	l.mu.Unlock()
+}
+
+func (l *link) client() paho.Client {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.c
+}
+
+// pub publishes to the device's up topic kind, once connected.
+func (l *link) pub(kind string, payload []byte) {
+	l.mu.Lock()
+	c, id := l.c, l.id
+	l.mu.Unlock()
 	if c != nil {
 		c.Publish(wire.UpTopic(id, kind), 1, false, payload)
 	}

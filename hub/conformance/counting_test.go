@@ -58,17 +58,14 @@ func TestConformanceCountsAnswers(t *testing.T) {
 // each answer, and its header again when its retry time passes without
 // one.
 type counter struct {
+	runner
+	link
 	dir   string
 	batch bool
 
-	mu      sync.Mutex
-	c       paho.Client
-	id      string
-	lim     wire.Limits
-	up      *counted
-	running bool
-	quit    chan struct{}
-	stopped chan struct{}
+	mu  sync.Mutex
+	lim wire.Limits
+	up  *counted
 }
 
 type counted struct {
@@ -79,40 +76,20 @@ type counted struct {
 }
 
 func (d *counter) Start(context.Context) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if !d.running {
-		d.running = true
-		d.quit, d.stopped = make(chan struct{}), make(chan struct{})
-		go d.loop()
-	}
+	d.start(func() {}, d.loop)
 	return nil
-}
-
-func (d *counter) stop() {
-	d.mu.Lock()
-	running := d.running
-	d.mu.Unlock()
-	if running {
-		close(d.quit)
-		<-d.stopped
-	}
 }
 
 // loop connects, and connects again after a loss; every 100 ms it checks
 // its upload's retry time.
 func (d *counter) loop() {
-	defer close(d.stopped)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	var lost chan struct{}
 	for {
 		select {
 		case <-d.quit:
-			d.mu.Lock()
-			c := d.c
-			d.mu.Unlock()
-			if c != nil {
+			if c := d.client(); c != nil {
 				c.Disconnect(0)
 			}
 			return
@@ -139,33 +116,10 @@ func (d *counter) loop() {
 
 // connect returns a channel closed when the connection is lost, or nil.
 func (d *counter) connect() chan struct{} {
-	b, err := certs.LoadBundle(d.dir)
-	if err != nil {
-		return nil
-	}
-	lost := make(chan struct{})
-	o := paho.NewClientOptions().AddBroker("tls://" + b.Info.Hub[0]).SetClientID(b.Info.DeviceID).
-		SetTLSConfig(certs.ClientTLS(b.Pool(), b.Cert, "")).SetAutoReconnect(false).SetConnectTimeout(2 * time.Second).
-		SetWriteTimeout(200 * time.Millisecond).
-		SetConnectionLostHandler(func(paho.Client, error) { close(lost) })
-	c := paho.NewClient(o)
-	if tok := c.Connect(); !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
-		return nil
-	}
-	d.mu.Lock()
-	d.c, d.id = c, b.Info.DeviceID
-	d.mu.Unlock()
-	c.Subscribe(wire.DownFilter(b.Info.DeviceID), 1, func(_ paho.Client, m paho.Message) { d.dispatch(m) }).WaitTimeout(3 * time.Second)
+	lost, _ := dial(d.dir, func(c paho.Client, b *certs.Bundle) {
+		d.set(c, b.Info.DeviceID)
+	}, func(_ *certs.Bundle, m paho.Message) { d.dispatch(m) })
 	return lost
-}
-
-func (d *counter) pub(kind string, payload []byte) {
-	d.mu.Lock()
-	c, id := d.c, d.id
-	d.mu.Unlock()
-	if c != nil {
-		c.Publish(wire.UpTopic(id, kind), 1, false, payload)
-	}
 }
 
 // Send records a message and publishes its header, once it knows its
