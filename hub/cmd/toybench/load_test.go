@@ -82,3 +82,28 @@ func TestSlope(t *testing.T) {
 		t.Errorf("one sample: slope %v, want 0", got)
 	}
 }
+
+func TestBesideBaseline(t *testing.T) {
+	for _, c := range []struct {
+		name          string
+		before, after float64
+		hub           float64
+		want          []float64 // before, after, hub
+	}{
+		{"steady", 500, 500, 250, []float64{1, 1, 0.5}},
+		{"the host got busier", 500, 400, 250, []float64{1, 0.8, 0.5}},
+		{"no baseline", 0, 0, 250, []float64{0, 0, 0}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := besideBaseline(Result{MsgPerSec: c.before}, Result{MsgPerSec: c.after}, []Result{{MsgPerSec: c.hub}})
+			if len(got) != 3 {
+				t.Fatalf("%d results", len(got))
+			}
+			for i, w := range c.want {
+				if math.Abs(got[i].VsBaseline-w) > 1e-9 {
+					t.Errorf("result %d: %.3f, want %.3f", i, got[i].VsBaseline, w)
+				}
+			}
+		})
+	}
+}

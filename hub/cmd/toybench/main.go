@@ -4,7 +4,8 @@
 // durably into SQLite) and Mosquitto relaying the same messages over the
 // same mutual TLS (it stores nothing). Every figure is reported beside
 // them as a ratio, because this machine is shared and absolute numbers
-// drift from run to run.
+// drift from run to run. The baseline runs first, and again last to show
+// how far the load drifted within the run.
 //
 //	go run ./hub/cmd/toybench [--hub bin/toyhub] [--pairs 1,25] [--duration 10s]
 package main
@@ -48,6 +49,8 @@ type Result struct {
 	P99ms      float64 `json:"p99_ms"`
 	HubCPU     float64 `json:"server_cpu_cores,omitempty"`
 	HubPeakRSS float64 `json:"server_peak_rss_mb,omitempty"`
+	// VsBaseline compares with the baseline's run before the rest; for
+	// its run after, it is the drift.
 	VsBaseline float64 `json:"throughput_vs_baseline"`
 	// VsMosquitto compares the hub with Mosquitto at the same number of
 	// pairs, measured in the same run.
@@ -322,13 +325,16 @@ func throughput(o options, work string, wav []byte) ([]Result, error) {
 		}
 		pairCounts = append(pairCounts, n)
 	}
+	// The baseline runs before the rest, which is compared with it, and
+	// again after: on a shared machine the load drifts during a run, and
+	// the second row shows by how much.
 	fmt.Fprintf(os.Stderr, "baseline: AES-GCM seal + durable SQLite insert of %d bytes...\n", len(wav))
-	base, err := baseline(filepath.Join(work, "baseline"), wav, o.duration)
+	before, err := baseline(filepath.Join(work, "baseline"), wav, o.duration)
 	if err != nil {
 		return nil, err
 	}
-	base.VsBaseline = 1
-	results := []Result{base}
+	before.Name += ", before"
+	var results []Result
 	for _, pairs := range pairCounts {
 		var ref *Result
 		if o.mosq != "" {
@@ -337,7 +343,6 @@ func throughput(o options, work string, wav []byte) ([]Result, error) {
 			if err != nil {
 				return nil, err
 			}
-			r.VsBaseline = r.MsgPerSec / base.MsgPerSec
 			results = append(results, r)
 			ref = &results[len(results)-1]
 		}
@@ -346,13 +351,30 @@ func throughput(o options, work string, wav []byte) ([]Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.VsBaseline = r.MsgPerSec / base.MsgPerSec
 		if ref != nil {
 			r.VsMosquitto = r.MsgPerSec / ref.MsgPerSec
 		}
 		results = append(results, r)
 	}
-	return results, nil
+	fmt.Fprintf(os.Stderr, "baseline again, for the load's drift during the run...\n")
+	after, err := baseline(filepath.Join(work, "baseline-after"), wav, o.duration)
+	if err != nil {
+		return nil, err
+	}
+	after.Name += ", after"
+	return besideBaseline(before, after, results), nil
+}
+
+// besideBaseline sets each result's VsBaseline against the baseline's
+// run before the rest, as since the first make bench, and the run after
+// against it too: how far the host's load drifted meanwhile. It returns
+// them all, the baseline's first.
+func besideBaseline(before, after Result, rs []Result) []Result {
+	out := append([]Result{before, after}, rs...)
+	for i := range out {
+		out[i].VsBaseline = ratio(out[i].MsgPerSec, before.MsgPerSec)
+	}
+	return out
 }
 
 func printThroughput(results []Result, o options) {
