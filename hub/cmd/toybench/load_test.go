@@ -1,9 +1,12 @@
 package main
 
 import (
+	"crypto/sha256"
 	"math"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // series makes one sample a minute from minute 5 to 30, each column
@@ -105,5 +108,34 @@ func TestBesideBaseline(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMarkCPU holds the server's CPU and the devices' apart: a server
+// that sleeps used next to nothing while this process worked.
+func TestMarkCPU(t *testing.T) {
+	server := exec.Command("sleep", "30")
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { server.Process.Kill(); server.Wait() }()
+	m0 := markCPU(server.Process.Pid)
+	if m0.err != nil {
+		t.Fatal(m0.err)
+	}
+	sum := sha256.Sum256(nil)
+	for start := time.Now(); time.Since(start) < 300*time.Millisecond; {
+		sum = sha256.Sum256(sum[:])
+	}
+	m1 := markCPU(server.Process.Pid)
+	if m1.err != nil {
+		t.Fatal(m1.err)
+	}
+	d := m1.since(m0)
+	if d.devices < 100*time.Millisecond || d.server > 50*time.Millisecond {
+		t.Errorf("devices %v, server %v: want the devices' 300 ms of work on their side alone", d.devices, d.server)
+	}
+	if d.peakMB <= 0 {
+		t.Errorf("server peak %v MB", d.peakMB)
 	}
 }

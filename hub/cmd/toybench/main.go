@@ -5,7 +5,10 @@
 // same mutual TLS (it stores nothing). Every figure is reported beside
 // them as a ratio, because this machine is shared and absolute numbers
 // drift from run to run. The baseline runs first, and again last to show
-// how far the load drifted within the run.
+// how far the load drifted within the run; between runs the disk settles
+// (what a run wrote is removed and written back), so that no run pays
+// for the one before. Each row shows the server's CPU and the devices'
+// (this process's): on a machine of two cores they share it.
 //
 //	go run ./hub/cmd/toybench [--hub bin/toyhub] [--pairs 1,25] [--duration 10s]
 package main
@@ -24,10 +27,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -41,13 +46,16 @@ import (
 
 // Result is one measured configuration.
 type Result struct {
-	Name       string  `json:"name"`
-	Messages   int     `json:"messages"`
-	MsgPerSec  float64 `json:"msg_per_s"`
-	MBPerSec   float64 `json:"mb_per_s"`
-	P50ms      float64 `json:"p50_ms"`
-	P99ms      float64 `json:"p99_ms"`
-	HubCPU     float64 `json:"server_cpu_cores,omitempty"`
+	Name      string  `json:"name"`
+	Messages  int     `json:"messages"`
+	MsgPerSec float64 `json:"msg_per_s"`
+	MBPerSec  float64 `json:"mb_per_s"`
+	P50ms     float64 `json:"p50_ms"`
+	P99ms     float64 `json:"p99_ms"`
+	HubCPU    float64 `json:"server_cpu_cores,omitempty"`
+	// DevicesCPU is what this process, the simulated devices, used
+	// meanwhile: on a machine of a few cores, the load's own share.
+	DevicesCPU float64 `json:"devices_cpu_cores,omitempty"`
 	HubPeakRSS float64 `json:"server_peak_rss_mb,omitempty"`
 	// VsBaseline compares with the baseline's run before the rest; for
 	// its run after, it is the drift.
@@ -333,6 +341,7 @@ func throughput(o options, work string, wav []byte) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	settle(filepath.Join(work, "baseline"))
 	before.Name += ", before"
 	var results []Result
 	for _, pairs := range pairCounts {
@@ -345,6 +354,7 @@ func throughput(o options, work string, wav []byte) ([]Result, error) {
 			}
 			results = append(results, r)
 			ref = &results[len(results)-1]
+			settle(filepath.Join(work, fmt.Sprintf("mosquitto-%d", pairs)))
 		}
 		fmt.Fprintf(os.Stderr, "hub: %d pair(s) for %v...\n", pairs, o.duration)
 		r, err := measureHub(o.hubBin, filepath.Join(work, fmt.Sprintf("hub-%d", pairs)), pairs, wav, o.duration)
@@ -355,6 +365,7 @@ func throughput(o options, work string, wav []byte) ([]Result, error) {
 			r.VsMosquitto = r.MsgPerSec / ref.MsgPerSec
 		}
 		results = append(results, r)
+		settle(filepath.Join(work, fmt.Sprintf("hub-%d", pairs)))
 	}
 	fmt.Fprintf(os.Stderr, "baseline again, for the load's drift during the run...\n")
 	after, err := baseline(filepath.Join(work, "baseline-after"), wav, o.duration)
@@ -362,7 +373,17 @@ func throughput(o options, work string, wav []byte) ([]Result, error) {
 		return nil, err
 	}
 	after.Name += ", after"
+	settle(filepath.Join(work, "baseline-after"))
 	return besideBaseline(before, after, results), nil
+}
+
+// settle removes what a measured run wrote and waits for the disk to
+// write back the rest: a baseline's few gigabytes still flushing made the
+// next run's the host's busiest seconds, as the baseline run again after
+// everything showed (0.6–0.75× of itself).
+func settle(dir string) {
+	os.RemoveAll(dir)
+	syscall.Sync()
 }
 
 // besideBaseline sets each result's VsBaseline against the baseline's
@@ -379,19 +400,25 @@ func besideBaseline(before, after Result, rs []Result) []Result {
 
 func printThroughput(results []Result, o options) {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%d-byte recordings, %v each\t msgs\t msg/s\t MB/s\t p50 ms\t p99 ms\t ×baseline\t ×mosquitto\t server CPU\t server peak RSS MB\t\n", o.size, o.duration)
+	fmt.Fprintf(tw, "%d-byte recordings, %v each\t msgs\t msg/s\t MB/s\t p50 ms\t p99 ms\t ×baseline\t ×mosquitto\t server CPU\t devices CPU\t server peak RSS MB\t\n", o.size, o.duration)
 	for _, r := range results {
-		vsM, cpu, rss := "", "", ""
+		vsM, cpu, dev, rss := "", "", "", ""
 		if r.VsMosquitto > 0 {
 			vsM = fmt.Sprintf("%.2f", r.VsMosquitto)
 		}
-		if r.HubPeakRSS > 0 {
+		if r.HubCPU > 0 {
 			cpu = fmt.Sprintf("%.2f", r.HubCPU)
+		}
+		if r.DevicesCPU > 0 {
+			dev = fmt.Sprintf("%.2f", r.DevicesCPU)
+		}
+		if r.HubPeakRSS > 0 {
 			rss = fmt.Sprintf("%.1f", r.HubPeakRSS)
 		}
-		fmt.Fprintf(tw, "%s\t %d\t %.0f\t %.1f\t %.2f\t %.2f\t %.2f\t %s\t %s\t %s\t\n", r.Name, r.Messages, r.MsgPerSec, r.MBPerSec, r.P50ms, r.P99ms, r.VsBaseline, vsM, cpu, rss)
+		fmt.Fprintf(tw, "%s\t %d\t %.0f\t %.1f\t %.2f\t %.2f\t %.2f\t %s\t %s\t %s\t %s\t\n", r.Name, r.Messages, r.MsgPerSec, r.MBPerSec, r.P50ms, r.P99ms, r.VsBaseline, vsM, cpu, dev, rss)
 	}
 	tw.Flush()
+	fmt.Printf("CPU in cores of this machine's %d; the baseline's store runs in the devices' process, so its CPU is in the server's column\n", runtime.NumCPU())
 }
 
 // recording is a valid WAV file of exactly size bytes.
@@ -437,6 +464,10 @@ func baseline(dir string, wav []byte, duration time.Duration) (Result, error) {
 	aead, _ := cipher.NewGCM(blk)
 	nonce := make([]byte, aead.NonceSize())
 	var lat []time.Duration
+	_, cpu0, err := procStats(os.Getpid())
+	if err != nil {
+		return Result{}, err
+	}
 	start := time.Now()
 	for time.Since(start) < duration {
 		t0 := time.Now()
@@ -455,8 +486,14 @@ func baseline(dir string, wav []byte, duration time.Duration) (Result, error) {
 		lat = append(lat, time.Since(t0))
 	}
 	el := time.Since(start).Seconds()
+	_, cpu1, err := procStats(os.Getpid())
+	if err != nil {
+		return Result{}, err
+	}
+	// The store runs in this process: its CPU is the server's column.
 	return Result{Name: "baseline: seal + durable insert", Messages: len(lat), MsgPerSec: float64(len(lat)) / el,
-		MBPerSec: float64(len(lat)*len(wav)) / el / 1e6, P50ms: percentile(lat, .5), P99ms: percentile(lat, .99)}, nil
+		MBPerSec: float64(len(lat)*len(wav)) / el / 1e6, P50ms: percentile(lat, .5), P99ms: percentile(lat, .99),
+		HubCPU: (cpu1 - cpu0).Seconds() / el}, nil
 }
 
 func freeAddr() (string, error) {
@@ -566,16 +603,16 @@ func measureHub(hubBin, dir string, pairs int, wav []byte, duration time.Duratio
 	if err != nil {
 		return Result{}, err
 	}
-	_, cpu0, _ := procStats(cmd.Process.Pid)
+	c0 := markCPU(cmd.Process.Pid)
 	lat, err := closedLoop(pairs, duration, func(i int) (time.Duration, error) { return roundTrip(ps[i], wav) })
 	if err != nil {
 		return Result{}, err
 	}
-	peak, cpu1, err := procStats(cmd.Process.Pid)
-	if err != nil {
-		return Result{}, err
+	c1 := markCPU(cmd.Process.Pid)
+	if c1.err != nil {
+		return Result{}, c1.err
 	}
-	return result(fmt.Sprintf("hub: %d pair(s), toy→hub→toy", pairs), lat, len(wav), duration, cpu1-cpu0, peak), nil
+	return result(fmt.Sprintf("hub: %d pair(s), toy→hub→toy", pairs), lat, len(wav), duration, c1.since(c0)), nil
 }
 
 // closedLoop runs one goroutine per pair, each repeating round (which
@@ -619,14 +656,36 @@ func closedLoop(pairs int, duration time.Duration, round func(pair int) (time.Du
 }
 
 // result summarises a closed loop; cpu covers the warm-up too.
-func result(name string, lat []time.Duration, size int, duration, cpu time.Duration, peakMB float64) Result {
+func result(name string, lat []time.Duration, size int, duration time.Duration, c cpuMark) Result {
 	el := duration.Seconds()
 	return Result{
 		Name: name, Messages: len(lat),
 		MsgPerSec: float64(len(lat)) / el, MBPerSec: float64(len(lat)*size) / el / 1e6,
 		P50ms: percentile(lat, .5), P99ms: percentile(lat, .99),
-		HubCPU: cpu.Seconds() / (el + 1), HubPeakRSS: peakMB,
+		HubCPU: c.server.Seconds() / (el + 1), DevicesCPU: c.devices.Seconds() / (el + 1), HubPeakRSS: c.peakMB,
 	}
+}
+
+// cpuMark is the CPU time a server and this process (the devices) had
+// used when it was read, and the server's peak RSS then.
+type cpuMark struct {
+	server, devices time.Duration
+	peakMB          float64
+	err             error
+}
+
+func markCPU(server int) cpuMark {
+	var m cpuMark
+	m.peakMB, m.server, m.err = procStats(server)
+	if m.err == nil {
+		_, m.devices, m.err = procStats(os.Getpid())
+	}
+	return m
+}
+
+// since is what was used from m0 to m, with m's peak.
+func (m cpuMark) since(m0 cpuMark) cpuMark {
+	return cpuMark{server: m.server - m0.server, devices: m.devices - m0.devices, peakMB: m.peakMB}
 }
 func nextNotify(c *devices.Client, id wire.MessageID) (wire.Notify, error) {
 	timeout := time.After(30 * time.Second)

@@ -46,7 +46,7 @@ func measureMosquitto(bin, dir string, pairs int, wav []byte, duration time.Dura
 		}
 		defer pubs[i].Disconnect(0)
 	}
-	_, cpu0, _ := procStats(cmd.Process.Pid)
+	c0 := markCPU(cmd.Process.Pid)
 	lat, err := closedLoop(pairs, duration, func(i int) (time.Duration, error) {
 		t0 := time.Now()
 		pubs[i].Publish(fmt.Sprintf("bench/%d", i), 1, false, wav)
@@ -60,9 +60,9 @@ func measureMosquitto(bin, dir string, pairs int, wav []byte, duration time.Dura
 	if err != nil {
 		return Result{}, err
 	}
-	peak, cpu1, err := procStats(cmd.Process.Pid)
-	if err != nil {
-		return Result{}, err
+	c1 := markCPU(cmd.Process.Pid)
+	if c1.err != nil {
+		return Result{}, c1.err
 	}
-	return result(fmt.Sprintf("mosquitto: %d pair(s), relay only", pairs), lat, len(wav), duration, cpu1-cpu0, peak), nil
+	return result(fmt.Sprintf("mosquitto: %d pair(s), relay only", pairs), lat, len(wav), duration, c1.since(c0)), nil
 }
