@@ -337,6 +337,7 @@ func throughput(o options, work string, wav []byte) ([]Result, error) {
 	// again after: on a shared machine the load drifts during a run, and
 	// the second row shows by how much.
 	fmt.Fprintf(os.Stderr, "baseline: AES-GCM seal + durable SQLite insert of %d bytes...\n", len(wav))
+	syscall.Sync() // what ran before (a build, other modes) written back first
 	before, err := baseline(filepath.Join(work, "baseline"), wav, o.duration)
 	if err != nil {
 		return nil, err
