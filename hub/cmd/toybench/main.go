@@ -381,7 +381,7 @@ func throughput(o options, work string, wav []byte) ([]Result, error) {
 // settle removes what a measured run wrote and waits for the disk to
 // write back the rest: a baseline's few gigabytes still flushing made the
 // next run's the host's busiest seconds, as the baseline run again after
-// everything showed (0.6–0.75× of itself).
+// everything showed (0.61–0.78× of itself in six runs).
 func settle(dir string) {
 	os.RemoveAll(dir)
 	syscall.Sync()
