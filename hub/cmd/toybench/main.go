@@ -166,6 +166,7 @@ func run(o options) error {
 		}
 		rep.Peak = &r
 		printPeak(r)
+		settle(filepath.Join(work, "peak"))
 	}
 	if modes["load"] {
 		if rep.Load, err = loads(o, work, wav); err != nil {
@@ -241,6 +242,7 @@ func loads(o options, work string, wav []byte) ([]LoadResult, error) {
 		fmt.Fprintf(os.Stderr, "%s: %d toys, one %d-byte message each every %v, for %v...\n", f.label(), o.toys, len(wav), o.period, o.loadFor)
 		r, err := runLoad(f, o.toys, o.period, o.loadFor, wav, nil)
 		f.close()
+		syscall.Sync() // the next server is measured on a settled disk
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f.label(), err)
 		}
