@@ -69,7 +69,7 @@ bench-abuse: build ## A toy's round trip under each MQTT attack, and the owner's
 soak: build ## 30 minutes of the 200-toy load, sampling the hub's RSS and goroutines each minute (not run in CI)
 	$(GO) run ./hub/cmd/toybench --hub $(BIN)/toyhub --mode soak --json $(BIN)/soak.json
 
-soak-store: ## 21,000 messages through the store, checking that SQLite's C memory stops growing (about 4 minutes; part of make test)
+soak-store: ## 21,000 messages through the store, checking that SQLite's C memory stops growing (about a minute; part of make test)
 	$(GO) test -tags memory.counters ./store -run '^TestCMemoryPlateau$$' -count=1 -v -timeout 30m
 
 bench-store: ## Compare journal modes and page sizes on the message path; sending with 20,000 messages kept beside none

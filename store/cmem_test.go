@@ -21,7 +21,7 @@ import (
 // then the sender's sync), and checks that SQLite's memory, which lives
 // outside the Go heap in modernc's C allocator, stops growing. It needs
 // the allocator's counters, so it runs only under `make soak-store`
-// (-tags memory.counters), for about four minutes.
+// (-tags memory.counters), for about a minute.
 //
 // One sender at a time uses one reader connection. Twenty at once open
 // the whole read pool, each reader with its own page cache and scratch

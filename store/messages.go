@@ -665,6 +665,21 @@ func (s *Store) Untold(ctx context.Context, sender string) ([]Status, error) {
 	return out, rows.Err()
 }
 
+// heardQuery marks a delivery's status heard at level (1 delivered, 2
+// played) once it has reached it, if the message is the sender's. The
+// message is looked up by its ID: asked as "the ID is among the sender's
+// messages", SQLite listed all of them for every Heard, and a sender's
+// history made each one slower (82% of a soak's time at 21,000 kept).
+func heardQuery(level int) string {
+	col := "delivered_at"
+	if level == 2 {
+		col = "played_at"
+	}
+	return `UPDATE deliveries SET told = max(told, ?)
+		WHERE message_id = ? AND recipient_id = ? AND ` + col + ` IS NOT NULL
+		  AND EXISTS (SELECT 1 FROM messages WHERE id = ? AND sender_id = ? AND state = 'committed')`
+}
+
 // Heard records that a message's sender heard a status of it, so that it
 // is not sent again. Hearing "played" covers "delivered"; hearing a state
 // twice, or an older one, changes nothing. A delivery that is not of one
@@ -673,16 +688,9 @@ func (s *Store) Heard(ctx context.Context, sender string, st Status) error {
 	if st.State != StateDelivered && st.State != StatePlayed {
 		return fmt.Errorf("store: heard %q: %w", st.State, ErrNotFound)
 	}
-	col := "delivered_at"
-	if st.level() == 2 {
-		col = "played_at"
-	}
 	// Lazy: lost in a power cut, the status is sent again and heard again.
 	err := s.w.doLazy(ctx, func(tx *Tx) error {
-		r, err := tx.Exec(`UPDATE deliveries SET told = max(told, ?)
-			WHERE message_id = ? AND recipient_id = ? AND `+col+` IS NOT NULL
-			  AND message_id IN (SELECT id FROM messages WHERE sender_id = ? AND state = 'committed')`,
-			st.level(), st.MessageID, st.Recipient, sender)
+		r, err := tx.Exec(heardQuery(st.level()), st.level(), st.MessageID, st.Recipient, st.MessageID, sender)
 		if err != nil {
 			return err
 		}
