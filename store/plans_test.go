@@ -6,9 +6,10 @@ import (
 )
 
 // TestHistoryPlans checks that what a device does on every upload, every
-// sync and every Heard reads a bounded part of the database, not the whole history
-// the sender has kept: SQLite's own plan must name the index that bounds
-// it and no search by sender alone.
+// sync and every Heard reads a bounded part of the database, not the
+// whole history the sender has kept: SQLite's own plan must name the
+// index that bounds it, no search by sender alone, and no list of a
+// subquery's rows.
 func TestHistoryPlans(t *testing.T) {
 	f := newFixture(t)
 	for _, c := range []struct {
