@@ -59,7 +59,7 @@ lint: ## gofmt, go vet and staticcheck
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-bench: build ## The load harness beside Mosquitto (throughput, 200 toys, a 1,000-toy storm, idle memory); grandpa's message through a router beside the LAN
+bench: build ## The load harness beside Mosquitto (throughput, 200 toys, storms of 10 and 1,000 toys and their idle memory); grandpa's message through a router beside the LAN
 	$(GO) run ./hub/cmd/toybench --hub $(BIN)/toyhub --json $(BIN)/bench.json
 	$(GO) test ./hub/cmd/toyhub -run '^$$' -bench '^BenchmarkFarRoundTrip$$' -benchtime 5x
 

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"math"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -137,5 +138,63 @@ func TestMarkCPU(t *testing.T) {
 	}
 	if d.peakMB <= 0 {
 		t.Errorf("server peak %v MB", d.peakMB)
+	}
+}
+
+func TestCounts(t *testing.T) {
+	for _, c := range []struct {
+		list string
+		want []int // nil: refused
+	}{
+		{"10,1000", []int{10, 1000}},
+		{" 1 , 25", []int{1, 25}},
+		{"7", []int{7}},
+		{"", nil},
+		{"10,", nil},
+		{"0,5", nil},
+		{"-3", nil},
+		{"ten", nil},
+	} {
+		got, err := counts("--storm-toys", c.list)
+		if c.want == nil {
+			if err == nil || !strings.Contains(err.Error(), "--storm-toys") {
+				t.Errorf("%q: %v, %v; want a refusal naming the flag", c.list, got, err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("%q: %v, %v; want %v", c.list, got, err, c.want)
+		}
+	}
+}
+
+// TestStormRatios: servers are compared only with as many toys each, so
+// a hub with 10 toys is never set beside Mosquitto with 1,000.
+func TestStormRatios(t *testing.T) {
+	rss := map[int][]float64{10: {12.8, 10.2, 11.1}, 1000: {48.6, 40.6, 122.4}}
+	var rs []StormResult
+	for _, n := range []int{10, 1000} {
+		for i, s := range []string{"hub", "mosquitto", "mochi"} {
+			rs = append(rs, StormResult{Server: s, Toys: n, Seconds: 1, HandshakesSec: float64(n), IdleRSSMB: rss[n][i]})
+		}
+	}
+	var b strings.Builder
+	printStorm(&b, rs)
+	var ratios []string
+	for _, l := range strings.Split(b.String(), "\n") {
+		if strings.Contains(l, "÷") {
+			ratios = append(ratios, strings.Join(strings.Fields(l), " "))
+		}
+	}
+	want := []string{
+		"hub ÷ mosquitto 10 1.00 1.00 1.25 0.00",
+		"hub ÷ mochi 10 1.00 1.00 1.15 0.00",
+		"mosquitto ÷ mochi 10 1.00 1.00 0.92 0.00",
+		"hub ÷ mosquitto 1000 1.00 1.00 1.20 0.00",
+		"hub ÷ mochi 1000 1.00 1.00 0.40 0.00",
+		"mosquitto ÷ mochi 1000 1.00 1.00 0.33 0.00",
+	}
+	if !slices.Equal(ratios, want) {
+		t.Fatalf("ratio rows:\n%s\nwant:\n%s", strings.Join(ratios, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -68,9 +69,10 @@ type Result struct {
 // options are the command line.
 type options struct {
 	hubBin, mosq, pairs, jsonOut, modes string
+	stormToys                           string
 	duration, period, loadFor, soakFor  time.Duration
 	settle                              time.Duration
-	size, toys, stormToys               int
+	size, toys                          int
 }
 
 // Report is everything one run measured, as written with --json.
@@ -102,8 +104,10 @@ func main() {
 	flag.IntVar(&o.toys, "toys", 200, "load and soak: toys, each sending to its partner once a period")
 	flag.DurationVar(&o.period, "period", time.Minute, "load and soak: time between one toy's messages")
 	flag.DurationVar(&o.loadFor, "load-duration", 2*time.Minute, "load: how long the toys send")
-	flag.IntVar(&o.stormToys, "storm-toys", 1000, "storm: toys reconnecting at once, then idle")
-	flag.DurationVar(&o.settle, "storm-settle", 2*time.Minute, "storm: how long the toys stay idle before the server's memory is read")
+	flag.StringVar(&o.stormToys, "storm-toys", "10,1000", "storm: numbers of toys reconnecting at once, then idle, comma-separated")
+	// Three minutes: the hub's first self-check runs two minutes after it
+	// starts, and what it reads is handed back a moment after it ends.
+	flag.DurationVar(&o.settle, "storm-settle", 3*time.Minute, "storm: how long the toys stay idle before the server's memory is read")
 	flag.DurationVar(&o.soakFor, "soak-duration", 30*time.Minute, "soak: how long to run the load, sampling the hub every minute")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
 	flag.StringVar(&o.mosq, "mosquitto", "mosquitto", "Mosquitto broker to compare with, or \"\" to skip")
@@ -178,7 +182,7 @@ func run(o options) error {
 		if rep.Storm, err = storms(o, work); err != nil {
 			return err
 		}
-		printStorm(rep.Storm)
+		printStorm(os.Stdout, rep.Storm)
 	}
 	if modes["abuse"] {
 		if rep.Abuse, err = abuse(o, work); err != nil {
@@ -251,30 +255,54 @@ func loads(o options, work string, wav []byte) ([]LoadResult, error) {
 	return out, nil
 }
 
+// storms runs a storm of each size on each server: the hub, Mosquitto,
+// and a bare mochi broker with the same TLS (what of the hub's cost is
+// its MQTT library's, and what is its own).
 func storms(o options, work string) ([]StormResult, error) {
-	fs, err := fleets(o, filepath.Join(work, "storm"), o.stormToys)
+	sizes, err := counts("--storm-toys", o.stormToys)
 	if err != nil {
 		return nil, err
 	}
-	// A bare mochi broker with the same TLS: what of the hub's cost is
-	// its MQTT library's, and what is its own.
-	m, err := newMosqFleet("mochi", "", filepath.Join(work, "storm", "mochi"), o.stormToys)
-	if err != nil {
-		for _, f := range fs {
-			f.close()
-		}
-		return nil, err
-	}
-	fs = append(fs, m)
 	var out []StormResult
-	for _, f := range fs {
-		fmt.Fprintf(os.Stderr, "%s: %d toys connect, the server restarts, all reconnect at once...\n", f.label(), o.stormToys)
-		r, err := runStorm(f, o.stormToys, o.settle)
-		f.close()
+	for _, n := range sizes {
+		dir := filepath.Join(work, fmt.Sprintf("storm-%d", n))
+		fs, err := fleets(o, dir, n)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f.label(), err)
+			return nil, err
 		}
-		out = append(out, r)
+		m, err := newMosqFleet("mochi", "", filepath.Join(dir, "mochi"), n)
+		if err != nil {
+			for _, f := range fs {
+				f.close()
+			}
+			return nil, err
+		}
+		fs = append(fs, m)
+		for i, f := range fs {
+			fmt.Fprintf(os.Stderr, "%s: %d toys connect, the server restarts, all reconnect at once...\n", f.label(), n)
+			r, err := runStorm(f, n, o.settle)
+			f.close()
+			if err != nil {
+				for _, g := range fs[i+1:] {
+					g.close()
+				}
+				return nil, fmt.Errorf("%s, %d toys: %w", f.label(), n, err)
+			}
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// counts parses a comma-separated list of positive numbers.
+func counts(flag, list string) ([]int, error) {
+	var out []int
+	for _, p := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%s %q: want positive numbers, comma-separated", flag, list)
+		}
+		out = append(out, n)
 	}
 	return out, nil
 }
@@ -300,17 +328,20 @@ func printLoad(rs []LoadResult) {
 	}
 }
 
-func printStorm(rs []StormResult) {
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+func printStorm(w io.Writer, rs []StormResult) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "storm\t toys\t all connected s\t handshakes/s\t failed dials\t idle RSS MB\t of it anonymous MB\t goroutines\t\n")
 	for _, r := range rs {
 		fmt.Fprintf(tw, "%s\t %d\t %.2f\t %.0f\t %d\t %.1f\t %.1f\t %d\t\n", r.Server, r.Toys, r.Seconds, r.HandshakesSec, r.FailedDials, r.IdleRSSMB, r.IdleAnonMB, r.Goroutines)
 	}
-	// Each server beside each later one: the hub beside Mosquitto and
-	// beside mochi alone, and mochi beside Mosquitto.
+	// Each server beside each later one with as many toys: the hub
+	// beside Mosquitto and beside mochi alone, and Mosquitto beside mochi.
 	for i, a := range rs {
 		for _, b := range rs[i+1:] {
-			fmt.Fprintf(tw, "%s ÷ %s\t\t %.2f\t %.2f\t\t %.2f\t %.2f\t\t\n", a.Server, b.Server, ratio(a.Seconds, b.Seconds), ratio(a.HandshakesSec, b.HandshakesSec),
+			if b.Toys != a.Toys {
+				continue
+			}
+			fmt.Fprintf(tw, "%s ÷ %s\t %d\t %.2f\t %.2f\t\t %.2f\t %.2f\t\t\n", a.Server, b.Server, a.Toys, ratio(a.Seconds, b.Seconds), ratio(a.HandshakesSec, b.HandshakesSec),
 				ratio(a.IdleRSSMB, b.IdleRSSMB), ratio(a.IdleAnonMB, b.IdleAnonMB))
 		}
 	}
@@ -327,13 +358,9 @@ func ratio(a, b float64) float64 {
 // throughput is the closed-loop measure: each pair sends as fast as it
 // can, beside the seal+insert baseline and Mosquitto.
 func throughput(o options, work string, wav []byte) ([]Result, error) {
-	var pairCounts []int
-	for _, p := range strings.Split(o.pairs, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(p))
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("--pairs %q", o.pairs)
-		}
-		pairCounts = append(pairCounts, n)
+	pairCounts, err := counts("--pairs", o.pairs)
+	if err != nil {
+		return nil, err
 	}
 	// The baseline runs before the rest, which is compared with it, and
 	// again after: on a shared machine the load drifts during a run, and
