@@ -294,13 +294,14 @@ func storms(o options, work string) ([]StormResult, error) {
 	return out, nil
 }
 
-// counts parses a comma-separated list of positive numbers.
-func counts(flag, list string) ([]int, error) {
+// counts parses a comma-separated list of positive numbers, the value of
+// the flag named name.
+func counts(name, list string) ([]int, error) {
 	var out []int
 	for _, p := range strings.Split(list, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(p))
 		if err != nil || n < 1 {
-			return nil, fmt.Errorf("%s %q: want positive numbers, comma-separated", flag, list)
+			return nil, fmt.Errorf("%s %q: want positive numbers, comma-separated", name, list)
 		}
 		out = append(out, n)
 	}
