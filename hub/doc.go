@@ -18,6 +18,9 @@
 //   - control: the console's protocol over a Unix socket; console.go binds
 //     each of its operations to the household service;
 //   - web: the web app, whose door webdoor.go adapts to the household;
+//   - remote: remote access for family far away, one certificate-gated
+//     port that remotedoor.go hands to the broker, the enrollment
+//     endpoint (joining only) and the web app;
 //   - discovery, health, archive, servercert, lan, connlimit, live and
 //     datadir: mDNS, metrics and systemd, backups and exports, the TLS
 //     certificate, the LAN, per-address limits, live pages, and the data
@@ -30,9 +33,13 @@
 // (TLS 1.3, server authentication only), the web app (HTTPS), optionally
 // a plain-HTTP listener that only redirects to it, and /healthz and
 // /metrics in plain HTTP on loopback only; and the console's Unix socket
-// in the data directory, which only the hub's user can open. There is no
-// plaintext listener of anything else, and no anonymous or password login
-// on the broker.
+// in the data directory, which only the hub's user can open. While remote
+// access is on, remotedoor.go also listens on the remote port (TLS 1.3: a
+// household certificate, or an open invite's page; see package remote).
+// It answers from anywhere and opens nothing beyond the LAN: the only
+// thing it asks of anyone is a port mapping from the home router, and
+// only when a parent chooses it. There is no plaintext listener of
+// anything else, and no anonymous or password login on the broker.
 //
 // # Authorization
 //

@@ -24,7 +24,9 @@ import (
 //   - metrics: /healthz and /metrics, plain HTTP on loopback only (nil
 //     when off).
 //
-// The control socket is a Unix socket in the data directory (see Start).
+// The control socket is a Unix socket in the data directory (see Start),
+// and the remote door's port, bound while remote access is on, is in
+// remotedoor.go.
 type sockets struct {
 	mqtt, enroll, web, redirect, metrics net.Listener
 }
