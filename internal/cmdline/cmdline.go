@@ -42,6 +42,9 @@ type Program struct {
 	Description string
 	// Sections are further sections of the manual page, in roff.
 	Sections string
+	// Say words a command's error for the person at the terminal, after
+	// the program's name; nil prints err.Error().
+	Say func(error) string
 }
 
 // Exit statuses.
@@ -144,7 +147,11 @@ func (p Program) Main(io *IO, args []string) int {
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return ExitOK
 	}
-	fmt.Fprintln(io.Stderr, p.Name+":", err)
+	said := err.Error
+	if p.Say != nil {
+		said = func() string { return p.Say(err) }
+	}
+	fmt.Fprintln(io.Stderr, p.Name+":", said())
 	if e, ok := errors.AsType[*ExitError](err); ok {
 		return e.Code
 	}

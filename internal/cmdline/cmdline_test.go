@@ -61,6 +61,28 @@ func TestMainDispatch(t *testing.T) {
 	}
 }
 
+// TestSay: a program words its commands' errors its own way, and the
+// exit status still follows the error.
+func TestSay(t *testing.T) {
+	var ran string
+	p := testProgram(&ran)
+	p.Say = func(err error) string { return "in other words: " + strings.ToUpper(err.Error()) }
+	tests := []struct {
+		args   []string
+		status int
+		stderr string
+	}{
+		{[]string{"status", "fail"}, 1, "prog: in other words: IT FAILED\n"},
+		{[]string{"status", "wiped"}, 75, "prog: in other words: RESTART ME\n"},
+	}
+	for _, tt := range tests {
+		var errb bytes.Buffer
+		if status := p.Main(&IO{Stdin: os.Stdin, Stdout: &bytes.Buffer{}, Stderr: &errb}, tt.args); status != tt.status || errb.String() != tt.stderr {
+			t.Errorf("%v: status %d, stderr %q; want %d, %q", tt.args, status, errb.String(), tt.status, tt.stderr)
+		}
+	}
+}
+
 // TestUsageAndMan: both come from the same table.
 func TestUsageAndMan(t *testing.T) {
 	var ran string

@@ -63,7 +63,27 @@ send exits 0 only once the hub has committed the message, and prints its ID.
 listen writes each message as DIR/<message-id>.wav and confirms it played.
 record synthesises a recording (a tone) in place of a microphone.`,
 		Sections: ".SH SEE ALSO\n.BR toyhub (1)\n",
+		Say:      say,
 	}
+}
+
+// say words an error for the family member at the terminal. A refusal
+// from the hub is said in the hub's words, which are written for people,
+// without the code that a toy's firmware acts on; a code or an invite
+// that does not parse says what to do; and the client library's errors
+// lose their package prefixes.
+func say(err error) string {
+	switch {
+	case errors.Is(err, wire.ErrPairingCode):
+		return "that is not the code on this toy's label; check each letter and number against the label"
+	case errors.Is(err, wire.ErrInvite):
+		return "that is not a whole toyhub invite: the file or link may be cut short or changed; ask for a new one"
+	}
+	msg := err.Error()
+	if we, ok := errors.AsType[*wire.Error](err); ok {
+		msg = strings.Replace(msg, we.Error(), we.Message, 1)
+	}
+	return strings.NewReplacer("devices: ", "", "wire: ", "").Replace(msg)
 }
 
 func main() {
@@ -157,7 +177,7 @@ func send(args []string, stdout, stderr io.Writer) error {
 	if err := devices.Deliver(ctx, b, opt, id, wav, to); err != nil {
 		var we *wire.Error
 		if errors.As(err, &we) {
-			return fmt.Errorf("the hub refused the message (%s): %s", we.Code, we.Message)
+			return fmt.Errorf("the hub refused the message: %w", we)
 		}
 		return err
 	}
@@ -335,13 +355,15 @@ func pairCmd(args []string, stdout, stderr io.Writer) error {
 		e, err := devices.Pair(ctx, a, code, key)
 		if err != nil {
 			lastErr = err
-			fmt.Fprintf(stderr, "toy: %s: %v\n", a, err)
+			if len(addrs) > 1 {
+				fmt.Fprintf(stderr, "toy: the hub at %s: %s\n", a, say(err))
+			}
 			continue
 		}
 		if err := e.Save(*out, key); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "Paired as %s; bundle in %s\n", e.Info.DeviceID, *out)
+		fmt.Fprintf(stdout, "Paired with the hub. The toy's certificate and settings are in %s.\n", *out)
 		return nil
 	}
 	return fmt.Errorf("pairing failed: %w", lastErr)
@@ -382,7 +404,7 @@ func join(args []string, stdout io.Writer) error {
 	if err := e.Save(*out, key); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Joined as %s; bundle in %s\n", e.Info.DeviceID, *out)
+	fmt.Fprintf(stdout, "Joined the family's hub. This device's certificate and settings are in %s.\n", *out)
 	return nil
 }
 

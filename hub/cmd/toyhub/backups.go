@@ -175,7 +175,7 @@ func wipeCmd(cio *cmdline.IO, args []string) error {
 		return cmdline.Usagef("usage: toyhub wipe --login OWNER")
 	}
 	fmt.Fprintln(stderr, "This deletes every message, name, account, device and key on the hub, for good.")
-	pw, err := readSecret("The owner's password", "", stdin, stderr, false)
+	pw, err := readSecret("Owner's password", "", stdin, stderr, false)
 	if err != nil {
 		return err
 	}

@@ -122,15 +122,19 @@ func deviceSet(io *cmdline.IO, args []string) error {
 	data := dataFlag(fs)
 	retention := fs.String("retention", "", "how long its messages are kept: a number of days such as 90d, forever, or played")
 	quiet := fs.String("quiet", "", "quiet hours, such as 20:00-07:00, or none: messages wait until they end")
-	limit := fs.Int("daily-limit", -1, "messages it may send in 24 hours (0: no limit)")
+	limit := fs.Int("daily-limit", 0, "messages it may send in 24 hours (0: no limit)")
 	name, err := oneName(fs, args, "toyhub device set NAME [--retention 90d|forever|played] [--quiet 20:00-07:00|none] [--daily-limit N]")
 	if err != nil {
 		return err
 	}
 	a := control.SettingsArgs{Name: name, Retention: *retention, Quiet: *quiet}
-	if *limit >= 0 {
-		a.DailyLimit = limit
-	}
+	// Only a limit given is changed; any given value goes to the hub,
+	// which refuses one out of range in words.
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "daily-limit" {
+			a.DailyLimit = limit
+		}
+	})
 	v, err := control.DeviceSet.Call(*data, a)
 	if err != nil {
 		return err

@@ -229,7 +229,15 @@ func TestCLI(t *testing.T) {
 			{"link arity", []string{"link", "bunny", "--data", data}, 2, "usage"},
 			{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
 			{"unknown flag", []string{"device", "list", "--colour", "--data", data}, 2, "flag provided but not defined"},
+			{"daily limit below 0", []string{"device", "set", "bunny", "--daily-limit", "-5", "--data", data}, 1, "0 for none"},
+			{"daily limit too high", []string{"device", "set", "bunny", "--daily-limit", "10001", "--data", data}, 1, "up to 10000"},
+			{"retention", []string{"device", "set", "bunny", "--retention", "5x", "--data", data}, 1, "want a number of days"},
+			{"quiet hours", []string{"device", "set", "bunny", "--quiet", "25:00-07:00", "--data", data}, 1, "want a start and an end"},
 		}
+		settings := func() string {
+			return must(t, runBin(t, "toyhub", "device", "set", "bunny", "--data", data)).stdout
+		}
+		before := settings()
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				r := runBin(t, "toyhub", tt.args...)
@@ -237,6 +245,10 @@ func TestCLI(t *testing.T) {
 					t.Fatalf("exit %d, stderr %q; want %d, %q", r.code, r.stderr, tt.code, tt.want)
 				}
 			})
+		}
+		// A refused setting loses nothing.
+		if after := settings(); after != before || !strings.Contains(before, "daily limit none") {
+			t.Fatalf("settings before the refusals %q, after %q", before, after)
 		}
 	})
 
@@ -273,9 +285,9 @@ func TestCLI(t *testing.T) {
 			args []string
 			want string
 		}{
-			{"not WAV", []string{"send", "--bundle", b("bunny"), notWAV}, "not_wav"},
-			{"unlinked", []string{"send", "--bundle", b("bunny"), "--to", "Stranger", wav}, "not_contact"},
-			{"no contacts", []string{"send", "--bundle", b("stranger"), wav}, "not_contact"},
+			{"not WAV", []string{"send", "--bundle", b("bunny"), notWAV}, "the hub refused the message: the recording must be WAV"},
+			{"unlinked", []string{"send", "--bundle", b("bunny"), "--to", "Stranger", wav}, "not one of this device's contacts"},
+			{"no contacts", []string{"send", "--bundle", b("stranger"), wav}, "not one of this device's contacts"},
 			{"missing file", []string{"send", "--bundle", b("bunny"), b("absent.wav")}, "no such file"},
 			{"no bundle", []string{"send", wav}, "--bundle"},
 		}
@@ -285,6 +297,7 @@ func TestCLI(t *testing.T) {
 				if r.code == 0 || !strings.Contains(r.stderr, tt.want) {
 					t.Fatalf("exit %d, stderr %q, want %q", r.code, r.stderr, tt.want)
 				}
+				plainWords(t, r.stderr)
 			})
 		}
 	})
@@ -344,12 +357,21 @@ func TestCLI(t *testing.T) {
 			}
 		}
 		r := runBin(t, "toy", "pair", "--code", code, "--out", toy, "--hub", enroll)
-		if r.code != 1 || !strings.Contains(r.stderr, "bad_proof") && !strings.Contains(r.stderr, "not waiting") {
+		if r.code != 1 || !strings.Contains(r.stderr, "not waiting for a toy with this code") {
 			t.Fatalf("pairing before the parent started it: exit %d %q", r.code, r.stderr)
+		}
+		plainWords(t, r.stderr)
+		mistyped := code[:len(code)-1] + map[bool]string{true: "0", false: "1"}[!strings.HasSuffix(code, "0")]
+		if r := runBin(t, "toy", "pair", "--code", mistyped, "--out", toy, "--hub", enroll); r.code != 2 || !strings.Contains(r.stderr, "not the code on this toy's label") {
+			t.Fatalf("a mistyped code: exit %d %q", r.code, r.stderr)
 		}
 		must(t, runBin(t, "toyhub", "pair", "--data", data, "--code", strings.ToLower(code), "--name", "Teddy"))
 		keyBefore, _ := os.ReadFile(filepath.Join(toy, "key.pem"))
-		must(t, runBin(t, "toy", "pair", "--code", code, "--out", toy, "--hub", enroll))
+		paired := must(t, runBin(t, "toy", "pair", "--code", code, "--out", toy, "--hub", enroll))
+		if !strings.HasPrefix(paired.stdout, "Paired with the hub.") {
+			t.Fatalf("pairing printed %q", paired.stdout)
+		}
+		plainWords(t, paired.stdout)
 		keyAfter, _ := os.ReadFile(filepath.Join(toy, "key.pem"))
 		if string(keyBefore) != string(keyAfter) {
 			t.Fatal("pairing replaced the toy's key")
@@ -372,9 +394,18 @@ func TestCLI(t *testing.T) {
 		if got := qrText(t, inv+".png"); got != webLink {
 			t.Fatalf("the invite's QR code holds %q, want the web link %q", got, webLink)
 		}
-		must(t, runBin(t, "toy", "join", inv, "--out", b("grandpa")))
-		if r := runBin(t, "toy", "join", link, "--out", b("grandpa2")); r.code != 1 || !strings.Contains(r.stderr, "bad_invite") {
+		joined := must(t, runBin(t, "toy", "join", inv, "--out", b("grandpa")))
+		if !strings.HasPrefix(joined.stdout, "Joined the family's hub.") {
+			t.Fatalf("joining printed %q", joined.stdout)
+		}
+		plainWords(t, joined.stdout)
+		if r := runBin(t, "toy", "join", link, "--out", b("grandpa2")); r.code != 1 || !strings.Contains(r.stderr, "used already") {
 			t.Fatalf("second join by link: exit %d %q", r.code, r.stderr)
+		} else {
+			plainWords(t, r.stderr)
+		}
+		if r := runBin(t, "toy", "join", link[:len(link)-20], "--out", b("grandpa3")); r.code != 2 || !strings.Contains(r.stderr, "not a whole toyhub invite") {
+			t.Fatalf("a link cut short: exit %d %q", r.code, r.stderr)
 		}
 		r = must(t, runBin(t, "toyhub", "invite", "create", "--data", data, "--name", "Dad", "--role", "parent", "--out", b("dad.invite")))
 		if strings.Contains(r.stdout, "toyhub://") || !strings.Contains(r.stdout, "/join?s=") {
@@ -699,6 +730,21 @@ func TestAuditLogVerifyCLI(t *testing.T) {
 	r = runBin(t, "toyhub", "audit-log", "verify", "--data", data)
 	if r.code != 1 || !strings.Contains(r.stderr, "tampered") {
 		t.Fatalf("after the edit: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// plainWords fails when what a family member reads from toy carries a
+// wire code, a package's prefix or a device's ID.
+func plainWords(t *testing.T, text string) {
+	t.Helper()
+	for _, j := range []struct{ re, what string }{
+		{`\b(bad_proof|bad_invite|rate_limited|not_contact|not_wav|too_long|too_large|bad_header|bad_request|hash_mismatch|id_in_use)\b`, "a wire code"},
+		{`\b(wire|devices|certs|store|household|enroll|broker|control): `, "a package's prefix"},
+		{`\b[a-z2-7]{26}\b`, "an ID"},
+	} {
+		if m := regexp.MustCompile(j.re).FindString(text); m != "" {
+			t.Errorf("toy says %s (%q): %q", j.what, m, text)
+		}
 	}
 }
 
