@@ -338,7 +338,9 @@ func pairCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		found, err := devices.Discover(ctx, *wait, nifs)
 		if err != nil {
-			return fmt.Errorf("the hub could not be looked for on this network (mDNS: %v); give its address with --hub HOST:8884", err)
+			// Which interface failed to join the group is the machine's
+			// business; the family needs the way round it.
+			return errors.New("the hub could not be looked for on this computer's networks; give its address with --hub HOST:8884")
 		}
 		addrs = nil
 		for _, f := range found {
@@ -347,7 +349,7 @@ func pairCmd(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		if len(addrs) == 0 {
-			return errors.New("no hub answered on this network (mDNS); give its address with --hub HOST:8884")
+			return errors.New("no hub answered on this network; give its address with --hub HOST:8884")
 		}
 	}
 	var lastErr error

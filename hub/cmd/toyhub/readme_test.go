@@ -80,6 +80,8 @@ func TestReadmeRuns(t *testing.T) {
 	// No hub yet: the toy says how to name one.
 	if r := run("bin/toy pair --code "+wire.NewPairingCode().String()+" --out nowhere", ""); r.code == 0 || !strings.Contains(r.stderr, "--hub HOST:8884") {
 		t.Fatalf("toy pair with no hub on the network: exit %d\n%s", r.code, r.stderr)
+	} else {
+		plainWords(t, r.stderr)
 	}
 
 	// make run: the hub on its embedded defaults.
