@@ -147,11 +147,11 @@ func (p Program) Main(io *IO, args []string) int {
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return ExitOK
 	}
-	said := err.Error
+	said := err.Error()
 	if p.Say != nil {
-		said = func() string { return p.Say(err) }
+		said = p.Say(err)
 	}
-	fmt.Fprintln(io.Stderr, p.Name+":", said())
+	fmt.Fprintln(io.Stderr, p.Name+":", said)
 	if e, ok := errors.AsType[*ExitError](err); ok {
 		return e.Code
 	}
