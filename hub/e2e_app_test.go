@@ -239,11 +239,8 @@ func TestBrowserInviteGrandparent(t *testing.T) {
 	}
 
 	// Gran's own browser: a separate profile, no cookies of Mum's.
-	gctx, cancel := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
-	defer cancel()
-	if err := chromedp.Do(gctx, chromedp.Navigate(link)); err != nil {
-		t.Fatal(err)
-	}
+	gctx := newTab(t, ctx)
+	step(t, gctx, chromedp.Navigate(link))
 	fill := func(password string) chromedp.Action[chromedp.Void] {
 		return chromedp.Steps(
 			chromedp.WaitVisible(chromedp.CSS(`form[action="/join"]`)),

@@ -125,8 +125,6 @@ func TestBrowserEveryPageOnAPhone(t *testing.T) {
 	axe := loadAxe(t)
 	th := startHub(t, func(c *hub.Config) { c.WebAddr = "127.0.0.1:0" })
 	ctx := th.browserOwner(t)
-	phone := chromedp.EmulateViewport(360, 740, chromedp.EmulateMobile, chromedp.EmulateScale(2))
-	step(t, ctx, phone)
 
 	// A household: two toys, messages, grandma by invite with one toy.
 	teddy := th.device("Teddy", "toy")
@@ -143,12 +141,8 @@ func TestBrowserEveryPageOnAPhone(t *testing.T) {
 	}
 	_, body := mum.post("/family/invites", url.Values{"name": {"Grandma Rose"}, "toy": {teddy.Info.DeviceID}})
 	link := html.UnescapeString(joinLink.FindStringSubmatch(body)[1])
-	gctx, gcancel := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
-	defer gcancel()
-	if err := chromedp.Do(gctx, chromedp.Navigate(link)); err != nil { // the first call opens the context: no deadline
-		t.Fatal(err)
-	}
-	step(t, gctx, phone, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`form[action="/join"]`)))
+	gctx := newTab(t, ctx)
+	step(t, gctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`form[action="/join"]`)))
 	checkPage(t, gctx, "the invite, before joining", axe)
 	step(t, gctx, chromedp.SetValue(chromedp.CSS(`input[name=password]`), "marmalade orbit pelican thimble"),
 		chromedp.SetValue(chromedp.CSS(`input[name=password2]`), "marmalade orbit pelican thimble"),
@@ -206,12 +200,7 @@ func TestBrowserEveryPageOnAPhone(t *testing.T) {
 		step(t, gctx, chromedp.Navigate(th.webURL(p)), chromedp.WaitReady(chromedp.CSS(`main`)))
 		checkPage(t, gctx, "grandma's "+p, axe)
 	}
-	nobody, ncancel := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
-	defer ncancel()
-	if err := chromedp.Do(nobody, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatal(err)
-	}
-	step(t, nobody, phone)
+	nobody := newTab(t, ctx)
 	for _, p := range []string{"/login", "/trust"} {
 		step(t, nobody, chromedp.Navigate(th.webURL(p)), chromedp.WaitReady(chromedp.CSS(`main`)))
 		checkPage(t, nobody, fmt.Sprintf("before logging in, %s", p), axe)

@@ -56,8 +56,6 @@ func TestBrowserRemotePages(t *testing.T) {
 		}
 	}
 	ctx := th.browserOwner(t)
-	phone := chromedp.EmulateViewport(360, 740, chromedp.EmulateMobile, chromedp.EmulateScale(2))
-	step(t, ctx, phone)
 	th.device("Bunny", "toy")
 
 	// The parent's view of remote access.
@@ -72,7 +70,7 @@ func TestBrowserRemotePages(t *testing.T) {
 	// Grandma, far away, with no certificate yet.
 	res := th.invite(t, "Gran", []string{"Bunny"}, "")
 	gctx := chromium(t, chromedp.Env("HOME="+home), chromedp.Flag("host-resolver-rules", "MAP "+remoteHost+" 127.0.0.1"))
-	step(t, gctx, phone, chromedp.Navigate(res.RemoteLink), chromedp.WaitVisible(chromedp.CSS(`input[name=password2]`)))
+	step(t, gctx, chromedp.Navigate(res.RemoteLink), chromedp.WaitVisible(chromedp.CSS(`input[name=password2]`)))
 	checkPage(t, gctx, "the remote invite's page", axe)
 	if n := read(t, gctx, chromedp.Evaluate[int](`document.querySelectorAll('nav, link[rel=stylesheet], script[src]').length`)); n != 0 {
 		t.Errorf("the remote invite's page has %d parts of the app around it", n)

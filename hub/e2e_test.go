@@ -50,7 +50,6 @@ func chromium(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Conte
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-default-apps", true),
-		chromedp.WindowSize(390, 844), // a phone-sized screen
 	)
 	opts = append(opts, extra...)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -61,7 +60,28 @@ func chromium(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Conte
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
+	step(t, ctx, phone)
 	return ctx
+}
+
+// phone is the screen of every browser test: a small phone's, 360×740 CSS
+// pixels at twice the density. (Headless Chromium's window is never
+// narrower than 500 pixels, so the window size alone is not a phone.)
+var phone = chromedp.EmulateViewport(360, 740, chromedp.EmulateMobile, chromedp.EmulateScale(2))
+
+// newTab opens a tab in a browser context of its own (another person's
+// browser: no cookies shared), on the same phone screen.
+func newTab(t *testing.T, ctx context.Context) context.Context {
+	t.Helper()
+	tab, cancel := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	// The first call opens the tab, and must have no deadline: it would
+	// close the tab with it.
+	if err := chromedp.Do(tab, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	step(t, tab, phone)
+	return tab
 }
 
 // step runs browser steps with a deadline.
