@@ -133,8 +133,15 @@ func (s *Store) chainAudit(ctx context.Context) error {
 	}, nil)
 }
 
-// AuditLog returns the newest events, newest first.
+// AuditLog returns the newest events, newest first. Events recorded
+// before it was called are in it, including those Audit did not wait
+// for: the writer commits in order, so an empty write queued behind them
+// returns once they are visible. (A read-only store has no writer, and
+// nothing of its own to wait for.)
 func (s *Store) AuditLog(ctx context.Context, limit int) ([]Event, error) {
+	if err := s.w.do(ctx, func(*Tx) error { return nil }, nil); err != nil && !errors.Is(err, ErrClosed) {
+		return nil, fmt.Errorf("store: audit log: %w", err)
+	}
 	rows, err := s.db.QueryContext(ctx, "SELECT id, at, event, account, device, remote, detail FROM audit ORDER BY id DESC LIMIT ?", limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: audit log: %w", err)

@@ -134,3 +134,31 @@ func TestEventKinds(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditLogShowsWhatWasDone: an event recorded without waiting (as
+// every household operation records its own) is in the log read right
+// after; a parent who withdraws an invite and opens the Log sees it.
+func TestAuditLogShowsWhatWasDone(t *testing.T) {
+	f := newFixture(t)
+	for i := range 200 {
+		detail := fmt.Sprintf("invite %d", i)
+		f.s.Audit(Event{Kind: EvInviteRevoked, Remote: "console", Detail: detail})
+		evs, err := f.s.AuditLog(f.ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 1 || evs[0].Detail != detail {
+			t.Fatalf("read %d: the log's newest entry is %+v, want %q", i, evs, detail)
+		}
+	}
+	// A read-only store (an export's, beside the hub) has no writer to
+	// wait for, and reads the log all the same.
+	ro, err := OpenReadOnly(f.ctx, f.opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if evs, err := ro.AuditLog(f.ctx, 1); err != nil || len(evs) != 1 || evs[0].Detail != "invite 199" {
+		t.Fatalf("read-only: %+v, %v", evs, err)
+	}
+}
