@@ -31,7 +31,7 @@ func deviceAdd(io *cmdline.IO, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(io.Stdout, "Added %s %q (%s); its bundle is in %s\n", res.Device.Kind, res.Device.Name, res.Device.ID, *out)
+	fmt.Fprintf(io.Stdout, "Added %s %q; its bundle is in %s\n", res.Device.Kind, res.Device.Name, *out)
 	return nil
 }
 
@@ -94,7 +94,7 @@ func deviceRevoke(io *cmdline.IO, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(io.Stdout, "Revoked %q (%s): it can no longer connect\n", d.Name, d.ID)
+	fmt.Fprintf(io.Stdout, "Revoked %q: it can no longer connect\n", d.Name)
 	return nil
 }
 

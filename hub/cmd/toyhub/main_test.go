@@ -187,7 +187,7 @@ func TestCLI(t *testing.T) {
 
 	hubCmd, logs := startServe(t, data, addr)
 
-	must(t, runBin(t, "toyhub", "device", "add", "--data", data, "--name", "Bunny", "--kind", "toy", "--out", b("bunny")))
+	plainWords(t, must(t, runBin(t, "toyhub", "device", "add", "--data", data, "--name", "Bunny", "--kind", "toy", "--out", b("bunny"))).stdout)
 	must(t, runBin(t, "toyhub", "device", "add", "--data", data, "--name", "Grandma Rose", "--kind", "family", "--out", b("gran")))
 	must(t, runBin(t, "toyhub", "device", "add", "--data", data, "--name", "Stranger", "--kind", "toy", "--out", b("stranger")))
 	must(t, runBin(t, "toyhub", "link", "bunny", "grandma rose", "--data", data))
@@ -438,6 +438,7 @@ func TestCLI(t *testing.T) {
 		if !strings.Contains(r.stdout, "Revoked") {
 			t.Fatalf("revoke printed %q", r.stdout)
 		}
+		plainWords(t, r.stdout)
 		wav := b("short.wav")
 		r = runBin(t, "toy", "send", "--bundle", b("stranger"), wav)
 		if r.code != 1 || !strings.Contains(r.stderr, "refused") {
@@ -733,8 +734,10 @@ func TestAuditLogVerifyCLI(t *testing.T) {
 	}
 }
 
-// plainWords fails when what a family member reads from toy carries a
-// wire code, a package's prefix or a device's ID.
+// plainWords fails when what a family member reads from toy, or a
+// parent from toyhub's messages, carries a wire code, a package's prefix
+// or a device's ID. (The console's tables keep their ID columns: a
+// parent needs them to name a message or an invite.)
 func plainWords(t *testing.T, text string) {
 	t.Helper()
 	for _, j := range []struct{ re, what string }{
@@ -743,7 +746,7 @@ func plainWords(t *testing.T, text string) {
 		{`\b[a-z2-7]{26}\b`, "an ID"},
 	} {
 		if m := regexp.MustCompile(j.re).FindString(text); m != "" {
-			t.Errorf("toy says %s (%q): %q", j.what, m, text)
+			t.Errorf("says %s (%q): %q", j.what, m, text)
 		}
 	}
 }
@@ -812,7 +815,11 @@ func qrText(t *testing.T, path string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := qrcode.NewQRCodeReader().Decode(bmp, nil)
+	// The picture is drawn, not photographed: read it as such. Looking for
+	// the code's finder patterns, gozxing misses some valid codes by their
+	// pattern alone (web/scan.go's readQR turns a photo for them); this
+	// test missed about one invite in twenty that way.
+	res, err := qrcode.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_PURE_BARCODE: true})
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
