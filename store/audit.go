@@ -176,8 +176,17 @@ func (p *AuditProblem) Error() string {
 // VerifyAudit walks the whole chain; it returns the number of entries,
 // and an *AuditProblem at the first entry that was edited, inserted or
 // removed.
+//
+// The entries and the head are read in one read transaction, as of one
+// moment: read apart, an entry recorded between the two reads would make
+// a whole chain look cut short.
 func (s *Store) VerifyAudit(ctx context.Context) (int, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT id, at, event, account, device, remote, detail, mac FROM audit ORDER BY id")
+	rtx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return 0, fmt.Errorf("store: audit log: %w", err)
+	}
+	defer rtx.Rollback()
+	rows, err := rtx.QueryContext(ctx, "SELECT id, at, event, account, device, remote, detail, mac FROM audit ORDER BY id")
 	if err != nil {
 		return 0, fmt.Errorf("store: audit log: %w", err)
 	}
@@ -207,7 +216,11 @@ func (s *Store) VerifyAudit(ctx context.Context) (int, error) {
 	if err := rows.Err(); err != nil {
 		return n, err
 	}
-	head, err := s.Meta(ctx, "audit_head")
+	var head []byte
+	err = rtx.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'audit_head'").Scan(&head)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
 	switch {
 	case errors.Is(err, ErrNotFound) && n == 0:
 		return 0, nil

@@ -162,3 +162,35 @@ func TestAuditLogShowsWhatWasDone(t *testing.T) {
 		t.Fatalf("read-only: %+v, %v", evs, err)
 	}
 }
+
+// TestVerifyWhileRecording: the chain verifies while events are being
+// recorded beside the check (a parent runs 'toyhub audit-log verify' on
+// a busy hub): the entries and the head are read as of one moment, so a
+// newer head never looks like entries missing at the end.
+func TestVerifyWhileRecording(t *testing.T) {
+	f := newFixture(t)
+	done := make(chan error, 1)
+	go func() {
+		for i := range 1000 {
+			if err := f.s.AuditSync(f.ctx, Event{Kind: EvLoginFailed, Remote: "192.168.1.9", Detail: fmt.Sprint(i)}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for checks := 0; ; checks++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%d checks while 1,000 events were recorded", checks)
+			return
+		default:
+		}
+		if _, err := f.s.VerifyAudit(f.ctx); err != nil {
+			t.Fatalf("check %d: %v", checks, err)
+		}
+	}
+}
