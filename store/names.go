@@ -73,7 +73,9 @@ func lookAlike(name string) string {
 	return confusables.Skeleton(strings.ToLower(confusables.Skeleton(n)))
 }
 
-// CheckName validates a name given by a parent. Besides being short and
+// CheckName validates a name given by a parent; its error says what is
+// wrong with "it", after the caller's words for which name (for
+// instance "toy name: it holds a slash"). Besides being short and
 // without slashes, a name shows only what it says: no control characters,
 // and no invisible ones (zero-width characters, and the bidirectional
 // controls that make "Grandma\u202e..." display reversed).
@@ -81,17 +83,17 @@ func CheckName(name string) error {
 	n := CleanName(name)
 	switch {
 	case n == "":
-		return errors.New("name is empty")
+		return errors.New("it is empty")
 	case len(n) > 64:
-		return errors.New("name is longer than 64 bytes")
+		return errors.New("it is too long")
 	case strings.ContainsFunc(n, func(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' }):
-		return errors.New("name contains control characters")
+		return errors.New("it holds characters that cannot be shown")
 	case strings.ContainsFunc(n, invisible):
-		return errors.New("name contains invisible or direction-changing characters")
+		return errors.New("it holds invisible or direction-changing characters")
 	case !utf8.ValidString(n):
-		return errors.New("name is not valid text")
+		return errors.New("it is not valid text")
 	case bytes.ContainsAny([]byte(n), "/\\"):
-		return errors.New("name contains a slash")
+		return errors.New("it holds a slash")
 	}
 	return nil
 }

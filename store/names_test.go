@@ -9,6 +9,24 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
+// TestCheckNameWords: each refusal says what is wrong with "it", for the
+// household service to put after which name ("toy name: it holds a
+// slash"), with no word of its own for the name.
+func TestCheckNameWords(t *testing.T) {
+	tests := []struct{ name, want string }{
+		{"", "it is empty"},
+		{strings.Repeat("x", 65), "it is too long"},
+		{"a\tb", "it holds characters that cannot be shown"},
+		{"Mum\u202egnp.exe", "it holds invisible or direction-changing characters"},
+		{"a/b", "it holds a slash"},
+	}
+	for _, tt := range tests {
+		if err := CheckName(tt.name); err == nil || err.Error() != tt.want {
+			t.Errorf("CheckName(%q) = %v, want %q", tt.name, err, tt.want)
+		}
+	}
+}
+
 // TestCheckName: a name shows what it says: no control characters, no
 // invisible or direction-changing ones; a name in any Unicode form is
 // accepted and kept in NFC.
