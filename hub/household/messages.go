@@ -90,8 +90,8 @@ func (s *Service) DeleteMessages(ctx context.Context, by Actor, ids []string) (i
 
 func (s *Service) deleteMessages(ctx context.Context, by Actor, ids []string, why string) (int, error) {
 	n, err := s.st.DeleteMessages(ctx, ids)
-	if err != nil {
-		return n, err
+	if err != nil || n == 0 {
+		return n, err // nothing deleted: nothing for the log to say
 	}
 	s.log.Info("Messages deleted", "count", n, "why", why)
 	s.audit(by, store.EvMessagesDeleted, "", fmt.Sprintf("%s: %d: %s", why, n, strings.Join(ids[:min(len(ids), 20)], ",")))

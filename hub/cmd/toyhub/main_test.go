@@ -233,6 +233,7 @@ func TestCLI(t *testing.T) {
 			{"daily limit too high", []string{"device", "set", "bunny", "--daily-limit", "10001", "--data", data}, 1, "up to 10000"},
 			{"retention", []string{"device", "set", "bunny", "--retention", "5x", "--data", data}, 1, "want a number of days"},
 			{"quiet hours", []string{"device", "set", "bunny", "--quiet", "25:00-07:00", "--data", data}, 1, "want a start and an end"},
+			{"unknown message", []string{"message", "delete", "0123456789abcdef0123456789abcdef", "--data", data}, 1, "no message has that ID"},
 		}
 		settings := func() string {
 			return must(t, runBin(t, "toyhub", "device", "set", "bunny", "--data", data)).stdout
@@ -246,9 +247,13 @@ func TestCLI(t *testing.T) {
 				}
 			})
 		}
-		// A refused setting loses nothing.
+		// A refused setting loses nothing, and nothing deleted is not
+		// logged as a deletion.
 		if after := settings(); after != before || !strings.Contains(before, "daily limit none") {
 			t.Fatalf("settings before the refusals %q, after %q", before, after)
+		}
+		if log := must(t, runBin(t, "toyhub", "audit-log", "--data", data)).stdout; strings.Contains(log, "messages.deleted") {
+			t.Fatalf("a deletion of nothing is in the audit log:\n%s", log)
 		}
 	})
 
