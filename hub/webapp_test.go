@@ -265,13 +265,23 @@ func TestWebFamilyScope(t *testing.T) {
 	if err := teddyC.Send(ctx, wire.NewMessageID(), recording(1, 4), nil); err != nil {
 		t.Fatal(err)
 	}
+	// Her home counts it as new, as it does for a parent.
+	if _, home := gran.get("/"); !strings.Contains(home, `<span class="unread" aria-label="1 new">1 new</span>`) {
+		t.Fatalf("Gran's home has no unread count:\n%s", home)
+	}
 	_, granTeddy := gran.get("/toys/" + teddy.Info.DeviceID)
 	granAudio := audioURL.FindAllStringSubmatch(granTeddy, -1)
-	if len(granAudio) != 1 {
-		t.Fatalf("Gran sees %d of Teddy's messages, want only the one to her", len(granAudio))
+	if len(granAudio) != 1 || !strings.Contains(granTeddy, `<span class="unread">new</span>`) {
+		t.Fatalf("Gran sees %d of Teddy's messages, want only the one to her, marked new", len(granAudio))
 	}
 	if code, _ := gran.get(granAudio[0][1]); code != 200 {
 		t.Fatalf("Gran's own message: %d", code)
+	}
+	if code, _ := gran.post(playedURL.FindStringSubmatch(granTeddy)[1], nil); code != http.StatusNoContent {
+		t.Fatalf("Gran played it: %d", code)
+	}
+	if _, home := gran.get("/"); strings.Contains(home, `class="unread"`) {
+		t.Fatalf("Gran's home after playing still counts it:\n%s", home)
 	}
 
 	refused := []struct{ method, path string }{
