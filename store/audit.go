@@ -136,10 +136,11 @@ func (s *Store) chainAudit(ctx context.Context) error {
 // AuditLog returns the newest events, newest first. Events recorded
 // before it was called are in it, including those Audit did not wait
 // for: the writer commits in order, so an empty write queued behind them
-// returns once they are visible. (A read-only store has no writer, and
-// nothing of its own to wait for.)
+// returns once they are visible. It is lazy: visible is all it waits
+// for, so it does not switch the writer's sync level. (A read-only store
+// has no writer, and nothing of its own to wait for.)
 func (s *Store) AuditLog(ctx context.Context, limit int) ([]Event, error) {
-	if err := s.w.do(ctx, func(*Tx) error { return nil }, nil); err != nil && !errors.Is(err, ErrClosed) {
+	if err := s.w.doLazy(ctx, func(*Tx) error { return nil }); err != nil && !errors.Is(err, ErrClosed) {
 		return nil, fmt.Errorf("store: audit log: %w", err)
 	}
 	rows, err := s.db.QueryContext(ctx, "SELECT id, at, event, account, device, remote, detail FROM audit ORDER BY id DESC LIMIT ?", limit)
